@@ -1,0 +1,129 @@
+/**
+ * The four OpenSSL socket callbacks as `Deno.UnsafeCallback` definitions with
+ * their exact C signatures, and the exception trampoline that guards them.
+ *
+ * A JS exception must never unwind into C: Deno would hand C a zero, and for
+ * several OpenSSL callbacks zero means success. Every callback made here
+ * catches, returns the callback's documented failure value, and hands the
+ * error to a recorder so the caller can rethrow the same object once the
+ * OpenSSL call that invoked the callback has returned (pyOpenSSL's model).
+ *
+ * @module
+ */
+
+/** `int pem_password_cb(char *buf, int size, int rwflag, void *u)` */
+export const PASSWORD_CALLBACK = {
+  parameters: ["pointer", "i32", "i32", "pointer"],
+  result: "i32",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
+/** `int SSL_verify_cb(int preverify_ok, X509_STORE_CTX *x509_ctx)` */
+export const VERIFY_CALLBACK = {
+  parameters: ["i32", "pointer"],
+  result: "i32",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
+/** `void info_callback(const SSL *ssl, int where, int ret)` */
+export const INFO_CALLBACK = {
+  parameters: ["pointer", "i32", "i32"],
+  result: "void",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
+/** `int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)` */
+export const CLIENT_CERT_CALLBACK = {
+  parameters: ["pointer", "pointer", "pointer"],
+  result: "i32",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
+let openCallbacks = 0;
+
+/** How many native callbacks are open right now (for leak tests and diagnostics). */
+export function openCallbackCount(): number {
+  return openCallbacks;
+}
+
+/**
+ * Records the first exception thrown inside a callback so that the code that
+ * drove OpenSSL can rethrow it once the native call has returned.
+ */
+export class CallbackErrorSlot {
+  #error: unknown = undefined;
+  #set = false;
+
+  /** Remembers `error` unless an earlier one is already waiting. */
+  record(error: unknown): void {
+    if (this.#set) return;
+    this.#error = error;
+    this.#set = true;
+  }
+
+  /** True when an error is waiting. */
+  get pending(): boolean {
+    return this.#set;
+  }
+
+  /** Throws the waiting error, if any, and forgets it. */
+  rethrow(): void {
+    if (!this.#set) return;
+    const error = this.#error;
+    this.#error = undefined;
+    this.#set = false;
+    throw error;
+  }
+}
+
+type Definition =
+  | typeof PASSWORD_CALLBACK
+  | typeof VERIFY_CALLBACK
+  | typeof INFO_CALLBACK
+  | typeof CLIENT_CERT_CALLBACK;
+
+/**
+ * One native callback with an exception trampoline around `fn`. It stays open
+ * until `close()`; the owner must keep it referenced while OpenSSL may call it.
+ */
+export class NativeCallback<D extends Definition> {
+  #callback: Deno.UnsafeCallback<D> | null;
+
+  /**
+   * @param definition the C signature
+   * @param fn the JS implementation
+   * @param failure what to return to C when `fn` throws
+   * @param onError receives the exception
+   */
+  constructor(
+    definition: D,
+    fn: Deno.UnsafeCallbackFunction<D["parameters"], D["result"]>,
+    failure: ReturnType<Deno.UnsafeCallbackFunction<D["parameters"], D["result"]>>,
+    onError: (error: unknown) => void,
+  ) {
+    const guarded = ((...args: unknown[]) => {
+      try {
+        return (fn as (...a: unknown[]) => unknown)(...args);
+      } catch (error) {
+        try {
+          onError(error);
+        } catch {
+          // The recorder itself must not throw into C either.
+        }
+        return failure;
+      }
+    }) as Deno.UnsafeCallbackFunction<D["parameters"], D["result"]>;
+    this.#callback = new Deno.UnsafeCallback(definition, guarded);
+    openCallbacks++;
+  }
+
+  /** The function pointer to hand to OpenSSL. */
+  get pointer(): Deno.PointerObject<D> {
+    if (!this.#callback) throw new Error("native callback used after close");
+    return this.#callback.pointer;
+  }
+
+  /** Frees the native trampoline; idempotent. */
+  close(): void {
+    if (!this.#callback) return;
+    this.#callback.close();
+    this.#callback = null;
+    openCallbacks--;
+  }
+}

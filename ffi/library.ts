@@ -1,0 +1,123 @@
+/**
+ * Finds and opens libssl and libcrypto (OpenSSL >= 3.0) lazily, on first use,
+ * so that importing the library needs no `--allow-ffi` permission.
+ *
+ * @module
+ */
+import { CRYPTO_SYMBOLS, SSL_SYMBOLS } from "./symbols.ts";
+
+/** The opened libssl with its symbols. */
+export type SslLibrary = Deno.DynamicLibrary<typeof SSL_SYMBOLS>["symbols"];
+/** The opened libcrypto with its symbols. */
+export type CryptoLibrary = Deno.DynamicLibrary<typeof CRYPTO_SYMBOLS>["symbols"];
+
+/** Thrown when no usable OpenSSL 3 could be opened. */
+export class LibraryLoadError extends Error {
+  /** Every path that was tried, with the reason it failed. */
+  readonly attempts: string[];
+  constructor(message: string, attempts: string[]) {
+    super(message);
+    this.name = "LibraryLoadError";
+    this.attempts = attempts;
+  }
+}
+
+function candidates(kind: "ssl" | "crypto"): string[] {
+  const envName = kind === "ssl" ? "SECSOCK_LIBSSL" : "SECSOCK_LIBCRYPTO";
+  let override: string | undefined;
+  try {
+    override = Deno.env.get(envName) || undefined;
+  } catch {
+    // No --allow-env: the override cannot be read, so it cannot apply.
+  }
+  if (override) return [override];
+  switch (Deno.build.os) {
+    case "darwin":
+      return [
+        `/opt/homebrew/opt/openssl@3/lib/lib${kind}.3.dylib`,
+        `/usr/local/opt/openssl@3/lib/lib${kind}.3.dylib`,
+        `/opt/local/lib/lib${kind}.3.dylib`,
+        `lib${kind}.3.dylib`,
+      ];
+    case "windows": {
+      const arch = Deno.build.arch === "aarch64" ? "-arm64" : "-x64";
+      return [`lib${kind}-3${arch}.dll`, `lib${kind}-3.dll`];
+    }
+    default:
+      return [
+        `lib${kind}.so.3`,
+        `/usr/lib/x86_64-linux-gnu/lib${kind}.so.3`,
+        `/usr/lib/aarch64-linux-gnu/lib${kind}.so.3`,
+        `/usr/lib64/lib${kind}.so.3`,
+        `/usr/lib/lib${kind}.so.3`,
+        `/usr/local/lib/lib${kind}.so.3`,
+        `/usr/local/lib64/lib${kind}.so.3`,
+      ];
+  }
+}
+
+function open<S extends Deno.ForeignLibraryInterface>(
+  kind: "ssl" | "crypto",
+  symbols: S,
+  attempts: string[],
+): Deno.DynamicLibrary<S> | null {
+  for (const path of candidates(kind)) {
+    try {
+      return Deno.dlopen(path, symbols);
+    } catch (error) {
+      attempts.push(`${path}: ${error instanceof Error ? error.message : error}`);
+    }
+  }
+  return null;
+}
+
+let loaded: { ssl: SslLibrary; crypto: CryptoLibrary; version: string } | null = null;
+
+/** OpenSSL 3.0.0 as `OpenSSL_version_num()` reports it (0xMNN00PP0L). */
+const MIN_VERSION = 0x30000000;
+
+function load(): { ssl: SslLibrary; crypto: CryptoLibrary; version: string } {
+  if (loaded) return loaded;
+  const attempts: string[] = [];
+  // libcrypto first: libssl depends on it, and its version is the one we check.
+  const crypto = open("crypto", CRYPTO_SYMBOLS, attempts);
+  const ssl = crypto ? open("ssl", SSL_SYMBOLS, attempts) : null;
+  if (!crypto || !ssl) {
+    crypto?.close();
+    throw new LibraryLoadError(
+      "secsock could not load OpenSSL 3 (libssl and libcrypto).\n" +
+        "Install OpenSSL 3 (Debian/Ubuntu: apt-get install libssl3) or point " +
+        "SECSOCK_LIBSSL and SECSOCK_LIBCRYPTO at the libraries. Tried:\n  " +
+        attempts.join("\n  "),
+      attempts,
+    );
+  }
+  const num = Number(crypto.symbols.OpenSSL_version_num());
+  const text = Deno.UnsafePointerView.getCString(crypto.symbols.OpenSSL_version(0)!);
+  if (num < MIN_VERSION) {
+    ssl.close();
+    crypto.close();
+    throw new LibraryLoadError(
+      `secsock needs OpenSSL >= 3.0, but loaded ${text}. ` +
+        "Set SECSOCK_LIBSSL and SECSOCK_LIBCRYPTO to an OpenSSL 3 installation.",
+      attempts,
+    );
+  }
+  loaded = { ssl: ssl.symbols, crypto: crypto.symbols, version: text };
+  return loaded;
+}
+
+/** libssl's symbols; opens the libraries on first call. */
+export function libssl(): SslLibrary {
+  return (loaded ?? load()).ssl;
+}
+
+/** libcrypto's symbols; opens the libraries on first call. */
+export function libcrypto(): CryptoLibrary {
+  return (loaded ?? load()).crypto;
+}
+
+/** The loaded OpenSSL's version text, e.g. "OpenSSL 3.0.19 27 Jan 2026". */
+export function opensslVersion(): string {
+  return (loaded ?? load()).version;
+}

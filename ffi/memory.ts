@@ -1,0 +1,88 @@
+/**
+ * Small helpers for C memory: NUL-terminated strings, out-parameters and
+ * copies out of (and into) native buffers. This is the only place that reads
+ * or writes memory through raw pointers.
+ *
+ * @module
+ */
+
+/** An opaque native pointer (`SSL*`, `X509*`, …); never dereferenced outside ffi/. */
+export type Pointer = Deno.PointerObject;
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Encodes `text` as a NUL-terminated UTF-8 C string. */
+export function cString(text: string): Uint8Array<ArrayBuffer> {
+  const bytes = new Uint8Array(text.length * 3 + 1);
+  const { written } = encoder.encodeInto(text, bytes);
+  return bytes.subarray(0, written + 1);
+}
+
+/** Reads a NUL-terminated C string, or null for a null pointer. */
+export function readCString(pointer: Deno.PointerValue): string | null {
+  return pointer === null ? null : Deno.UnsafePointerView.getCString(pointer);
+}
+
+/** Copies `length` bytes out of native memory. */
+export function readBytes(pointer: Pointer, length: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(length);
+  if (length > 0) Deno.UnsafePointerView.copyInto(pointer, out);
+  return out;
+}
+
+/** Copies `bytes` into native memory at `pointer` (which must hold at least as many). */
+export function writeBytes(pointer: Pointer, bytes: Uint8Array): void {
+  if (bytes.length === 0) return;
+  new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, bytes.length)).set(bytes);
+}
+
+/** Stores a pointer into a C out-parameter of type `T **`. */
+export function writePointer(out: Pointer, value: Deno.PointerValue): void {
+  new BigUint64Array(Deno.UnsafePointerView.getArrayBuffer(out, 8))[0] = BigInt(
+    Deno.UnsafePointer.value(value),
+  );
+}
+
+/** Reads the pointer stored at `address + offset` (a struct member of pointer type). */
+export function readPointer(address: Pointer, offset = 0): Deno.PointerValue {
+  return new Deno.UnsafePointerView(address).getPointer(offset);
+}
+
+/** Reads an `int` at `address + offset`. */
+export function readInt32(address: Pointer, offset = 0): number {
+  return new Deno.UnsafePointerView(address).getInt32(offset);
+}
+
+/** A stable key for a pointer: pointer objects are not stable identities, their addresses are. */
+export function pointerKey(pointer: Deno.PointerValue): bigint {
+  return pointer === null ? 0n : BigInt(Deno.UnsafePointer.value(pointer));
+}
+
+/** True when a pointer is null. */
+export function isNull(pointer: Deno.PointerValue): pointer is null {
+  return pointer === null;
+}
+
+/**
+ * A reusable out-parameter slot for `T **` arguments: pass `.buffer` to a
+ * function declared with a "buffer" parameter, then read `.pointer`.
+ */
+export class PointerSlot {
+  /** The 8 bytes handed to C. */
+  readonly buffer: BigUint64Array<ArrayBuffer> = new BigUint64Array(1);
+  /** The pointer C stored, or null. */
+  get pointer(): Deno.PointerValue {
+    return Deno.UnsafePointer.create(this.buffer[0]);
+  }
+}
+
+/** Decodes UTF-8 bytes. */
+export function utf8(bytes: Uint8Array): string {
+  return decoder.decode(bytes);
+}
+
+/** The address of a JS buffer, for C parameters declared as plain pointers (the buffer must outlive the call). */
+export function pointerTo(bytes: Uint8Array<ArrayBuffer>): Deno.PointerValue {
+  return Deno.UnsafePointer.of(bytes);
+}

@@ -1,0 +1,245 @@
+/**
+ * The OpenSSL functions secsock calls, one table per library, with the C
+ * declarations as comments. Sizes that are `size_t`/`long` in C are 64-bit
+ * here and take BigInt arguments, which keeps Deno on its fast FFI path.
+ * None of these is `nonblocking`: callbacks must run on the JS thread, inside
+ * the call that triggered them.
+ *
+ * @module
+ */
+
+/** Symbols from libssl.so.3. */
+export const SSL_SYMBOLS = {
+  // const SSL_METHOD *TLS_method(void);
+  TLS_method: { parameters: [], result: "pointer" },
+  // SSL_CTX *SSL_CTX_new(const SSL_METHOD *meth);
+  SSL_CTX_new: { parameters: ["pointer"], result: "pointer" },
+  // void SSL_CTX_free(SSL_CTX *ctx);
+  SSL_CTX_free: { parameters: ["pointer"], result: "void" },
+  // long SSL_CTX_ctrl(SSL_CTX *ctx, int cmd, long larg, void *parg);
+  SSL_CTX_ctrl: { parameters: ["pointer", "i32", "i64", "pointer"], result: "i64" },
+  // long SSL_CTX_callback_ctrl(SSL_CTX *ctx, int cmd, void (*fp)(void));
+  SSL_CTX_callback_ctrl: { parameters: ["pointer", "i32", "function"], result: "i64" },
+  // uint64_t SSL_CTX_set_options(SSL_CTX *ctx, uint64_t op);
+  SSL_CTX_set_options: { parameters: ["pointer", "u64"], result: "u64" },
+  // uint64_t SSL_CTX_clear_options(SSL_CTX *ctx, uint64_t op);
+  SSL_CTX_clear_options: { parameters: ["pointer", "u64"], result: "u64" },
+  // int SSL_CTX_set_cipher_list(SSL_CTX *ctx, const char *str);
+  SSL_CTX_set_cipher_list: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int SSL_CTX_set_ciphersuites(SSL_CTX *ctx, const char *str);
+  SSL_CTX_set_ciphersuites: { parameters: ["pointer", "buffer"], result: "i32" },
+  // void SSL_CTX_set_security_level(SSL_CTX *ctx, int level);
+  SSL_CTX_set_security_level: { parameters: ["pointer", "i32"], result: "void" },
+  // int SSL_CTX_get_security_level(const SSL_CTX *ctx);
+  SSL_CTX_get_security_level: { parameters: ["pointer"], result: "i32" },
+  // int SSL_CTX_set_default_verify_paths(SSL_CTX *ctx);
+  SSL_CTX_set_default_verify_paths: { parameters: ["pointer"], result: "i32" },
+  // int SSL_CTX_load_verify_locations(SSL_CTX *ctx, const char *CAfile, const char *CApath);
+  SSL_CTX_load_verify_locations: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  // X509_STORE *SSL_CTX_get_cert_store(const SSL_CTX *ctx);
+  SSL_CTX_get_cert_store: { parameters: ["pointer"], result: "pointer" },
+  // int SSL_CTX_add_client_CA(SSL_CTX *ctx, X509 *cacert);
+  SSL_CTX_add_client_CA: { parameters: ["pointer", "pointer"], result: "i32" },
+  // int SSL_CTX_use_certificate(SSL_CTX *ctx, X509 *x);
+  SSL_CTX_use_certificate: { parameters: ["pointer", "pointer"], result: "i32" },
+  // int SSL_CTX_use_PrivateKey(SSL_CTX *ctx, EVP_PKEY *pkey);
+  SSL_CTX_use_PrivateKey: { parameters: ["pointer", "pointer"], result: "i32" },
+  // int SSL_CTX_check_private_key(const SSL_CTX *ctx);
+  SSL_CTX_check_private_key: { parameters: ["pointer"], result: "i32" },
+  // void SSL_CTX_set_verify(SSL_CTX *ctx, int mode, SSL_verify_cb verify_callback);
+  SSL_CTX_set_verify: { parameters: ["pointer", "i32", "function"], result: "void" },
+  // void SSL_CTX_set_verify_depth(SSL_CTX *ctx, int depth);
+  SSL_CTX_set_verify_depth: { parameters: ["pointer", "i32"], result: "void" },
+  // void SSL_CTX_set_info_callback(SSL_CTX *ctx, void (*cb)(const SSL *ssl, int type, int val));
+  SSL_CTX_set_info_callback: { parameters: ["pointer", "function"], result: "void" },
+  // void SSL_CTX_set_client_cert_cb(SSL_CTX *ctx, int (*cb)(SSL *ssl, X509 **x509, EVP_PKEY **pkey));
+  SSL_CTX_set_client_cert_cb: { parameters: ["pointer", "function"], result: "void" },
+  // int SSL_CTX_set_session_id_context(SSL_CTX *ctx, const unsigned char *sid_ctx, unsigned int sid_ctx_len);
+  SSL_CTX_set_session_id_context: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, unsigned int protos_len);
+  SSL_CTX_set_alpn_protos: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+
+  // SSL *SSL_new(SSL_CTX *ctx);
+  SSL_new: { parameters: ["pointer"], result: "pointer" },
+  // void SSL_free(SSL *ssl);
+  SSL_free: { parameters: ["pointer"], result: "void" },
+  // void SSL_set_bio(SSL *s, BIO *rbio, BIO *wbio);
+  SSL_set_bio: { parameters: ["pointer", "pointer", "pointer"], result: "void" },
+  // void SSL_set_connect_state(SSL *s);
+  SSL_set_connect_state: { parameters: ["pointer"], result: "void" },
+  // void SSL_set_accept_state(SSL *s);
+  SSL_set_accept_state: { parameters: ["pointer"], result: "void" },
+  // int SSL_do_handshake(SSL *s);
+  SSL_do_handshake: { parameters: ["pointer"], result: "i32" },
+  // int SSL_read(SSL *ssl, void *buf, int num);
+  SSL_read: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  // int SSL_write(SSL *ssl, const void *buf, int num);
+  SSL_write: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  // int SSL_shutdown(SSL *s);
+  SSL_shutdown: { parameters: ["pointer"], result: "i32" },
+  // int SSL_get_shutdown(const SSL *s);
+  SSL_get_shutdown: { parameters: ["pointer"], result: "i32" },
+  // int SSL_get_error(const SSL *s, int ret_code);
+  SSL_get_error: { parameters: ["pointer", "i32"], result: "i32" },
+  // long SSL_ctrl(SSL *ssl, int cmd, long larg, void *parg);
+  SSL_ctrl: { parameters: ["pointer", "i32", "i64", "pointer"], result: "i64" },
+  // int SSL_set1_host(SSL *s, const char *hostname);
+  SSL_set1_host: { parameters: ["pointer", "buffer"], result: "i32" },
+  // X509_VERIFY_PARAM *SSL_get0_param(SSL *ssl);
+  SSL_get0_param: { parameters: ["pointer"], result: "pointer" },
+  // void SSL_set_verify(SSL *s, int mode, SSL_verify_cb callback);
+  SSL_set_verify: { parameters: ["pointer", "i32", "function"], result: "void" },
+  // void SSL_set_info_callback(SSL *ssl, void (*cb)(const SSL *ssl, int type, int val));
+  SSL_set_info_callback: { parameters: ["pointer", "function"], result: "void" },
+  // long SSL_get_verify_result(const SSL *ssl);
+  SSL_get_verify_result: { parameters: ["pointer"], result: "i64" },
+  // X509 *SSL_get1_peer_certificate(const SSL *s);
+  SSL_get1_peer_certificate: { parameters: ["pointer"], result: "pointer" },
+  // STACK_OF(X509) *SSL_get_peer_cert_chain(const SSL *s);
+  SSL_get_peer_cert_chain: { parameters: ["pointer"], result: "pointer" },
+  // const char *SSL_get_version(const SSL *s);
+  SSL_get_version: { parameters: ["pointer"], result: "pointer" },
+  // const SSL_CIPHER *SSL_get_current_cipher(const SSL *s);
+  SSL_get_current_cipher: { parameters: ["pointer"], result: "pointer" },
+  // const char *SSL_CIPHER_get_name(const SSL_CIPHER *c);
+  SSL_CIPHER_get_name: { parameters: ["pointer"], result: "pointer" },
+  // const char *SSL_state_string_long(const SSL *s);
+  SSL_state_string_long: { parameters: ["pointer"], result: "pointer" },
+  // const char *SSL_alert_type_string_long(int value);
+  SSL_alert_type_string_long: { parameters: ["i32"], result: "pointer" },
+  // const char *SSL_alert_desc_string_long(int value);
+  SSL_alert_desc_string_long: { parameters: ["i32"], result: "pointer" },
+  // void SSL_get0_alpn_selected(const SSL *ssl, const unsigned char **data, unsigned int *len);
+  SSL_get0_alpn_selected: { parameters: ["pointer", "buffer", "buffer"], result: "void" },
+  // const char *SSL_get_servername(const SSL *s, const int type);
+  SSL_get_servername: { parameters: ["pointer", "i32"], result: "pointer" },
+  // STACK_OF(X509_NAME) *SSL_get_client_CA_list(const SSL *s);
+  SSL_get_client_CA_list: { parameters: ["pointer"], result: "pointer" },
+  // int SSL_get_ex_data_X509_STORE_CTX_idx(void);
+  SSL_get_ex_data_X509_STORE_CTX_idx: { parameters: [], result: "i32" },
+  // int SSL_use_certificate(SSL *ssl, X509 *x);
+  SSL_use_certificate: { parameters: ["pointer", "pointer"], result: "i32" },
+  // int SSL_use_PrivateKey(SSL *ssl, EVP_PKEY *pkey);
+  SSL_use_PrivateKey: { parameters: ["pointer", "pointer"], result: "i32" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** Symbols from libcrypto.so.3. */
+export const CRYPTO_SYMBOLS = {
+  // unsigned long OpenSSL_version_num(void);
+  OpenSSL_version_num: { parameters: [], result: "u64" },
+  // const char *OpenSSL_version(int type);
+  OpenSSL_version: { parameters: ["i32"], result: "pointer" },
+  // void CRYPTO_free(void *ptr, const char *file, int line);  (OPENSSL_free)
+  CRYPTO_free: { parameters: ["pointer", "pointer", "i32"], result: "void" },
+
+  // unsigned long ERR_get_error(void);
+  ERR_get_error: { parameters: [], result: "u64" },
+  // void ERR_clear_error(void);
+  ERR_clear_error: { parameters: [], result: "void" },
+  // const char *ERR_lib_error_string(unsigned long e);
+  ERR_lib_error_string: { parameters: ["u64"], result: "pointer" },
+  // const char *ERR_reason_error_string(unsigned long e);
+  ERR_reason_error_string: { parameters: ["u64"], result: "pointer" },
+
+  // const BIO_METHOD *BIO_s_mem(void);
+  BIO_s_mem: { parameters: [], result: "pointer" },
+  // BIO *BIO_new(const BIO_METHOD *type);
+  BIO_new: { parameters: ["pointer"], result: "pointer" },
+  // int BIO_free(BIO *a);
+  BIO_free: { parameters: ["pointer"], result: "i32" },
+  // int BIO_read(BIO *b, void *data, int dlen);
+  BIO_read: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  // int BIO_write(BIO *b, const void *data, int dlen);
+  BIO_write: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  // long BIO_ctrl(BIO *bp, int cmd, long larg, void *parg);
+  BIO_ctrl: { parameters: ["pointer", "i32", "i64", "pointer"], result: "i64" },
+  // size_t BIO_ctrl_pending(BIO *b);
+  BIO_ctrl_pending: { parameters: ["pointer"], result: "usize" },
+
+  // X509 *PEM_read_bio_X509(BIO *bp, X509 **x, pem_password_cb *cb, void *u);
+  PEM_read_bio_X509: { parameters: ["pointer", "pointer", "function", "pointer"], result: "pointer" },
+  // int PEM_write_bio_X509(BIO *bp, const X509 *x);
+  PEM_write_bio_X509: { parameters: ["pointer", "pointer"], result: "i32" },
+  // X509 *d2i_X509_bio(BIO *bp, X509 **x509);
+  d2i_X509_bio: { parameters: ["pointer", "pointer"], result: "pointer" },
+  // int i2d_X509_bio(BIO *bp, const X509 *x509);
+  i2d_X509_bio: { parameters: ["pointer", "pointer"], result: "i32" },
+  // EVP_PKEY *PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u);
+  PEM_read_bio_PrivateKey: { parameters: ["pointer", "pointer", "function", "pointer"], result: "pointer" },
+  // EVP_PKEY *d2i_PrivateKey_bio(BIO *bp, EVP_PKEY **a);
+  d2i_PrivateKey_bio: { parameters: ["pointer", "pointer"], result: "pointer" },
+  // EVP_PKEY *d2i_PKCS8PrivateKey_bio(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u);
+  d2i_PKCS8PrivateKey_bio: { parameters: ["pointer", "pointer", "function", "pointer"], result: "pointer" },
+
+  // void X509_free(X509 *a);
+  X509_free: { parameters: ["pointer"], result: "void" },
+  // int X509_up_ref(X509 *a);
+  X509_up_ref: { parameters: ["pointer"], result: "i32" },
+  // X509_NAME *X509_get_subject_name(const X509 *a);
+  X509_get_subject_name: { parameters: ["pointer"], result: "pointer" },
+  // X509_NAME *X509_get_issuer_name(const X509 *a);
+  X509_get_issuer_name: { parameters: ["pointer"], result: "pointer" },
+  // int X509_NAME_print_ex(BIO *out, const X509_NAME *nm, int indent, unsigned long flags);
+  X509_NAME_print_ex: { parameters: ["pointer", "pointer", "i32", "u64"], result: "i32" },
+  // ASN1_INTEGER *X509_get_serialNumber(X509 *x);
+  X509_get_serialNumber: { parameters: ["pointer"], result: "pointer" },
+  // BIGNUM *ASN1_INTEGER_to_BN(const ASN1_INTEGER *ai, BIGNUM *bn);
+  ASN1_INTEGER_to_BN: { parameters: ["pointer", "pointer"], result: "pointer" },
+  // char *BN_bn2hex(const BIGNUM *a);
+  BN_bn2hex: { parameters: ["pointer"], result: "pointer" },
+  // void BN_free(BIGNUM *a);
+  BN_free: { parameters: ["pointer"], result: "void" },
+  // const ASN1_TIME *X509_get0_notBefore(const X509 *x);
+  X509_get0_notBefore: { parameters: ["pointer"], result: "pointer" },
+  // const ASN1_TIME *X509_get0_notAfter(const X509 *x);
+  X509_get0_notAfter: { parameters: ["pointer"], result: "pointer" },
+  // int ASN1_TIME_to_tm(const ASN1_TIME *s, struct tm *tm);
+  ASN1_TIME_to_tm: { parameters: ["pointer", "buffer"], result: "i32" },
+  // const EVP_MD *EVP_sha256(void);
+  EVP_sha256: { parameters: [], result: "pointer" },
+  // int X509_digest(const X509 *data, const EVP_MD *type, unsigned char *md, unsigned int *len);
+  X509_digest: { parameters: ["pointer", "pointer", "buffer", "buffer"], result: "i32" },
+  // void *X509_get_ext_d2i(const X509 *x, int nid, int *crit, int *idx);
+  X509_get_ext_d2i: { parameters: ["pointer", "i32", "pointer", "pointer"], result: "pointer" },
+  // void GENERAL_NAMES_free(GENERAL_NAMES *a);
+  GENERAL_NAMES_free: { parameters: ["pointer"], result: "void" },
+  // const unsigned char *ASN1_STRING_get0_data(const ASN1_STRING *x);
+  ASN1_STRING_get0_data: { parameters: ["pointer"], result: "pointer" },
+  // int ASN1_STRING_length(const ASN1_STRING *x);
+  ASN1_STRING_length: { parameters: ["pointer"], result: "i32" },
+  // int X509_check_private_key(const X509 *x, const EVP_PKEY *k);
+  X509_check_private_key: { parameters: ["pointer", "pointer"], result: "i32" },
+
+  // void EVP_PKEY_free(EVP_PKEY *key);
+  EVP_PKEY_free: { parameters: ["pointer"], result: "void" },
+  // int EVP_PKEY_up_ref(EVP_PKEY *key);
+  EVP_PKEY_up_ref: { parameters: ["pointer"], result: "i32" },
+  // const char *EVP_PKEY_get0_type_name(const EVP_PKEY *key);
+  EVP_PKEY_get0_type_name: { parameters: ["pointer"], result: "pointer" },
+  // int EVP_PKEY_get_bits(const EVP_PKEY *pkey);
+  EVP_PKEY_get_bits: { parameters: ["pointer"], result: "i32" },
+
+  // int X509_STORE_add_cert(X509_STORE *xs, X509 *x);
+  X509_STORE_add_cert: { parameters: ["pointer", "pointer"], result: "i32" },
+  // void *X509_STORE_CTX_get_ex_data(const X509_STORE_CTX *ctx, int idx);
+  X509_STORE_CTX_get_ex_data: { parameters: ["pointer", "i32"], result: "pointer" },
+  // int X509_STORE_CTX_get_error(const X509_STORE_CTX *ctx);
+  X509_STORE_CTX_get_error: { parameters: ["pointer"], result: "i32" },
+  // void X509_STORE_CTX_set_error(X509_STORE_CTX *ctx, int s);
+  X509_STORE_CTX_set_error: { parameters: ["pointer", "i32"], result: "void" },
+  // int X509_STORE_CTX_get_error_depth(const X509_STORE_CTX *ctx);
+  X509_STORE_CTX_get_error_depth: { parameters: ["pointer"], result: "i32" },
+  // X509 *X509_STORE_CTX_get_current_cert(const X509_STORE_CTX *ctx);
+  X509_STORE_CTX_get_current_cert: { parameters: ["pointer"], result: "pointer" },
+  // STACK_OF(X509) *X509_STORE_CTX_get0_chain(const X509_STORE_CTX *ctx);
+  X509_STORE_CTX_get0_chain: { parameters: ["pointer"], result: "pointer" },
+  // const char *X509_verify_cert_error_string(long n);
+  X509_verify_cert_error_string: { parameters: ["i64"], result: "pointer" },
+  // int X509_VERIFY_PARAM_set1_ip_asc(X509_VERIFY_PARAM *param, const char *ipasc);
+  X509_VERIFY_PARAM_set1_ip_asc: { parameters: ["pointer", "buffer"], result: "i32" },
+
+  // int OPENSSL_sk_num(const OPENSSL_STACK *st);
+  OPENSSL_sk_num: { parameters: ["pointer"], result: "i32" },
+  // void *OPENSSL_sk_value(const OPENSSL_STACK *st, int i);
+  OPENSSL_sk_value: { parameters: ["pointer", "i32"], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;

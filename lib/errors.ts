@@ -1,0 +1,167 @@
+/**
+ * The error classes. Each carries the OpenSSL error queue drained at the point
+ * of failure, so nothing OpenSSL said is lost.
+ *
+ * @module
+ */
+import { drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
+
+export type { OpenSSLErrorEntry };
+
+/** Options accepted by every secsock error. */
+export interface SecureSocketErrorOptions extends ErrorOptions {
+  /** OpenSSL error queue entries; drained from the queue when omitted. */
+  openssl?: OpenSSLErrorEntry[];
+}
+
+function describe(message: string, entries: OpenSSLErrorEntry[]): string {
+  if (entries.length === 0) return message;
+  const reasons = [...new Set(entries.map((e) => e.reason))].join("; ");
+  return message.includes(reasons) ? message : `${message} (${reasons})`;
+}
+
+/**
+ * Base class of every error secsock throws, with OpenSSL's own reasons.
+ *
+ * @example
+ * ```ts
+ * import { SecureSocketError } from "@secsock/secsock";
+ * try {
+ *   // ... a secsock call
+ * } catch (error) {
+ *   if (error instanceof SecureSocketError) console.log(error.openssl);
+ * }
+ * ```
+ */
+export class SecureSocketError extends Error {
+  /** The OpenSSL error queue at the point of failure, oldest first. */
+  readonly openssl: OpenSSLErrorEntry[];
+
+  /**
+   * @param message what failed
+   * @param options `openssl` entries (drained from the queue when omitted) and `cause`
+   */
+  constructor(message: string, options: SecureSocketErrorOptions = {}) {
+    const entries = options.openssl ?? drainErrors();
+    super(describe(message, entries), options);
+    this.name = new.target.name;
+    this.openssl = entries;
+  }
+}
+
+/**
+ * A private key could not be read: malformed data, a wrong or missing
+ * password, or a password longer than OpenSSL's buffer.
+ *
+ * @example
+ * ```ts
+ * import { PrivateKey, UnableToReadPrivateKeyError } from "@secsock/secsock";
+ * try {
+ *   PrivateKey.fromPEM("not a key");
+ * } catch (error) {
+ *   console.log(error instanceof UnableToReadPrivateKeyError); // true
+ * }
+ * ```
+ */
+export class UnableToReadPrivateKeyError extends SecureSocketError {}
+
+/**
+ * A certificate could not be read (malformed PEM or DER).
+ *
+ * @example
+ * ```ts
+ * import { UnableToReadCertificateError, X509Certificate } from "@secsock/secsock";
+ * try {
+ *   X509Certificate.fromPEM("garbage");
+ * } catch (error) {
+ *   console.log(error instanceof UnableToReadCertificateError); // true
+ * }
+ * ```
+ */
+export class UnableToReadCertificateError extends SecureSocketError {}
+
+/** Options of a {@linkcode CertificateVerificationError}. */
+export interface CertificateVerificationErrorOptions extends SecureSocketErrorOptions {
+  /** The X509_V_ERR_* code. */
+  code: number;
+  /** Depth in the chain of the certificate that failed (0 = the peer's own). */
+  depth: number;
+}
+
+/**
+ * The peer's certificate chain was rejected, by OpenSSL's checks or by the
+ * verification callback. `code` is OpenSSL's X509_V_ERR_* value.
+ *
+ * @example
+ * ```ts
+ * import { CertificateVerificationError } from "@secsock/secsock";
+ * function explain(error: unknown) {
+ *   if (error instanceof CertificateVerificationError) {
+ *     console.log(error.code, error.depth, error.message);
+ *   }
+ * }
+ * ```
+ */
+export class CertificateVerificationError extends SecureSocketError {
+  /** OpenSSL's X509_V_ERR_* code (e.g. 10 = certificate has expired). */
+  readonly code: number;
+  /** Depth in the chain of the certificate that failed (0 = the peer's own). */
+  readonly depth: number;
+
+  /**
+   * @param message what failed
+   * @param options the code, depth and OpenSSL entries
+   */
+  constructor(message: string, options: CertificateVerificationErrorOptions) {
+    super(message, options);
+    this.code = options.code;
+    this.depth = options.depth;
+  }
+}
+
+/**
+ * The TLS handshake failed for a reason other than certificate verification:
+ * no shared protocol or cipher, an alert from the peer, garbage on the wire,
+ * a peer that vanished mid-handshake, or a handshake timeout.
+ *
+ * @example
+ * ```ts
+ * import { HandshakeError } from "@secsock/secsock";
+ * function isHandshakeFailure(error: unknown): boolean {
+ *   return error instanceof HandshakeError;
+ * }
+ * ```
+ */
+export class HandshakeError extends SecureSocketError {}
+
+/**
+ * The socket, listener or context was used after `close()`.
+ *
+ * @example
+ * ```ts
+ * import { SocketClosedError } from "@secsock/secsock";
+ * function closedByUs(error: unknown): boolean {
+ *   return error instanceof SocketClosedError;
+ * }
+ * ```
+ */
+export class SocketClosedError extends SecureSocketError {
+  /** @param what the object that was closed, e.g. "SecureSocket" */
+  constructor(what: string) {
+    super(`${what} is closed`, { openssl: [] });
+  }
+}
+
+/**
+ * The peer closed the TCP connection without sending close_notify, so the
+ * data stream may have been cut short by an attacker or a crash.
+ *
+ * @example
+ * ```ts
+ * import { TruncatedStreamError } from "@secsock/secsock";
+ * function wasTruncated(error: unknown): boolean {
+ *   return error instanceof TruncatedStreamError;
+ * }
+ * ```
+ */
+export class TruncatedStreamError extends SecureSocketError {}

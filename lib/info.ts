@@ -1,0 +1,117 @@
+/**
+ * The handshake information callback (§3): its constants, alert helpers and a
+ * ready-made tracer in the style of `openssl s_client -state`.
+ *
+ * @module
+ */
+import { libssl } from "../ffi/library.ts";
+import { readCString } from "../ffi/memory.ts";
+import type { SecureSocket } from "./socket.ts";
+
+/**
+ * The handshake information callback: `where` is a bit set of {@linkcode InfoWhere}
+ * flags, `ret` is an alert (for alerts) or a return code (for exits).
+ *
+ * @example
+ * ```ts
+ * import { InfoWhere, type InfoCallback } from "@secsock/secsock";
+ * const onInfo: InfoCallback = (socket, where, ret) => {
+ *   if (where & InfoWhere.HandshakeDone) console.log("handshake done:", socket.protocol);
+ * };
+ * ```
+ */
+export type InfoCallback = (socket: SecureSocket, where: number, ret: number) => void;
+
+/**
+ * `where` flags of the info callback (OpenSSL's SSL_CB_* values).
+ *
+ * @example
+ * ```ts
+ * import { InfoWhere } from "@secsock/secsock";
+ * const isAlert = (where: number) => (where & InfoWhere.Alert) !== 0;
+ * ```
+ */
+export const InfoWhere = {
+  Loop: 0x01,
+  Exit: 0x02,
+  Read: 0x04,
+  Write: 0x08,
+  Alert: 0x4000,
+  ReadAlert: 0x4004,
+  WriteAlert: 0x4008,
+  AcceptLoop: 0x2001,
+  AcceptExit: 0x2002,
+  ConnectLoop: 0x1001,
+  ConnectExit: 0x1002,
+  HandshakeStart: 0x10,
+  HandshakeDone: 0x20,
+} as const;
+
+const ST_CONNECT = 0x1000;
+const ST_ACCEPT = 0x2000;
+
+/** An alert decoded from the info callback's `ret`. */
+export interface AlertInfo {
+  /** "warning" or "fatal". */
+  level: "warning" | "fatal" | "unknown";
+  /** The alert's numeric description code (e.g. 42 = bad_certificate). */
+  code: number;
+  /** OpenSSL's long description, e.g. "bad certificate". */
+  description: string;
+}
+
+/**
+ * Decodes the `ret` of an alert info callback (`where & InfoWhere.Alert`).
+ *
+ * @example
+ * ```ts
+ * import { describeAlert } from "@secsock/secsock";
+ * console.log(describeAlert(0x0230)); // { level: "fatal", code: 48, description: "unknown CA" }
+ * ```
+ */
+export function describeAlert(ret: number): AlertInfo {
+  const ssl = libssl();
+  const levelCode = (ret >> 8) & 0xff;
+  return {
+    level: levelCode === 1 ? "warning" : levelCode === 2 ? "fatal" : "unknown",
+    code: ret & 0xff,
+    description: readCString(ssl.SSL_alert_desc_string_long(ret)) ?? "unknown",
+  };
+}
+
+/**
+ * One trace line for an info callback invocation, like `openssl s_client -state`
+ * prints, or null for events it does not report.
+ *
+ * @example
+ * ```ts
+ * import { formatInfo, SecureSocketContext } from "@secsock/secsock";
+ * const ctx = new SecureSocketContext();
+ * ctx.setInfoCallback((socket, where, ret) => {
+ *   const line = formatInfo(socket, where, ret);
+ *   if (line) console.error(line);
+ * });
+ * ```
+ */
+export function formatInfo(socket: SecureSocket, where: number, ret: number): string | null {
+  const role = where & ST_CONNECT
+    ? "SSL_connect"
+    : where & ST_ACCEPT
+    ? "SSL_accept"
+    : socket.isServer
+    ? "SSL_accept"
+    : "SSL_connect";
+  if (where & InfoWhere.Alert) {
+    const alert = describeAlert(ret);
+    return `SSL3 alert ${where & InfoWhere.Read ? "read" : "write"}:${alert.level}:${alert.description}`;
+  }
+  if (where & InfoWhere.Loop) return `${role}:${socket.stateString}`;
+  if (where & InfoWhere.Exit) {
+    if (ret === 0) return `${role}:failed in ${socket.stateString}`;
+    if (ret < 0) return `${role}:error in ${socket.stateString}`;
+    return null;
+  }
+  if (where & InfoWhere.HandshakeStart) return `${role}:handshake start`;
+  if (where & InfoWhere.HandshakeDone) return `${role}:handshake done`;
+  return null;
+}

@@ -1,0 +1,121 @@
+/**
+ * SecureSocketListener: a TCP listener whose connections are TLS server sockets.
+ *
+ * @module
+ */
+import type { SecureSocketContext } from "./context.ts";
+import { contextCore } from "./context.ts";
+import { SocketClosedError } from "./errors.ts";
+import { acceptedSocket, type SecureSocket } from "./socket.ts";
+
+/** Options of {@linkcode SecureSocketListener.listen}. */
+export interface ListenOptions {
+  /** Address to bind; default "0.0.0.0". */
+  hostname?: string;
+  /** Port to bind; 0 picks a free one (see `addr`). */
+  port: number;
+  /**
+   * Handshake time limit for accepted sockets, in milliseconds, so a client
+   * that never completes its handshake cannot hold the server's resources.
+   */
+  handshakeTimeout?: number;
+}
+
+/**
+ * Accepts TLS connections. `accept()` returns as soon as TCP is accepted; the
+ * handshake runs on the socket's first read/write or explicit `handshake()`,
+ * so one failing client never breaks the accept loop.
+ *
+ * @example
+ * ```ts
+ * import { SecureSocketContext, SecureSocketListener } from "@secsock/secsock";
+ * const ctx = new SecureSocketContext();
+ * ctx.useCertificateChainFile("tests/fixtures/server-chain.pem");
+ * ctx.usePrivateKeyFile("tests/fixtures/server.key");
+ * using listener = SecureSocketListener.listen(ctx, { hostname: "127.0.0.1", port: 0 });
+ * console.log(`listening on ${listener.addr.port}`);
+ * ```
+ */
+export class SecureSocketListener implements AsyncIterable<SecureSocket>, Disposable {
+  readonly #listener: Deno.TcpListener;
+  readonly #context: SecureSocketContext;
+  readonly #handshakeTimeout: number | undefined;
+  #closed = false;
+
+  private constructor(listener: Deno.TcpListener, context: SecureSocketContext, handshakeTimeout?: number) {
+    this.#listener = listener;
+    this.#context = context;
+    this.#handshakeTimeout = handshakeTimeout;
+  }
+
+  /**
+   * Binds a TCP port and returns the listener.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext, SecureSocketListener } from "@secsock/secsock";
+   * const listener = SecureSocketListener.listen(new SecureSocketContext(), { port: 0 });
+   * listener.close();
+   * ```
+   */
+  static listen(context: SecureSocketContext, options: ListenOptions): SecureSocketListener {
+    contextCore(context); // fail early on a closed context
+    const listener = Deno.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port, transport: "tcp" });
+    return new SecureSocketListener(listener, context, options.handshakeTimeout);
+  }
+
+  /** The bound address. */
+  get addr(): Deno.NetAddr {
+    return this.#listener.addr;
+  }
+
+  /**
+   * Waits for the next connection.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext, SecureSocketListener } from "@secsock/secsock";
+   * const listener = SecureSocketListener.listen(new SecureSocketContext(), { port: 0 });
+   * const socket = await listener.accept();
+   * ```
+   */
+  async accept(): Promise<SecureSocket> {
+    if (this.#closed) throw new SocketClosedError("SecureSocketListener");
+    let conn: Deno.Conn;
+    try {
+      conn = await this.#listener.accept();
+    } catch (error) {
+      if (this.#closed) throw new SocketClosedError("SecureSocketListener");
+      throw error;
+    }
+    return acceptedSocket(this.#context, conn, { handshakeTimeout: this.#handshakeTimeout });
+  }
+
+  /** Yields accepted sockets until the listener is closed. */
+  async *[Symbol.asyncIterator](): AsyncIterator<SecureSocket> {
+    while (!this.#closed) {
+      try {
+        yield await this.accept();
+      } catch (error) {
+        if (this.#closed) return;
+        throw error;
+      }
+    }
+  }
+
+  /** Stops listening; idempotent. Accepted sockets stay open. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#listener.close();
+    } catch {
+      // already closed
+    }
+  }
+
+  /** Same as `close()`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,969 @@
+/**
+ * SecureSocket: one TLS connection. OpenSSL never touches a file descriptor:
+ * the socket moves ciphertext between two memory BIOs and a `Deno.Conn`, and
+ * drives `SSL_do_handshake`/`SSL_read`/`SSL_write` synchronously on the main
+ * thread, so callbacks run inside those calls.
+ *
+ * @module
+ */
+import { libcrypto, libssl } from "../ffi/library.ts";
+import { CallbackErrorSlot } from "../ffi/callbacks.ts";
+import { clearErrors, drainErrors } from "../ffi/errors.ts";
+import { newMemoryBio } from "../ffi/bio.ts";
+import {
+  cString,
+  isNull,
+  type Pointer,
+  pointerKey,
+  PointerSlot,
+  pointerTo,
+  readBytes,
+  readCString,
+  utf8,
+  writePointer,
+} from "../ffi/memory.ts";
+import { freeX509, nameStackToStrings, stackElements, upRefX509 } from "../ffi/x509.ts";
+import { freePrivateKey, keyMatchesCertificate } from "../ffi/pkey.ts";
+import { certificateFromHandle, newX509, toCertificates, X509Certificate } from "./certificate.ts";
+import { type ClientCertificate, type ContextCore, contextCore, type SecureSocketContext } from "./context.ts";
+import {
+  CertificateVerificationError,
+  HandshakeError,
+  SecureSocketError,
+  SocketClosedError,
+  TruncatedStreamError,
+} from "./errors.ts";
+import type { InfoCallback } from "./info.ts";
+import { PrivateKey, toPrivateKeyHandle } from "./private_key.ts";
+import { registerSocket, type SocketHooks, unregisterSocket } from "./registry.ts";
+import { markApplicationFailure, verifyErrorString, VerifyMode, withStoreContext } from "./verify.ts";
+
+/** Options for a client socket. */
+export interface SecureSocketOptions {
+  /** Host name (or IP address) the peer's certificate must match; also sent as SNI. */
+  hostname?: string;
+  /** Name sent as SNI and verified, when it differs from `hostname`. */
+  servername?: string;
+  /** Abort the handshake after this many milliseconds (default: no limit). */
+  handshakeTimeout?: number;
+}
+
+/** Options of {@linkcode SecureSocket.connect}. */
+export interface ConnectOptions extends SecureSocketOptions {
+  /** Host to connect to (and, unless `servername` is given, to verify). */
+  hostname: string;
+  /** TCP port. */
+  port: number;
+}
+
+/** Options of {@linkcode SecureSocket.startTls}. */
+export interface StartTlsOptions extends SecureSocketOptions {
+  /** Act as the TLS server on this connection (default: client). */
+  server?: boolean;
+}
+
+const SSL_ERROR_WANT_READ = 2;
+const SSL_ERROR_WANT_WRITE = 3;
+const SSL_ERROR_WANT_X509_LOOKUP = 4;
+const SSL_ERROR_SYSCALL = 5;
+const SSL_ERROR_ZERO_RETURN = 6;
+const SSL_ERROR_WANT_RETRY_VERIFY = 12;
+const SSL_CTRL_SET_TLSEXT_HOSTNAME = 55;
+const SSL_CTRL_CHAIN = 88;
+const SSL_CTRL_CHAIN_CERT = 89;
+const SSL_CTRL_SET_RETRY_VERIFY = 136;
+const BIO_C_SET_BUF_MEM_EOF_RETURN = 130;
+const TLSEXT_NAMETYPE_HOST_NAME = 0;
+
+/** Plaintext handed to one SSL_write: four full records, then the ciphertext is flushed. */
+const WRITE_CHUNK = 4 * 16384;
+/** Transport read size: a few records at a time. */
+const TRANSPORT_BUFFER = 64 * 1024;
+/** Room for WRITE_CHUNK plus record overhead. */
+const FLUSH_BUFFER = WRITE_CHUNK + 4 * 512;
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
+function isIpAddress(name: string): boolean {
+  return IPV4.test(name) || name.includes(":");
+}
+
+function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+  return value !== null && (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function";
+}
+
+async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) offset += await conn.write(offset === 0 ? data : data.subarray(offset));
+}
+
+// A safety net only: SSL handles of sockets dropped without close() are freed when collected.
+const leaked = new FinalizationRegistry<{ ssl: Pointer; key: bigint; core: ContextCore }>((held) => {
+  unregisterSocket(held.key);
+  libssl().SSL_free(held.ssl);
+  held.core.release();
+});
+
+let attach: (socket: SecureSocket, conn: Deno.Conn, server: boolean) => void;
+
+/** State of an asynchronous client-certificate choice. */
+type ClientCertState =
+  | { kind: "idle" }
+  | { kind: "pending"; promise: Promise<void> }
+  | { kind: "settled"; value: ClientCertificate | null };
+
+/**
+ * A TLS connection over a `Deno.Conn`, as client or server.
+ *
+ * @example
+ * ```ts
+ * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+ * const ctx = new SecureSocketContext({ ca: Deno.readTextFileSync("tests/fixtures/ca.pem") });
+ * const socket = await SecureSocket.connect(ctx, { hostname: "localhost", port: 8443 });
+ * await socket.write(new TextEncoder().encode("hello"));
+ * await socket.closeWrite();
+ * socket.close();
+ * ```
+ */
+export class SecureSocket implements AsyncDisposable {
+  readonly #core: ContextCore;
+  #ssl: Pointer | null;
+  readonly #rbio: Pointer;
+  readonly #wbio: Pointer;
+  readonly #key: bigint;
+  readonly #hooks: SocketHooks;
+  #conn: Deno.Conn | null = null;
+  #server = false;
+  readonly #verifyName: string | null;
+  readonly #handshakeTimeout: number | undefined;
+  #infoCallback: InfoCallback | null = null;
+  readonly #callbackErrors = new CallbackErrorSlot();
+  #handshakePromise: Promise<void> | null = null;
+  #handshakeDone = false;
+  #fatal: unknown = null;
+  #closed = false;
+  #writeClosed = false;
+  #transportEof = false;
+  #inNative = 0;
+  #inBuffer: Uint8Array<ArrayBuffer> | null = null;
+  #outBuffer: Uint8Array<ArrayBuffer> | null = null;
+  #filling: Promise<boolean> | null = null;
+  #flushing: Promise<void> = Promise.resolve();
+  #verifyFailure: { code: number; depth: number } | null = null;
+  readonly #verifyAnswers = new Map<string, boolean>();
+  #verifyPending: Promise<void>[] = [];
+  #clientCert: ClientCertState = { kind: "idle" };
+  #readable: ReadableStream<Uint8Array> | null = null;
+  #writable: WritableStream<Uint8Array> | null = null;
+
+  /**
+   * A client socket, not yet connected: call `connect()` (or use the static
+   * `SecureSocket.connect`). Set callbacks such as `setInfoCallback()` first.
+   */
+  constructor(context: SecureSocketContext, options: SecureSocketOptions = {}) {
+    const core = contextCore(context);
+    const ssl = libssl();
+    clearErrors();
+    const handle = ssl.SSL_new(core.handle);
+    if (isNull(handle)) throw new SecureSocketError("SSL_new failed");
+    core.retain();
+    this.#core = core;
+    this.#ssl = handle;
+    this.#rbio = newMemoryBio();
+    this.#wbio = newMemoryBio();
+    // SSL_set_bio hands both BIOs to the SSL: SSL_free frees them.
+    ssl.SSL_set_bio(handle, this.#rbio, this.#wbio);
+    this.#verifyName = options.servername ?? options.hostname ?? null;
+    this.#handshakeTimeout = options.handshakeTimeout;
+    this.#hooks = {
+      verify: (ok, store) => this.#onVerify(ok, store),
+      info: (where, ret) => this.#onInfo(where, ret),
+      clientCertificate: (x509Out, pkeyOut) => this.#onClientCertificate(x509Out, pkeyOut),
+    };
+    this.#key = registerSocket(handle, this.#hooks);
+    leaked.register(this, { ssl: handle, key: this.#key, core }, this);
+    if (core.infoCallback) ssl.SSL_set_info_callback(handle, core.infoTrampoline());
+  }
+
+  static {
+    attach = (socket, conn, server) => socket.#attach(conn, server);
+  }
+
+  /**
+   * Connects over TCP and completes the TLS handshake as a client.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext();
+   * const socket = await SecureSocket.connect(ctx, { hostname: "localhost", port: 8443 });
+   * console.log(socket.protocol, socket.cipher);
+   * socket.close();
+   * ```
+   */
+  static async connect(context: SecureSocketContext, options: ConnectOptions): Promise<SecureSocket> {
+    const socket = new SecureSocket(context, options);
+    await socket.connect(options);
+    return socket;
+  }
+
+  /**
+   * Upgrades an established plain connection to TLS (STARTTLS), as client or
+   * (with `server: true`) as server, and completes the handshake.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const conn = await Deno.connect({ hostname: "localhost", port: 8025 });
+   * // ... exchange the protocol's plain-text STARTTLS command first ...
+   * const tls = await SecureSocket.startTls(conn, new SecureSocketContext(), { hostname: "localhost" });
+   * tls.close();
+   * ```
+   */
+  static async startTls(
+    conn: Deno.Conn,
+    context: SecureSocketContext,
+    options: StartTlsOptions = {},
+  ): Promise<SecureSocket> {
+    let socket: SecureSocket;
+    try {
+      socket = new SecureSocket(context, options);
+    } catch (error) {
+      conn.close();
+      throw error;
+    }
+    socket.#attach(conn, options.server ?? false);
+    await socket.handshake();
+    return socket;
+  }
+
+  #attach(conn: Deno.Conn, server: boolean): void {
+    const ssl = libssl();
+    const handle = this.#live;
+    if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
+    this.#conn = conn;
+    this.#server = server;
+    const mode = this.#core.verifyMode ?? (server ? VerifyMode.None : VerifyMode.Peer);
+    ssl.SSL_set_verify(handle, mode, null);
+    if (server) {
+      ssl.SSL_set_accept_state(handle);
+      return;
+    }
+    ssl.SSL_set_connect_state(handle);
+    const name = this.#verifyName;
+    if (name) {
+      clearErrors();
+      if (isIpAddress(name)) {
+        const ok = libcrypto().X509_VERIFY_PARAM_set1_ip_asc(ssl.SSL_get0_param(handle), cString(name));
+        if (ok !== 1) throw new SecureSocketError(`"${name}" is not a valid IP address`);
+      } else {
+        const cname = cString(name);
+        if (ssl.SSL_set1_host(handle, cname) !== 1) throw new SecureSocketError(`cannot verify host name "${name}"`);
+        ssl.SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, BigInt(TLSEXT_NAMETYPE_HOST_NAME), pointerTo(cname));
+      }
+    }
+  }
+
+  /**
+   * Sets this socket's handshake information callback (§3); it overrides the
+   * context's. Set it before the handshake to see every state.
+   *
+   * @example
+   * ```ts
+   * import { formatInfo, SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = new SecureSocket(new SecureSocketContext(), { hostname: "localhost" });
+   * socket.setInfoCallback((s, where, ret) => console.log(formatInfo(s, where, ret)));
+   * await socket.connect({ hostname: "localhost", port: 8443 });
+   * ```
+   */
+  setInfoCallback(cb: InfoCallback | null): void {
+    const handle = this.#live;
+    if (cb !== null && typeof cb !== "function") throw new TypeError("setInfoCallback() takes a function or null");
+    this.#infoCallback = cb;
+    if (cb) libssl().SSL_set_info_callback(handle, this.#core.infoTrampoline());
+  }
+
+  /**
+   * Opens the TCP connection and performs the handshake as a client.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = new SecureSocket(new SecureSocketContext(), { hostname: "localhost" });
+   * await socket.connect({ hostname: "localhost", port: 8443 });
+   * ```
+   */
+  async connect(options: { hostname: string; port: number }): Promise<void> {
+    this.#live;
+    if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
+    if (this.#verifyName === null) {
+      throw new TypeError(
+        "a client socket needs `hostname` (or `servername`) in its constructor options to verify the server",
+      );
+    }
+    let conn: Deno.Conn;
+    try {
+      conn = await Deno.connect({ hostname: options.hostname, port: options.port });
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+    if (this.#closed) {
+      conn.close();
+      throw new SocketClosedError("SecureSocket");
+    }
+    this.#attach(conn, false);
+    try {
+      await this.handshake();
+    } catch (error) {
+      this.close();
+      throw error;
+    }
+  }
+
+  /**
+   * Performs the TLS handshake (once; later calls return the same promise).
+   * Reads and writes start it implicitly.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext, SecureSocketListener } from "@secsock/secsock";
+   * const listener = SecureSocketListener.listen(new SecureSocketContext(), { port: 0 });
+   * const socket = await listener.accept();
+   * await socket.handshake();
+   * console.log(socket.protocol);
+   * ```
+   */
+  handshake(): Promise<void> {
+    if (this.#handshakeDone) return Promise.resolve();
+    return this.#handshakePromise ??= this.#runHandshake();
+  }
+
+  async #runHandshake(): Promise<void> {
+    if (!this.#conn) {
+      throw new SecureSocketError("socket is not connected: call connect() first", { openssl: [] });
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    if (this.#handshakeTimeout !== undefined) {
+      timer = setTimeout(() => {
+        this.#fail(new HandshakeError(`TLS handshake timed out after ${this.#handshakeTimeout} ms`, { openssl: [] }));
+        this.close();
+      }, this.#handshakeTimeout);
+    }
+    try {
+      for (;;) {
+        const [result, error] = this.#call((ssl) => libssl().SSL_do_handshake(ssl));
+        await this.#afterCall();
+        if (result === 1) break;
+        switch (error) {
+          case SSL_ERROR_WANT_READ:
+            if (!await this.#fill()) this.#checkOpen();
+            continue;
+          case SSL_ERROR_WANT_WRITE:
+            continue;
+          case SSL_ERROR_WANT_X509_LOOKUP: {
+            const state = this.#clientCert;
+            if (state.kind === "pending") await state.promise;
+            this.#checkOpen();
+            this.#callbackErrors.rethrow();
+            continue;
+          }
+          case SSL_ERROR_WANT_RETRY_VERIFY: {
+            const pending = this.#verifyPending;
+            this.#verifyPending = [];
+            await Promise.all(pending);
+            this.#checkOpen();
+            this.#callbackErrors.rethrow();
+            continue;
+          }
+          default:
+            throw this.#handshakeFailure(error);
+        }
+      }
+      this.#handshakeDone = true;
+    } catch (error) {
+      // A timeout closes the socket: report the timeout, not the closed socket.
+      this.#fail(error);
+      throw this.#fatal;
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+    }
+  }
+
+  /** Runs one OpenSSL I/O call with a clean error queue; returns its result and SSL_get_error. */
+  #call(fn: (ssl: Pointer) => number): [number, number] {
+    const ssl = this.#live;
+    if (this.#inNative > 0) {
+      throw new SecureSocketError("SecureSocket I/O cannot be started from inside an OpenSSL callback", {
+        openssl: [],
+      });
+    }
+    clearErrors();
+    this.#inNative++;
+    let result: number;
+    try {
+      result = fn(ssl);
+    } finally {
+      this.#inNative--;
+    }
+    // close() from inside a callback is deferred until OpenSSL has returned.
+    if (this.#closed) {
+      this.#freeNative();
+      this.#callbackErrors.rethrow();
+      throw new SocketClosedError("SecureSocket");
+    }
+    return [result, result > 0 ? 0 : libssl().SSL_get_error(ssl, result)];
+  }
+
+  /** Sends what OpenSSL produced (alerts included), then rethrows a callback's exception. */
+  async #afterCall(): Promise<void> {
+    if (this.#callbackErrors.pending) {
+      // The handshake is failing anyway: a dead transport must not hide the callback's error.
+      await this.#flush().catch(() => {});
+      this.#callbackErrors.rethrow();
+    }
+    await this.#flush();
+  }
+
+  #handshakeFailure(error: number): Error {
+    const openssl = drainErrors();
+    const ssl = this.#live;
+    const verifyResult = Number(libssl().SSL_get_verify_result(ssl));
+    const failure = this.#verifyFailure;
+    const certificateFailed = openssl.some((e) => /certificate verify failed/i.test(e.reason));
+    if (failure || (certificateFailed && verifyResult !== 0)) {
+      const code = failure?.code ?? verifyResult;
+      const depth = failure?.depth ?? 0;
+      return new CertificateVerificationError(
+        `certificate verification failed at depth ${depth}: ${verifyErrorString(code)}`,
+        { code, depth, openssl },
+      );
+    }
+    if (this.#transportEof) {
+      return new HandshakeError("the peer closed the connection during the TLS handshake", { openssl });
+    }
+    const what = error === SSL_ERROR_SYSCALL ? "TLS handshake failed (transport error)" : "TLS handshake failed";
+    return new HandshakeError(what, { openssl });
+  }
+
+  /** Records the first fatal error; later operations rethrow it. */
+  #fail(error: unknown): unknown {
+    this.#fatal ??= error;
+    return error;
+  }
+
+  get #live(): Pointer {
+    if (this.#closed || !this.#ssl) throw new SocketClosedError("SecureSocket");
+    return this.#ssl;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new SocketClosedError("SecureSocket");
+  }
+
+  /** Reads more ciphertext from the transport into the read BIO; false at EOF. */
+  #fill(): Promise<boolean> {
+    return this.#filling ??= this.#readTransport().finally(() => {
+      this.#filling = null;
+    });
+  }
+
+  async #readTransport(): Promise<boolean> {
+    if (this.#transportEof) return false;
+    const conn = this.#conn!;
+    const buffer = this.#inBuffer ??= new Uint8Array(TRANSPORT_BUFFER);
+    let n: number | null;
+    try {
+      n = await conn.read(buffer);
+    } catch (error) {
+      this.#checkOpen();
+      throw new SecureSocketError(`reading from the transport failed: ${(error as Error).message}`, {
+        cause: error,
+        openssl: [],
+      });
+    }
+    this.#checkOpen();
+    const crypto = libcrypto();
+    if (n === null) {
+      this.#transportEof = true;
+      // Without this, SSL_read on an empty memory BIO asks for more data forever.
+      crypto.BIO_ctrl(this.#rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, 0n, null);
+      return false;
+    }
+    crypto.BIO_write(this.#rbio, buffer, n);
+    return true;
+  }
+
+  /** Writes whatever ciphertext OpenSSL has produced to the transport, in order. */
+  #flush(): Promise<void> {
+    const next = this.#flushing.then(() => this.#drain());
+    this.#flushing = next.catch(() => {});
+    return next;
+  }
+
+  async #drain(): Promise<void> {
+    const crypto = libcrypto();
+    for (;;) {
+      if (this.#closed) return;
+      const buffer = this.#outBuffer ??= new Uint8Array(FLUSH_BUFFER);
+      const n = crypto.BIO_read(this.#wbio, buffer, buffer.length);
+      if (n <= 0) return;
+      try {
+        await writeAll(this.#conn!, buffer.subarray(0, n));
+      } catch (error) {
+        this.#checkOpen();
+        throw new SecureSocketError(`writing to the transport failed: ${(error as Error).message}`, {
+          cause: error,
+          openssl: [],
+        });
+      }
+    }
+  }
+
+  #ready(): Promise<void> | null {
+    if (this.#fatal !== null) throw this.#fatal;
+    this.#live;
+    return this.#handshakeDone ? null : this.handshake();
+  }
+
+  /**
+   * Reads decrypted bytes into `p`. Resolves to the number of bytes read, or
+   * null once the peer has sent close_notify. A connection that ends without
+   * close_notify rejects with {@linkcode TruncatedStreamError}.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   * const buf = new Uint8Array(16384);
+   * const n = await socket.read(buf);
+   * ```
+   */
+  async read(p: Uint8Array): Promise<number | null> {
+    const pending = this.#ready();
+    if (pending) await pending;
+    if (p.length === 0) return 0;
+    const length = Math.min(p.length, 0x7fffffff);
+    const buffer = p as Uint8Array<ArrayBuffer>;
+    for (;;) {
+      const [result, error] = this.#call((ssl) => libssl().SSL_read(ssl, buffer, length));
+      if (result > 0) {
+        // Reading can make OpenSSL answer (a KeyUpdate, an alert): send it.
+        if (Number(libcrypto().BIO_ctrl_pending(this.#wbio)) > 0) await this.#flush();
+        return result;
+      }
+      await this.#afterCall();
+      switch (error) {
+        case SSL_ERROR_WANT_READ:
+          if (!await this.#fill() && this.#transportEof && error === SSL_ERROR_WANT_READ) {
+            // The EOF mark makes the next SSL_read report the truncation.
+          }
+          continue;
+        case SSL_ERROR_ZERO_RETURN:
+          return null;
+        default:
+          throw this.#fail(this.#ioFailure(error, "read"));
+      }
+    }
+  }
+
+  #ioFailure(error: number, what: string): Error {
+    const openssl = drainErrors();
+    if (this.#transportEof && (error === SSL_ERROR_SYSCALL || openssl.some((e) => /unexpected eof/i.test(e.reason)))) {
+      return new TruncatedStreamError(
+        "the peer closed the connection without sending close_notify (the data may be truncated)",
+        { openssl },
+      );
+    }
+    return new SecureSocketError(`TLS ${what} failed`, { openssl });
+  }
+
+  /**
+   * Encrypts and sends all of `p`; resolves once the ciphertext has been handed
+   * to the transport (so a slow reader slows the writer down).
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   * await socket.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
+   * ```
+   */
+  async write(p: Uint8Array): Promise<number> {
+    const pending = this.#ready();
+    if (pending) await pending;
+    if (this.#writeClosed) throw new SecureSocketError("write after closeWrite()", { openssl: [] });
+    let offset = 0;
+    while (offset < p.length) {
+      const length = Math.min(p.length - offset, WRITE_CHUNK);
+      const chunk = (offset === 0 && length === p.length ? p : p.subarray(offset, offset + length)) as Uint8Array<
+        ArrayBuffer
+      >;
+      const [result, error] = this.#call((ssl) => libssl().SSL_write(ssl, chunk, length));
+      if (result <= 0) {
+        await this.#afterCall();
+        if (error === SSL_ERROR_WANT_READ) {
+          await this.#fill();
+          continue;
+        }
+        throw this.#fail(this.#ioFailure(error, "write"));
+      }
+      offset += result;
+      await this.#flush();
+    }
+    return p.length;
+  }
+
+  /**
+   * Sends close_notify and half-closes the transport; reading goes on until the
+   * peer closes too. Idempotent.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   * await socket.write(new TextEncoder().encode("request"));
+   * await socket.closeWrite();
+   * const reply = await new Response(socket.readable).text();
+   * ```
+   */
+  async closeWrite(): Promise<void> {
+    this.#live;
+    if (this.#writeClosed) return;
+    if (this.#handshakePromise && !this.#handshakeDone) await this.#handshakePromise;
+    this.#writeClosed = true;
+    if (this.#handshakeDone && this.#fatal === null) {
+      const [,] = this.#call((ssl) => libssl().SSL_shutdown(ssl));
+      drainErrors();
+      await this.#afterCall();
+    }
+    try {
+      await (this.#conn as Deno.TcpConn | null)?.closeWrite();
+    } catch {
+      // The peer may already have gone; close_notify was our part.
+    }
+  }
+
+  /**
+   * Closes the connection at once and frees its native state; idempotent.
+   * It does not send close_notify: call `closeWrite()` first, or use
+   * `await using`, which does both.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   * socket.close();
+   * socket.close(); // no-op
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Inside an OpenSSL callback the SSL is still in use: #call frees it on return.
+    if (this.#inNative === 0) this.#freeNative();
+    try {
+      this.#conn?.close();
+    } catch {
+      // Already closed by the peer or the runtime.
+    }
+  }
+
+  #freeNative(): void {
+    const ssl = this.#ssl;
+    if (!ssl) return;
+    this.#ssl = null;
+    leaked.unregister(this);
+    unregisterSocket(this.#key);
+    libssl().SSL_free(ssl);
+    this.#core.release();
+  }
+
+  /** Sends close_notify (when the connection is healthy), then closes. */
+  async [Symbol.asyncDispose](): Promise<void> {
+    try {
+      if (!this.#closed && this.#handshakeDone && this.#fatal === null) await this.closeWrite();
+    } catch {
+      // Closing anyway.
+    } finally {
+      this.close();
+    }
+  }
+
+  /** Decrypted data as a byte stream; cancelling it closes the socket. */
+  get readable(): ReadableStream<Uint8Array> {
+    return this.#readable ??= new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: 16384,
+      pull: async (controller) => {
+        const request = controller.byobRequest!;
+        const view = request.view as Uint8Array;
+        const n = await this.read(view);
+        if (n === null) {
+          controller.close();
+          request.respond(0);
+        } else {
+          request.respond(n);
+        }
+      },
+      cancel: () => this.close(),
+    });
+  }
+
+  /** A stream that encrypts and sends what is written; closing it sends close_notify. */
+  get writable(): WritableStream<Uint8Array> {
+    return this.#writable ??= new WritableStream({
+      write: async (chunk) => {
+        await this.write(chunk);
+      },
+      close: () => this.closeWrite(),
+      abort: () => this.close(),
+    });
+  }
+
+  /** The peer's certificate, or null (none sent, or no handshake yet). */
+  get peerCertificate(): X509Certificate | null {
+    const x509 = libssl().SSL_get1_peer_certificate(this.#live);
+    if (isNull(x509)) return null;
+    try {
+      return certificateFromHandle(x509);
+    } finally {
+      freeX509(x509);
+    }
+  }
+
+  /** The chain the peer sent, its own certificate first. */
+  get peerCertificateChain(): X509Certificate[] {
+    const ssl = this.#live;
+    const chain = stackElements(libssl().SSL_get_peer_cert_chain(ssl)).map(certificateFromHandle);
+    // A server's view of the client chain omits the client's own certificate.
+    if (this.#server) {
+      const leaf = this.peerCertificate;
+      if (leaf && chain[0]?.fingerprint256 !== leaf.fingerprint256) chain.unshift(leaf);
+    }
+    return chain;
+  }
+
+  /** The negotiated protocol, e.g. "TLSv1.3", or null before the handshake. */
+  get protocol(): string | null {
+    const ssl = this.#live;
+    return this.#handshakeDone ? readCString(libssl().SSL_get_version(ssl)) : null;
+  }
+
+  /** The negotiated cipher, e.g. "TLS_AES_256_GCM_SHA384", or null before the handshake. */
+  get cipher(): string | null {
+    const cipher = libssl().SSL_get_current_cipher(this.#live);
+    return isNull(cipher) ? null : readCString(libssl().SSL_CIPHER_get_name(cipher));
+  }
+
+  /** The protocol ALPN selected, or null. */
+  get alpnProtocol(): string | null {
+    const data = new PointerSlot();
+    const length = new Uint32Array(1);
+    libssl().SSL_get0_alpn_selected(this.#live, data.buffer, length);
+    const pointer = data.pointer;
+    return isNull(pointer) || length[0] === 0 ? null : utf8(readBytes(pointer, length[0]));
+  }
+
+  /** OpenSSL's description of the handshake state (valid inside the info callback). */
+  get stateString(): string {
+    return readCString(libssl().SSL_state_string_long(this.#live)) ?? "";
+  }
+
+  /** The CA names a server sent in its CertificateRequest (client side), RFC 2253 form. */
+  get acceptableIssuers(): string[] {
+    return nameStackToStrings(libssl().SSL_get_client_CA_list(this.#live));
+  }
+
+  /** On a server, the host name the client asked for (SNI); on a client, the name it sent. */
+  get servername(): string | null {
+    return readCString(libssl().SSL_get_servername(this.#live, TLSEXT_NAMETYPE_HOST_NAME));
+  }
+
+  /** True for the server end of a connection. */
+  get isServer(): boolean {
+    return this.#server;
+  }
+
+  /** Local address of the transport. */
+  get localAddr(): Deno.Addr {
+    if (!this.#conn) throw new SecureSocketError("socket is not connected", { openssl: [] });
+    return this.#conn.localAddr;
+  }
+
+  /** Remote address of the transport. */
+  get remoteAddr(): Deno.Addr {
+    if (!this.#conn) throw new SecureSocketError("socket is not connected", { openssl: [] });
+    return this.#conn.remoteAddr;
+  }
+
+  // ---- callbacks (§2, §3, §4), invoked from the context's trampolines ----
+
+  #onVerify(ok: number, store: Pointer): number {
+    const crypto = libcrypto();
+    const depth = crypto.X509_STORE_CTX_get_error_depth(store);
+    const cb = this.#core.verifyCallback;
+    let accepted: boolean;
+    try {
+      if (!cb) {
+        accepted = ok === 1;
+      } else {
+        const current = crypto.X509_STORE_CTX_get_current_cert(store);
+        // A client's async answer restarts verification of the whole chain:
+        // answers already given are served from here, so the callback runs once per certificate.
+        const cacheKey = `${depth}:${pointerKey(current)}`;
+        const cached = this.#verifyAnswers.get(cacheKey);
+        if (cached !== undefined) {
+          accepted = cached;
+        } else {
+          const answer = withStoreContext(store, this, (ctx) => cb(ok === 1, ctx));
+          if (isPromiseLike(answer)) {
+            if (this.#server) {
+              // A provisional "yes" would let the client in: servers cannot pause here.
+              throw new TypeError(
+                "a server's verification callback must answer synchronously (returned a Promise)",
+              );
+            }
+            this.#verifyPending.push(
+              Promise.resolve(answer).then(
+                (value) => {
+                  if (typeof value !== "boolean") {
+                    throw new TypeError(
+                      `the verification callback's Promise must resolve to a boolean, got ${typeof value}`,
+                    );
+                  }
+                  this.#verifyAnswers.set(cacheKey, value);
+                },
+              ).catch((error) => this.#callbackErrors.record(error)),
+            );
+            libssl().SSL_ctrl(this.#ssl!, SSL_CTRL_SET_RETRY_VERIFY, 0n, null);
+            return 1;
+          }
+          if (typeof answer !== "boolean") {
+            throw new TypeError(`the verification callback must return a boolean, got ${typeof answer}`);
+          }
+          this.#verifyAnswers.set(cacheKey, answer);
+          accepted = answer;
+        }
+      }
+    } catch (error) {
+      this.#callbackErrors.record(error);
+      this.#verifyFailure ??= { code: markApplicationFailure(store), depth };
+      return 0;
+    }
+    if (accepted) return 1;
+    const code = ok === 1 ? markApplicationFailure(store) : crypto.X509_STORE_CTX_get_error(store);
+    this.#verifyFailure ??= { code, depth };
+    return 0;
+  }
+
+  #onInfo(where: number, ret: number): void {
+    const cb = this.#infoCallback ?? this.#core.infoCallback;
+    if (!cb) return;
+    try {
+      cb(this, where, ret);
+    } catch (error) {
+      this.#callbackErrors.record(error);
+    }
+  }
+
+  #onClientCertificate(x509Out: Deno.PointerValue, pkeyOut: Deno.PointerValue): number {
+    const cb = this.#core.clientCertificateCallback;
+    if (!cb || this.#callbackErrors.pending) return this.#callbackErrors.pending ? -1 : 0;
+    const state = this.#clientCert;
+    if (state.kind === "pending") return -1;
+    let choice: ClientCertificate | null;
+    try {
+      if (state.kind === "settled") {
+        choice = state.value;
+        this.#clientCert = { kind: "idle" };
+      } else {
+        const answer = cb(this);
+        if (isPromiseLike(answer)) {
+          const promise = Promise.resolve(answer).then(
+            (value) => {
+              this.#clientCert = { kind: "settled", value: value ?? null };
+            },
+            (error) => {
+              this.#clientCert = { kind: "idle" };
+              this.#callbackErrors.record(error);
+            },
+          );
+          this.#clientCert = { kind: "pending", promise };
+          return -1;
+        }
+        choice = answer ?? null;
+      }
+      if (choice === null) return 0;
+      this.#installClientCertificate(choice, x509Out, pkeyOut);
+      return 1;
+    } catch (error) {
+      // Returning 0 would carry on without a certificate: suspend, and the
+      // handshake loop rethrows the error.
+      this.#callbackErrors.record(error);
+      return -1;
+    }
+  }
+
+  #installClientCertificate(choice: ClientCertificate, x509Out: Deno.PointerValue, pkeyOut: Deno.PointerValue): void {
+    if (typeof choice !== "object" || choice === null || !("certificate" in choice) || !("privateKey" in choice)) {
+      throw new TypeError("the client certificate callback must return { certificate, privateKey, chain? } or null");
+    }
+    const ssl = libssl();
+    const handle = this.#ssl!;
+    const cert = choice.certificate instanceof X509Certificate
+      ? choice.certificate
+      : toCertificates(choice.certificate)[0];
+    const x509 = newX509(cert);
+    let pkey: Pointer | null = null;
+    try {
+      pkey = choice.privateKey instanceof PrivateKey
+        ? toPrivateKeyHandle(choice.privateKey, null, null)
+        : toPrivateKeyHandle(choice.privateKey, null, this.#core.passwordCallback);
+      if (!keyMatchesCertificate(x509, pkey)) {
+        drainErrors();
+        throw new SecureSocketError("the client certificate and its private key do not match", { openssl: [] });
+      }
+      if (ssl.SSL_use_certificate(handle, x509) !== 1 || ssl.SSL_use_PrivateKey(handle, pkey) !== 1) {
+        throw new SecureSocketError("OpenSSL refused the client certificate");
+      }
+      ssl.SSL_ctrl(handle, SSL_CTRL_CHAIN, 0n, null);
+      for (const extra of choice.chain ?? []) {
+        for (const c of extra instanceof X509Certificate ? [extra] : toCertificates(extra)) {
+          const x = newX509(c);
+          try {
+            ssl.SSL_ctrl(handle, SSL_CTRL_CHAIN_CERT, 1n, x);
+          } finally {
+            freeX509(x);
+          }
+        }
+      }
+      // OpenSSL takes ownership of what is stored in the out-parameters.
+      if (x509Out) writePointer(x509Out, upRefX509(x509));
+      if (pkeyOut) {
+        libcrypto().EVP_PKEY_up_ref(pkey);
+        writePointer(pkeyOut, pkey);
+      }
+    } finally {
+      freeX509(x509);
+      if (pkey) freePrivateKey(pkey);
+    }
+  }
+}
+
+/** Makes a server-side socket for an accepted connection (the handshake runs on first use). */
+export function acceptedSocket(
+  context: SecureSocketContext,
+  conn: Deno.Conn,
+  options: SecureSocketOptions = {},
+): SecureSocket {
+  let socket: SecureSocket;
+  try {
+    socket = new SecureSocket(context, options);
+  } catch (error) {
+    conn.close();
+    throw error;
+  }
+  attach(socket, conn, true);
+  return socket;
+}

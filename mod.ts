@@ -1,0 +1,47 @@
+/**
+ * secsock: TLS client and server sockets for Deno on the system's OpenSSL 3,
+ * with OpenSSL's four socket callbacks — password, certificate verification,
+ * handshake information and client certificate — as first-class JavaScript.
+ *
+ * @example
+ * ```ts
+ * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+ * const ctx = new SecureSocketContext({ ca: Deno.readTextFileSync("tests/fixtures/ca.pem") });
+ * ctx.setCertificateVerifyCallback((ok, store) => {
+ *   console.log(store.depth, store.currentCertificate?.subject, ok);
+ *   return ok;
+ * });
+ * const socket = await SecureSocket.connect(ctx, { hostname: "localhost", port: 8443 });
+ * console.log(socket.protocol, socket.cipher, socket.peerCertificate?.subject);
+ * socket.close();
+ * ```
+ *
+ * @module
+ */
+export {
+  type ClientCertificate,
+  type ClientCertificateCallback,
+  SecureSocketContext,
+  type SecureSocketContextOptions,
+  type TlsVersion,
+} from "./lib/context.ts";
+export { type ConnectOptions, SecureSocket, type SecureSocketOptions, type StartTlsOptions } from "./lib/socket.ts";
+export { type ListenOptions, SecureSocketListener } from "./lib/listener.ts";
+export { X509Certificate } from "./lib/certificate.ts";
+export { PrivateKey } from "./lib/private_key.ts";
+export type { Password, PasswordCallback } from "./lib/password.ts";
+export { type VerifyCallback, VerifyMode, X509StoreContext } from "./lib/verify.ts";
+export { type AlertInfo, describeAlert, formatInfo, type InfoCallback, InfoWhere } from "./lib/info.ts";
+export {
+  CertificateVerificationError,
+  type CertificateVerificationErrorOptions,
+  HandshakeError,
+  type OpenSSLErrorEntry,
+  SecureSocketError,
+  type SecureSocketErrorOptions,
+  SocketClosedError,
+  TruncatedStreamError,
+  UnableToReadCertificateError,
+  UnableToReadPrivateKeyError,
+} from "./lib/errors.ts";
+export { LibraryLoadError, opensslVersion } from "./ffi/library.ts";
