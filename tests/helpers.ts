@@ -212,3 +212,22 @@ export function nodePeer(script: string, args: string[] = []): Peer {
 export function connectLocal(ctx: SecureSocketContext, port: number, hostname = "localhost"): Promise<SecureSocket> {
   return SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: hostname, port });
 }
+
+/**
+ * Whether an optional peer program (gnutls-cli, curl, nginx…) is installed.
+ * Tests use it as `ignore: !hasPeer("curl")`; in CI (SECSOCK_REQUIRE_PEERS=1)
+ * a missing peer is an error instead of a skip.
+ */
+export function hasPeer(command: string): boolean {
+  let found = false;
+  try {
+    found = new Deno.Command("sh", { args: ["-c", `command -v ${command}`], stdout: "null", stderr: "null" })
+      .outputSync().success;
+  } catch {
+    found = false;
+  }
+  if (!found && Deno.env.get("SECSOCK_REQUIRE_PEERS") === "1") {
+    throw new Error(`${command} is required in CI (SECSOCK_REQUIRE_PEERS=1) but is not installed`);
+  }
+  return found;
+}
