@@ -11,10 +11,29 @@ export type SslLibrary = Deno.DynamicLibrary<typeof SSL_SYMBOLS>["symbols"];
 /** The opened libcrypto with its symbols. */
 export type CryptoLibrary = Deno.DynamicLibrary<typeof CRYPTO_SYMBOLS>["symbols"];
 
-/** Thrown when no usable OpenSSL 3 could be opened. */
+/**
+ * Thrown when no usable OpenSSL 3 could be opened; the message lists every
+ * path tried and names SECSOCK_LIBSSL / SECSOCK_LIBCRYPTO.
+ *
+ * @example
+ * ```ts
+ * import { LibraryLoadError, SecureSocketContext } from "@secsock/secsock";
+ * try {
+ *   new SecureSocketContext();
+ * } catch (error) {
+ *   if (error instanceof LibraryLoadError) console.error(error.attempts);
+ * }
+ * ```
+ */
 export class LibraryLoadError extends Error {
   /** Every path that was tried, with the reason it failed. */
   readonly attempts: string[];
+  /**
+   * Creates the error.
+   *
+   * @param message what failed and how to fix it
+   * @param attempts every path tried, with its failure
+   */
   constructor(message: string, attempts: string[]) {
     super(message);
     this.name = "LibraryLoadError";
@@ -117,7 +136,15 @@ export function libcrypto(): CryptoLibrary {
   return (loaded ?? load()).crypto;
 }
 
-/** The loaded OpenSSL's version text, e.g. "OpenSSL 3.0.19 27 Jan 2026". */
+/**
+ * The loaded OpenSSL's version text, e.g. "OpenSSL 3.0.19 27 Jan 2026".
+ *
+ * @example
+ * ```ts
+ * import { opensslVersion } from "@secsock/secsock";
+ * console.log(opensslVersion());
+ * ```
+ */
 export function opensslVersion(): string {
   return (loaded ?? load()).version;
 }

@@ -38,6 +38,9 @@ export class SecureSocketError extends Error {
   readonly openssl: OpenSSLErrorEntry[];
 
   /**
+   * Creates an error; the OpenSSL error queue is drained into `openssl` unless
+   * entries are given.
+   *
    * @param message what failed
    * @param options `openssl` entries (drained from the queue when omitted) and `cause`
    */
@@ -109,6 +112,8 @@ export class CertificateVerificationError extends SecureSocketError {
   readonly depth: number;
 
   /**
+   * Creates a verification error for the certificate at `depth`.
+   *
    * @param message what failed
    * @param options the code, depth and OpenSSL entries
    */
@@ -146,7 +151,11 @@ export class HandshakeError extends SecureSocketError {}
  * ```
  */
 export class SocketClosedError extends SecureSocketError {
-  /** @param what the object that was closed, e.g. "SecureSocket" */
+  /**
+   * Creates the error for a use of `what` after it was closed.
+   *
+   * @param what the object that was closed, e.g. "SecureSocket"
+   */
   constructor(what: string) {
     super(`${what} is closed`, { openssl: [] });
   }
