@@ -44,4 +44,10 @@ export {
   UnableToReadCertificateError,
   UnableToReadPrivateKeyError,
 } from "./lib/errors.ts";
+export { type AlpnSelectCallback } from "./lib/alpn.ts";
+export { type ServerNameCallback } from "./lib/sni.ts";
+export { type KeylogCallback } from "./lib/keylog.ts";
+export { type SessionCacheCallbacks } from "./lib/session.ts";
+export { type OcspResponseCallback } from "./lib/ocsp.ts";
+export { Pkcs12, type Pkcs12Contents } from "./lib/pkcs12.ts";
 export { LibraryLoadError, opensslVersion } from "./ffi/library.ts";

@@ -35,6 +35,51 @@ export const CLIENT_CERT_CALLBACK = {
   result: "i32",
 } as const satisfies Deno.UnsafeCallbackDefinition;
 
+/** `int SSL_client_hello_cb_fn(SSL *s, int *al, void *arg)` */
+export const CLIENT_HELLO_CALLBACK = {
+  parameters: ["pointer", "pointer", "pointer"],
+  result: "i32",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
+/**
+ * `int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
+ *                     const unsigned char *in, unsigned int inlen, void *arg)`
+ */
+export const ALPN_SELECT_CALLBACK = {
+  parameters: ["pointer", "pointer", "pointer", "pointer", "u32", "pointer"],
+  result: "i32",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
+/** `void SSL_CTX_keylog_cb_func(const SSL *ssl, const char *line)` */
+export const KEYLOG_CALLBACK = {
+  parameters: ["pointer", "pointer"],
+  result: "void",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
+/** `int new_session_cb(SSL *ssl, SSL_SESSION *sess)` */
+export const NEW_SESSION_CALLBACK = {
+  parameters: ["pointer", "pointer"],
+  result: "i32",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
+/** `SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *data, int len, int *copy)` */
+export const GET_SESSION_CALLBACK = {
+  parameters: ["pointer", "pointer", "i32", "pointer"],
+  result: "pointer",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
+/** `void remove_session_cb(SSL_CTX *ctx, SSL_SESSION *sess)` */
+export const REMOVE_SESSION_CALLBACK = {
+  parameters: ["pointer", "pointer"],
+  result: "void",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
+/** `int status_cb(SSL *ssl, void *arg)` (OCSP stapling, both ends) */
+export const STATUS_CALLBACK = {
+  parameters: ["pointer", "pointer"],
+  result: "i32",
+} as const satisfies Deno.UnsafeCallbackDefinition;
+
 let openCallbacks = 0;
 
 /** How many native callbacks are open right now (for leak tests and diagnostics). */
@@ -72,17 +117,11 @@ export class CallbackErrorSlot {
   }
 }
 
-type Definition =
-  | typeof PASSWORD_CALLBACK
-  | typeof VERIFY_CALLBACK
-  | typeof INFO_CALLBACK
-  | typeof CLIENT_CERT_CALLBACK;
-
 /**
  * One native callback with an exception trampoline around `fn`. It stays open
  * until `close()`; the owner must keep it referenced while OpenSSL may call it.
  */
-export class NativeCallback<D extends Definition> {
+export class NativeCallback<D extends Deno.UnsafeCallbackDefinition> {
   #callback: Deno.UnsafeCallback<D> | null;
 
   /**

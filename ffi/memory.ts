@@ -83,6 +83,24 @@ export function utf8(bytes: Uint8Array): string {
 }
 
 /** The address of a JS buffer, for C parameters declared as plain pointers (the buffer must outlive the call). */
-export function pointerTo(bytes: Uint8Array<ArrayBuffer>): Deno.PointerValue {
+export function pointerTo(bytes: BufferSource): Deno.PointerValue {
   return Deno.UnsafePointer.of(bytes);
+}
+
+/** Stores an `int` into a C out-parameter of type `int *`. */
+export function writeInt32(out: Pointer, value: number): void {
+  new Int32Array(Deno.UnsafePointerView.getArrayBuffer(out, 4))[0] = value;
+}
+
+/** `pointer + offset`, for results that must point into a buffer OpenSSL gave us. */
+export function pointerOffset(pointer: Pointer, offset: number): Deno.PointerValue {
+  return Deno.UnsafePointer.offset(pointer, offset);
+}
+
+/**
+ * A `unsigned char **` cursor for OpenSSL's i2d/d2i functions: pass `.buffer`
+ * where C expects `&p`; it starts at the start of `bytes`.
+ */
+export function cursorTo(bytes: Uint8Array<ArrayBuffer>): BigUint64Array<ArrayBuffer> {
+  return new BigUint64Array([BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)))]);
 }

@@ -121,6 +121,65 @@ export const SSL_SYMBOLS = {
   SSL_use_certificate: { parameters: ["pointer", "pointer"], result: "i32" },
   // int SSL_use_PrivateKey(SSL *ssl, EVP_PKEY *pkey);
   SSL_use_PrivateKey: { parameters: ["pointer", "pointer"], result: "i32" },
+  // void SSL_CTX_set_client_hello_cb(SSL_CTX *c, SSL_client_hello_cb_fn cb, void *arg);
+  SSL_CTX_set_client_hello_cb: { parameters: ["pointer", "function", "pointer"], result: "void" },
+  // int SSL_client_hello_get0_ext(SSL *s, unsigned int type, const unsigned char **out, size_t *outlen);
+  SSL_client_hello_get0_ext: { parameters: ["pointer", "u32", "buffer", "buffer"], result: "i32" },
+  // SSL_CTX *SSL_set_SSL_CTX(SSL *ssl, SSL_CTX *ctx);
+  SSL_set_SSL_CTX: { parameters: ["pointer", "pointer"], result: "pointer" },
+  // void SSL_set_verify_depth(SSL *s, int depth);
+  SSL_set_verify_depth: { parameters: ["pointer", "i32"], result: "void" },
+  // int SSL_CTX_get_verify_depth(const SSL_CTX *ctx);
+  SSL_CTX_get_verify_depth: { parameters: ["pointer"], result: "i32" },
+  // void SSL_CTX_set_alpn_select_cb(SSL_CTX *ctx, SSL_CTX_alpn_select_cb_func cb, void *arg);
+  SSL_CTX_set_alpn_select_cb: { parameters: ["pointer", "function", "pointer"], result: "void" },
+  // void SSL_CTX_set_keylog_callback(SSL_CTX *ctx, SSL_CTX_keylog_cb_func cb);
+  SSL_CTX_set_keylog_callback: { parameters: ["pointer", "function"], result: "void" },
+  // int SSL_export_keying_material(SSL *s, unsigned char *out, size_t olen, const char *label, size_t llen,
+  //                                const unsigned char *context, size_t contextlen, int use_context);
+  SSL_export_keying_material: {
+    parameters: ["pointer", "buffer", "usize", "buffer", "usize", "buffer", "usize", "i32"],
+    result: "i32",
+  },
+  // size_t SSL_get_finished(const SSL *s, void *buf, size_t count);
+  SSL_get_finished: { parameters: ["pointer", "buffer", "usize"], result: "usize" },
+  // size_t SSL_get_peer_finished(const SSL *s, void *buf, size_t count);
+  SSL_get_peer_finished: { parameters: ["pointer", "buffer", "usize"], result: "usize" },
+  // SSL_SESSION *SSL_get1_session(SSL *ssl);
+  SSL_get1_session: { parameters: ["pointer"], result: "pointer" },
+  // int SSL_set_session(SSL *to, SSL_SESSION *session);
+  SSL_set_session: { parameters: ["pointer", "pointer"], result: "i32" },
+  // int SSL_session_reused(const SSL *s);
+  SSL_session_reused: { parameters: ["pointer"], result: "i32" },
+  // int SSL_SESSION_is_resumable(const SSL_SESSION *s);
+  SSL_SESSION_is_resumable: { parameters: ["pointer"], result: "i32" },
+  // void SSL_SESSION_free(SSL_SESSION *ses);
+  SSL_SESSION_free: { parameters: ["pointer"], result: "void" },
+  // int SSL_SESSION_up_ref(SSL_SESSION *ses);
+  SSL_SESSION_up_ref: { parameters: ["pointer"], result: "i32" },
+  // int i2d_SSL_SESSION(const SSL_SESSION *in, unsigned char **pp);
+  i2d_SSL_SESSION: { parameters: ["pointer", "buffer"], result: "i32" },
+  // SSL_SESSION *d2i_SSL_SESSION(SSL_SESSION **a, const unsigned char **pp, long length);
+  d2i_SSL_SESSION: { parameters: ["pointer", "buffer", "i64"], result: "pointer" },
+  // const unsigned char *SSL_SESSION_get_id(const SSL_SESSION *s, unsigned int *len);
+  SSL_SESSION_get_id: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // void SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*new_session_cb)(SSL *, SSL_SESSION *));
+  SSL_CTX_sess_set_new_cb: { parameters: ["pointer", "function"], result: "void" },
+  // void SSL_CTX_sess_set_remove_cb(SSL_CTX *ctx, void (*remove_session_cb)(SSL_CTX *, SSL_SESSION *));
+  SSL_CTX_sess_set_remove_cb: { parameters: ["pointer", "function"], result: "void" },
+  // void SSL_CTX_sess_set_get_cb(SSL_CTX *ctx,
+  //   SSL_SESSION *(*get_session_cb)(SSL *, const unsigned char *, int, int *));
+  SSL_CTX_sess_set_get_cb: { parameters: ["pointer", "function"], result: "void" },
+  // int SSL_verify_client_post_handshake(SSL *s);
+  SSL_verify_client_post_handshake: { parameters: ["pointer"], result: "i32" },
+  // void SSL_CTX_set_post_handshake_auth(SSL_CTX *ctx, int val);
+  SSL_CTX_set_post_handshake_auth: { parameters: ["pointer", "i32"], result: "void" },
+  // void SSL_set_post_handshake_auth(SSL *s, int val);
+  SSL_set_post_handshake_auth: { parameters: ["pointer", "i32"], result: "void" },
+  // int SSL_key_update(SSL *s, int updatetype);
+  SSL_key_update: { parameters: ["pointer", "i32"], result: "i32" },
+  // int SSL_renegotiate(SSL *s);
+  SSL_renegotiate: { parameters: ["pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** Symbols from libcrypto.so.3. */
@@ -238,6 +297,26 @@ export const CRYPTO_SYMBOLS = {
   // int X509_VERIFY_PARAM_set1_ip_asc(X509_VERIFY_PARAM *param, const char *ipasc);
   X509_VERIFY_PARAM_set1_ip_asc: { parameters: ["pointer", "buffer"], result: "i32" },
 
+  // void *CRYPTO_malloc(size_t num, const char *file, int line);  (OPENSSL_malloc)
+  CRYPTO_malloc: { parameters: ["usize", "pointer", "i32"], result: "pointer" },
+  // PKCS12 *d2i_PKCS12_bio(BIO *bp, PKCS12 **p12);
+  d2i_PKCS12_bio: { parameters: ["pointer", "pointer"], result: "pointer" },
+  // void PKCS12_free(PKCS12 *a);
+  PKCS12_free: { parameters: ["pointer"], result: "void" },
+  // int PKCS12_mac_present(const PKCS12 *p12);
+  PKCS12_mac_present: { parameters: ["pointer"], result: "i32" },
+  // int PKCS12_verify_mac(PKCS12 *p12, const char *pass, int passlen);
+  PKCS12_verify_mac: { parameters: ["pointer", "buffer", "i32"], result: "i32" },
+  // int PKCS12_parse(PKCS12 *p12, const char *pass, EVP_PKEY **pkey, X509 **cert, STACK_OF(X509) **ca);
+  PKCS12_parse: { parameters: ["pointer", "buffer", "buffer", "buffer", "buffer"], result: "i32" },
+  // OSSL_PROVIDER *OSSL_PROVIDER_load(OSSL_LIB_CTX *libctx, const char *name);
+  OSSL_PROVIDER_load: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // int OSSL_PROVIDER_available(OSSL_LIB_CTX *libctx, const char *name);
+  OSSL_PROVIDER_available: { parameters: ["pointer", "buffer"], result: "i32" },
+  // void *OPENSSL_sk_pop(OPENSSL_STACK *st);
+  OPENSSL_sk_pop: { parameters: ["pointer"], result: "pointer" },
+  // void OPENSSL_sk_free(OPENSSL_STACK *st);
+  OPENSSL_sk_free: { parameters: ["pointer"], result: "void" },
   // int OPENSSL_sk_num(const OPENSSL_STACK *st);
   OPENSSL_sk_num: { parameters: ["pointer"], result: "i32" },
   // void *OPENSSL_sk_value(const OPENSSL_STACK *st, int i);

@@ -5,9 +5,27 @@
  * @module
  */
 import { libcrypto, libssl } from "../ffi/library.ts";
-import { CLIENT_CERT_CALLBACK, INFO_CALLBACK, NativeCallback, VERIFY_CALLBACK } from "../ffi/callbacks.ts";
+import {
+  ALPN_SELECT_CALLBACK,
+  CLIENT_CERT_CALLBACK,
+  CLIENT_HELLO_CALLBACK,
+  GET_SESSION_CALLBACK,
+  INFO_CALLBACK,
+  KEYLOG_CALLBACK,
+  NativeCallback,
+  NEW_SESSION_CALLBACK,
+  REMOVE_SESSION_CALLBACK,
+  STATUS_CALLBACK,
+  VERIFY_CALLBACK,
+} from "../ffi/callbacks.ts";
 import { clearErrors, drainErrors } from "../ffi/errors.ts";
-import { cString, isNull, type Pointer } from "../ffi/memory.ts";
+import { cString, isNull, type Pointer, pointerTo, readCString } from "../ffi/memory.ts";
+import { type AlpnSelectCallback, encodeAlpn, selectAlpn } from "./alpn.ts";
+import { type KeylogCallback, keylogFileFromEnv, writeKeylog } from "./keylog.ts";
+import { lookupSession, removeSession, type SessionCacheCallbacks, storeSession } from "./session.ts";
+import { type OcspResponseCallback, ocspStatus } from "./ocsp.ts";
+import type { ServerNameCallback } from "./sni.ts";
+import { Pkcs12 } from "./pkcs12.ts";
 import { freeX509 } from "../ffi/x509.ts";
 import { freePrivateKey } from "../ffi/pkey.ts";
 import { newX509, toCertificates, type X509Certificate } from "./certificate.ts";
@@ -83,20 +101,38 @@ export interface SecureSocketContextOptions {
    * (`Peer`), servers do not ask for client certificates (`None`).
    */
   verifyMode?: number;
-  /** ALPN protocols a client offers, most preferred first. */
+  /**
+   * ALPN protocols, most preferred first: a client offers them; a server picks
+   * the first of them the client also offers, and refuses a client that offers
+   * none of them (no_application_protocol). Use `setAlpnSelectCallback` for
+   * any other policy.
+   */
   alpnProtocols?: string[];
+  /** Client: ask the server to staple an OCSP response (see `setOcspResponseCallback`). */
+  requestOcsp?: boolean;
+  /** Client: offer TLS 1.3 post-handshake authentication (the server may ask for a certificate later). */
+  postHandshakeAuth?: boolean;
 }
 
 const SSL_CTRL_MODE = 33;
+const SSL_CTRL_SET_SESS_CACHE_MODE = 44;
+const SSL_CTRL_GET_TLSEXT_TICKET_KEYS = 58;
+const SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59;
+const SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB = 63;
 const SSL_CTRL_CHAIN = 88;
 const SSL_CTRL_CHAIN_CERT = 89;
 const SSL_CTRL_SET_MIN_PROTO_VERSION = 123;
 const SSL_CTRL_SET_MAX_PROTO_VERSION = 124;
 const SSL_MODE_RELEASE_BUFFERS = 0x10n;
+const SSL_OP_NO_TICKET = 1n << 14n;
 const SSL_OP_NO_COMPRESSION = 1n << 17n;
 const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
+const SSL_SESS_CACHE_SERVER = 0x2n;
+const SSL_SESS_CACHE_NO_INTERNAL = 0x300n;
 /** Session ID context: without one, resumption fails whenever client certificates are requested. */
 const SESSION_ID_CONTEXT = new TextEncoder().encode("secsock");
+/** Size of OpenSSL's ticket key block (name, HMAC key, AES key). */
+const TICKET_KEYS_LENGTH = 80;
 
 /** The state behind a context, shared with the sockets made from it. */
 export class ContextCore {
@@ -107,31 +143,52 @@ export class ContextCore {
   infoCallback: InfoCallback | null = null;
   clientCertificateCallback: ClientCertificateCallback | null = null;
   passwordCallback: PasswordCallback | null = null;
-  alpn: Uint8Array | null = null;
-  readonly #verifyTrampoline: NativeCallback<typeof VERIFY_CALLBACK>;
-  #infoTrampoline: NativeCallback<typeof INFO_CALLBACK> | null = null;
-  #clientCertTrampoline: NativeCallback<typeof CLIENT_CERT_CALLBACK> | null = null;
-  #storeIndex = -1;
+  serverNameCallback: ServerNameCallback | null = null;
+  alpnProtocols: string[] | null = null;
+  alpnSelectCallback: AlpnSelectCallback | null = null;
+  keylogCallback: KeylogCallback | null = null;
+  keylogFile: string | null = null;
+  sessionCache: SessionCacheCallbacks | null = null;
+  ocspResponse: Uint8Array | null = null;
+  ocspCallback: OcspResponseCallback | null = null;
+  requestOcsp = false;
+  readonly #trampolines = new Map<string, NativeCallback<Deno.UnsafeCallbackDefinition>>();
+  readonly #storeIndex: number;
 
   constructor(handle: Pointer) {
     this.#handle = handle;
-    // One verify trampoline per context, installed at once: it tracks the
-    // failing depth for errors and dispatches to the user's callback, if any.
-    this.#verifyTrampoline = new NativeCallback(
-      VERIFY_CALLBACK,
-      (ok, store) => this.#dispatchVerify(ok, store),
-      0,
-      () => {},
-    );
     this.#storeIndex = libssl().SSL_get_ex_data_X509_STORE_CTX_idx();
-    libssl().SSL_CTX_set_verify(handle, 0, this.#verifyTrampoline.pointer);
+    // The verify trampoline is installed at once: it tracks the failing depth
+    // for errors and dispatches to the user's callback, if any.
+    libssl().SSL_CTX_set_verify(
+      handle,
+      0,
+      this.trampoline("verify", VERIFY_CALLBACK, (ok, store) => {
+        if (store === null) return ok;
+        const hooks = socketFor(libcrypto().X509_STORE_CTX_get_ex_data(store, this.#storeIndex));
+        return hooks ? hooks.verify(ok, store) : ok;
+      }, 0),
+    );
   }
 
-  #dispatchVerify(ok: number, store: Deno.PointerValue): number {
-    if (store === null) return ok;
-    const ssl = libcrypto().X509_STORE_CTX_get_ex_data(store, this.#storeIndex);
-    const hooks = socketFor(ssl);
-    return hooks ? hooks.verify(ok, store) : ok;
+  /**
+   * The native callback named `name`, created on first use. Each context has
+   * at most one per kind, whatever the number of sockets; all live until the
+   * context's last reference is released, since OpenSSL may call them until then.
+   */
+  trampoline<D extends Deno.UnsafeCallbackDefinition>(
+    name: string,
+    definition: D,
+    fn: Deno.UnsafeCallbackFunction<D["parameters"], D["result"]>,
+    failure: ReturnType<Deno.UnsafeCallbackFunction<D["parameters"], D["result"]>>,
+  ): Deno.PointerObject<D> {
+    let callback = this.#trampolines.get(name) as NativeCallback<D> | undefined;
+    if (!callback) {
+      // The dispatchers below catch per socket; this guard is the last line.
+      callback = new NativeCallback(definition, fn, failure, () => {});
+      this.#trampolines.set(name, callback as unknown as NativeCallback<Deno.UnsafeCallbackDefinition>);
+    }
+    return callback.pointer;
   }
 
   /** The live SSL_CTX*, or a SocketClosedError. */
@@ -140,37 +197,136 @@ export class ContextCore {
     return this.#handle;
   }
 
-  /** True until the last reference is released. */
-  get alive(): boolean {
-    return this.#handle !== null;
-  }
-
-  /** The info trampoline, created on first use. */
+  /** The info trampoline (installed per socket with SSL_set_info_callback). */
   infoTrampoline(): Deno.PointerObject {
-    this.#infoTrampoline ??= new NativeCallback(
-      INFO_CALLBACK,
-      (ssl, where, ret) => socketFor(ssl)?.info(where, ret),
-      undefined,
-      () => {},
-    );
-    return this.#infoTrampoline.pointer;
+    return this.trampoline("info", INFO_CALLBACK, (ssl, where, ret) => socketFor(ssl)?.info(where, ret), undefined);
   }
 
   /** Installs or removes the client certificate trampoline. */
   setClientCertificateCallback(cb: ClientCertificateCallback | null): void {
     this.clientCertificateCallback = cb;
-    if (cb && !this.#clientCertTrampoline) {
-      this.#clientCertTrampoline = new NativeCallback(
+    // OpenSSL reads this callback from the SSL_CTX at use time; with none it
+    // sends no certificate. A throw must not read as "no certificate" (0): -1 suspends and fails.
+    const pointer = cb
+      ? this.trampoline(
+        "clientCert",
         CLIENT_CERT_CALLBACK,
         (ssl, x509Out, pkeyOut) => socketFor(ssl)?.clientCertificate(x509Out, pkeyOut) ?? 0,
-        // A throw here must not read as "no certificate" (0): suspend and fail.
         -1,
-        () => {},
-      );
+      )
+      : null;
+    libssl().SSL_CTX_set_client_cert_cb(this.handle, pointer);
+  }
+
+  /** Installs the client-hello trampoline that runs the servername callback (SNI). */
+  setServerNameCallback(cb: ServerNameCallback | null): void {
+    this.serverNameCallback = cb;
+    const pointer = cb
+      ? this.trampoline(
+        "clientHello",
+        CLIENT_HELLO_CALLBACK,
+        (ssl, alert) => socketFor(ssl)?.clientHello(alert) ?? 1,
+        0,
+      )
+      : null;
+    libssl().SSL_CTX_set_client_hello_cb(this.handle, pointer, null);
+  }
+
+  /** Installs the ALPN select trampoline when the server selects protocols. */
+  updateAlpnSelection(force = false): void {
+    const active = force || this.alpnSelectCallback !== null || this.alpnProtocols !== null;
+    const pointer = active
+      ? this.trampoline("alpn", ALPN_SELECT_CALLBACK, (ssl, out, outLength, input, inputLength) => {
+        const hooks = socketFor(ssl);
+        if (!hooks) return 3; // SSL_TLSEXT_ERR_NOACK
+        const { core, origin } = hooks;
+        return selectAlpn(
+          {
+            socket: hooks.socket,
+            serverProtocols: core.alpnProtocols ?? origin.alpnProtocols,
+            callback: core.alpnSelectCallback ?? origin.alpnSelectCallback,
+            record: (e) => hooks.record(e),
+          },
+          out,
+          outLength,
+          input,
+          inputLength,
+        );
+      }, 2)
+      : null;
+    libssl().SSL_CTX_set_alpn_select_cb(this.handle, pointer, null);
+  }
+
+  /** Installs the keylog trampoline when a callback or SSLKEYLOGFILE wants key lines. */
+  updateKeylog(force = false): void {
+    const active = force || this.keylogCallback !== null || this.keylogFile !== null;
+    const pointer = active
+      ? this.trampoline("keylog", KEYLOG_CALLBACK, (ssl, line) => {
+        const hooks = socketFor(ssl);
+        if (hooks) writeKeylog(hooks, readCString(line) ?? "");
+      }, undefined)
+      : null;
+    libssl().SSL_CTX_set_keylog_callback(this.handle, pointer);
+  }
+
+  /** Installs or removes the external session cache callbacks. */
+  setSessionCache(callbacks: SessionCacheCallbacks | null): void {
+    this.sessionCache = callbacks;
+    const ssl = libssl();
+    const handle = this.handle;
+    if (!callbacks) {
+      ssl.SSL_CTX_sess_set_new_cb(handle, null);
+      ssl.SSL_CTX_sess_set_get_cb(handle, null);
+      ssl.SSL_CTX_sess_set_remove_cb(handle, null);
+      ssl.SSL_CTX_ctrl(handle, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_SERVER, null);
+      ssl.SSL_CTX_clear_options(handle, SSL_OP_NO_TICKET);
+      return;
     }
-    // OpenSSL reads the callback from the SSL_CTX at use time; with none it
-    // simply sends no certificate. The trampoline itself lives until release.
-    libssl().SSL_CTX_set_client_cert_cb(this.handle, cb ? this.#clientCertTrampoline!.pointer : null);
+    // Stateless tickets would bypass the store: use session IDs (and, in TLS 1.3, stateful tickets).
+    ssl.SSL_CTX_set_options(handle, SSL_OP_NO_TICKET);
+    ssl.SSL_CTX_ctrl(handle, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL, null);
+    ssl.SSL_CTX_sess_set_new_cb(
+      handle,
+      this.trampoline("newSession", NEW_SESSION_CALLBACK, (s, session) => {
+        const hooks = socketFor(s);
+        if (hooks && session) storeSession(hooks, this.sessionCache, session);
+        return 0; // we keep no reference to the session
+      }, 0),
+    );
+    ssl.SSL_CTX_sess_set_get_cb(
+      handle,
+      this.trampoline("getSession", GET_SESSION_CALLBACK, (s, id, length, copy) => {
+        const hooks = socketFor(s);
+        return hooks && id ? lookupSession(hooks, this.sessionCache, id, length, copy) : null;
+      }, null),
+    );
+    ssl.SSL_CTX_sess_set_remove_cb(
+      handle,
+      this.trampoline("removeSession", REMOVE_SESSION_CALLBACK, (_ctx, session) => {
+        if (session) removeSession(this.sessionCache, session);
+      }, undefined),
+    );
+  }
+
+  /** Installs the OCSP status trampoline (server stapling, client checking). */
+  updateOcsp(force = false): void {
+    if (!force && this.ocspResponse === null && this.ocspCallback === null) return;
+    const pointer = this.trampoline("status", STATUS_CALLBACK, (ssl) => {
+      const hooks = socketFor(ssl);
+      return hooks ? ocspStatus(hooks, ssl!) : 1;
+    }, -1);
+    libssl().SSL_CTX_callback_ctrl(this.handle, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB, pointer);
+  }
+
+  /**
+   * Makes this context (picked by SNI) run `origin`'s connection-level
+   * callbacks for the moved connection: its trampolines dispatch per socket,
+   * so installing them changes nothing for this context's own sockets.
+   */
+  inheritCallbacks(origin: ContextCore): void {
+    if (origin.alpnSelectCallback || origin.alpnProtocols) this.updateAlpnSelection(true);
+    if (origin.keylogCallback || origin.keylogFile) this.updateKeylog(true);
+    if (origin.ocspResponse || origin.ocspCallback) this.updateOcsp(true);
   }
 
   /** A socket takes a reference. */
@@ -184,10 +340,8 @@ export class ContextCore {
     if (--this.#refs > 0 || !this.#handle) return;
     libssl().SSL_CTX_free(this.#handle);
     this.#handle = null;
-    this.#verifyTrampoline.close();
-    this.#infoTrampoline?.close();
-    this.#clientCertTrampoline?.close();
-    this.#infoTrampoline = this.#clientCertTrampoline = null;
+    for (const callback of this.#trampolines.values()) callback.close();
+    this.#trampolines.clear();
   }
 }
 
@@ -268,9 +422,18 @@ export class SecureSocketContext implements Disposable {
       if (options.verifyMode !== undefined) this.#core.verifyMode = checkVerifyMode(options.verifyMode);
       if (options.alpnProtocols) {
         const alpn = encodeAlpn(options.alpnProtocols);
-        this.#core.alpn = alpn;
+        // Clients offer the list; servers select from it (see setAlpnSelectCallback).
         // SSL_CTX_set_alpn_protos returns 0 on success, unlike most of OpenSSL.
         check(ssl.SSL_CTX_set_alpn_protos(handle, alpn, alpn.length) === 0, "cannot set the ALPN protocols");
+        this.#core.alpnProtocols = [...options.alpnProtocols];
+        this.#core.updateAlpnSelection();
+      }
+      if (options.requestOcsp) this.#core.requestOcsp = true;
+      if (options.postHandshakeAuth) ssl.SSL_CTX_set_post_handshake_auth(handle, 1);
+      const keylogFile = keylogFileFromEnv();
+      if (keylogFile) {
+        this.#core.keylogFile = keylogFile;
+        this.#core.updateKeylog();
       }
     } catch (error) {
       this.close();
@@ -537,6 +700,189 @@ export class SecureSocketContext implements Disposable {
     this.#core.setClientCertificateCallback(cb);
   }
 
+  /**
+   * Sets the SNI callback of a server context: it picks the context
+   * (certificate, key, verification settings) for the host name the client
+   * asked for. It may return a Promise; the handshake waits for it.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext } from "@secsock/secsock";
+   * const example = new SecureSocketContext();
+   * const server = new SecureSocketContext();
+   * server.setServerNameCallback((socket, name) => name === "example.test" ? example : null);
+   * ```
+   */
+  setServerNameCallback(cb: ServerNameCallback | null): void {
+    this.#handle;
+    if (cb !== null && typeof cb !== "function") {
+      throw new TypeError("setServerNameCallback() takes a function or null");
+    }
+    this.#core.setServerNameCallback(cb);
+  }
+
+  /**
+   * Sets the server's ALPN selection callback; it overrides the
+   * `alpnProtocols` list for choosing.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext } from "@secsock/secsock";
+   * const server = new SecureSocketContext();
+   * server.setAlpnSelectCallback((socket, offered) => offered.includes("h2") ? "h2" : null);
+   * ```
+   */
+  setAlpnSelectCallback(cb: AlpnSelectCallback | null): void {
+    this.#handle;
+    if (cb !== null && typeof cb !== "function") {
+      throw new TypeError("setAlpnSelectCallback() takes a function or null");
+    }
+    this.#core.alpnSelectCallback = cb;
+    this.#core.updateAlpnSelection();
+  }
+
+  /**
+   * Sets a key log callback receiving NSS key log lines (what SSLKEYLOGFILE
+   * writes, which is also honoured), so captures can be decrypted.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext();
+   * ctx.setKeylogCallback((socket, line) => Deno.writeTextFileSync("keys.log", line + "\n", { append: true }));
+   * ```
+   */
+  setKeylogCallback(cb: KeylogCallback | null): void {
+    this.#handle;
+    if (cb !== null && typeof cb !== "function") throw new TypeError("setKeylogCallback() takes a function or null");
+    this.#core.keylogCallback = cb;
+    this.#core.updateKeylog();
+  }
+
+  /**
+   * Sets the session ticket keys (exactly 80 random bytes). Servers that share
+   * them resume each other's sessions; setting new keys rotates them (older
+   * tickets then fall back to a full handshake).
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext } from "@secsock/secsock";
+   * const keys = crypto.getRandomValues(new Uint8Array(80));
+   * new SecureSocketContext().setTicketKeys(keys);
+   * ```
+   */
+  setTicketKeys(keys: Uint8Array): void {
+    if (!(keys instanceof Uint8Array) || keys.length !== TICKET_KEYS_LENGTH) {
+      throw new RangeError(`ticket keys must be exactly ${TICKET_KEYS_LENGTH} bytes`);
+    }
+    const copy = new Uint8Array(keys);
+    check(
+      libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, BigInt(copy.length), pointerTo(copy)) === 1n,
+      "cannot set the ticket keys",
+    );
+  }
+
+  /**
+   * The current session ticket keys (80 bytes), e.g. to share with other servers.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext } from "@secsock/secsock";
+   * const keys = new SecureSocketContext().getTicketKeys();
+   * ```
+   */
+  getTicketKeys(): Uint8Array {
+    const out = new Uint8Array(TICKET_KEYS_LENGTH);
+    check(
+      libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_GET_TLSEXT_TICKET_KEYS, BigInt(out.length), pointerTo(out)) === 1n,
+      "cannot read the ticket keys",
+    );
+    return out;
+  }
+
+  /**
+   * Stores server sessions in an external cache instead of OpenSSL's own
+   * (null restores the default: stateless tickets).
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext } from "@secsock/secsock";
+   * const store = new Map<string, Uint8Array>();
+   * const key = (id: Uint8Array) => id.join(",");
+   * new SecureSocketContext().setSessionCacheCallbacks({
+   *   newSession: (id, session) => void store.set(key(id), session),
+   *   getSession: (id) => store.get(key(id)) ?? null,
+   *   removeSession: (id) => void store.delete(key(id)),
+   * });
+   * ```
+   */
+  setSessionCacheCallbacks(callbacks: SessionCacheCallbacks | null): void {
+    this.#handle;
+    if (
+      callbacks !== null && (typeof callbacks?.newSession !== "function" || typeof callbacks?.getSession !== "function")
+    ) {
+      throw new TypeError("setSessionCacheCallbacks() takes { newSession, getSession, removeSession? } or null");
+    }
+    this.#core.setSessionCache(callbacks);
+  }
+
+  /**
+   * Uses the certificate, key and chain of a PKCS#12 (.p12/.pfx) bundle.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext();
+   * ctx.usePkcs12(Deno.readFileSync("tests/fixtures/client.p12"), "secsock-pass");
+   * ```
+   */
+  usePkcs12(data: Uint8Array, password?: Password): void {
+    this.#handle;
+    const { certificate, privateKey, chain } = Pkcs12.parse(data, password ?? this.#core.passwordCallback ?? undefined);
+    try {
+      this.useCertificateChain([certificate, ...chain].map((c) => c.toPEM()).join(""));
+      this.usePrivateKey(privateKey);
+    } finally {
+      privateKey.close();
+    }
+  }
+
+  /**
+   * Server: the OCSP response (DER) to staple for clients that ask; null stops stapling.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext();
+   * ctx.setOcspResponse(Deno.readFileSync("tests/fixtures/server-ocsp.der"));
+   * ```
+   */
+  setOcspResponse(response: Uint8Array | null): void {
+    this.#handle;
+    this.#core.ocspResponse = response ? new Uint8Array(response) : null;
+    this.#core.updateOcsp();
+  }
+
+  /**
+   * Client: receives the stapled OCSP response (or null) during the handshake;
+   * return false to abort. Requires the `requestOcsp` option.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext({ requestOcsp: true });
+   * ctx.setOcspResponseCallback((socket, response) => response !== null);
+   * ```
+   */
+  setOcspResponseCallback(cb: OcspResponseCallback | null): void {
+    this.#handle;
+    if (cb !== null && typeof cb !== "function") {
+      throw new TypeError("setOcspResponseCallback() takes a function or null");
+    }
+    this.#core.ocspCallback = cb;
+    this.#core.updateOcsp();
+  }
+
   /** Releases the context; sockets made from it keep working until they close. Idempotent. */
   close(): void {
     if (this.#closed) return;
@@ -555,21 +901,4 @@ function checkVerifyMode(mode: number): number {
     throw new RangeError("verify mode must be VerifyMode flags (0-15)");
   }
   return mode;
-}
-
-function encodeAlpn(protocols: string[]): Uint8Array<ArrayBuffer> {
-  const encoder = new TextEncoder();
-  const parts = protocols.map((p) => {
-    const bytes = encoder.encode(p);
-    if (bytes.length === 0 || bytes.length > 255) throw new RangeError(`invalid ALPN protocol name "${p}"`);
-    return bytes;
-  });
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length + 1, 0));
-  let offset = 0;
-  for (const p of parts) {
-    out[offset++] = p.length;
-    out.set(p, offset);
-    offset += p.length;
-  }
-  return out;
 }

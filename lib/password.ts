@@ -53,15 +53,23 @@ export function passwordSource(
         openssl: [],
       });
     }
-    const bytes = typeof given === "function"
-      ? toBytes(given(size, rwflag), "the password callback")
-      : toBytes(given, "password");
-    if (bytes.length > size - 1) {
-      throw new UnableToReadPrivateKeyError(
-        `the password is ${bytes.length} bytes long, but OpenSSL accepts at most ${size - 1} bytes`,
-        { openssl: [] },
-      );
-    }
-    return bytes;
+    return passwordBytes(given, size, rwflag);
   };
+}
+
+/**
+ * The bytes of a password, asking the callback if it is one, for a buffer of
+ * `size` bytes (the password plus its NUL must fit: no silent truncation).
+ */
+export function passwordBytes(password: Password, size: number, rwflag = 0): Uint8Array {
+  const bytes = typeof password === "function"
+    ? toBytes(password(size, rwflag), "the password callback")
+    : toBytes(password, "password");
+  if (bytes.length > size - 1) {
+    throw new UnableToReadPrivateKeyError(
+      `the password is ${bytes.length} bytes long, but OpenSSL accepts at most ${size - 1} bytes`,
+      { openssl: [] },
+    );
+  }
+  return bytes;
 }

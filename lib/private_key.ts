@@ -149,6 +149,11 @@ export class PrivateKey implements Disposable {
   }
 }
 
+/** Wraps an owned native key handle (e.g. from a PKCS#12 bundle) in a PrivateKey. */
+export function adoptPrivateKey(key: Pointer): PrivateKey {
+  return adopt(key);
+}
+
 /** Loads a native key from PEM or DER bytes; the caller owns the result. */
 export function loadPrivateKeyHandle(
   data: Uint8Array,

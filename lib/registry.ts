@@ -8,9 +8,21 @@
  * @module
  */
 import { pointerKey } from "../ffi/memory.ts";
+import type { ContextCore } from "./context.ts";
+import type { SecureSocket } from "./socket.ts";
 
 /** What a socket exposes to the native callbacks. Each hook catches its own errors. */
 export interface SocketHooks {
+  /** The public socket object, handed to user callbacks. */
+  readonly socket: SecureSocket;
+  /** The context now governing the socket (it changes when SNI picks another). */
+  readonly core: ContextCore;
+  /** The context the socket was made from (the listener's, under SNI). */
+  readonly origin: ContextCore;
+  /** Keeps a callback's exception, to rethrow once OpenSSL returns. */
+  record(error: unknown): void;
+  /** SNI via the client-hello callback: 1 = go on, 0 = fail, -1 = suspend. */
+  clientHello(alert: Deno.PointerObject | null): number;
   /** §2: returns 1 to continue, 0 to fail verification. */
   verify(preverifyOk: number, store: Deno.PointerObject): number;
   /** §3 */

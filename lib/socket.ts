@@ -20,12 +20,13 @@ import {
   readBytes,
   readCString,
   utf8,
+  writeInt32,
   writePointer,
 } from "../ffi/memory.ts";
 import { freeX509, nameStackToStrings, stackElements, upRefX509 } from "../ffi/x509.ts";
 import { freePrivateKey, keyMatchesCertificate } from "../ffi/pkey.ts";
 import { certificateFromHandle, newX509, toCertificates, X509Certificate } from "./certificate.ts";
-import { type ClientCertificate, type ContextCore, contextCore, type SecureSocketContext } from "./context.ts";
+import { type ClientCertificate, type ContextCore, contextCore, SecureSocketContext } from "./context.ts";
 import {
   CertificateVerificationError,
   HandshakeError,
@@ -36,6 +37,9 @@ import {
 import type { InfoCallback } from "./info.ts";
 import { PrivateKey, toPrivateKeyHandle } from "./private_key.ts";
 import { registerSocket, type SocketHooks, unregisterSocket } from "./registry.ts";
+import { AsyncChoice } from "./async_choice.ts";
+import { requestedServerName } from "./sni.ts";
+import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
 import { markApplicationFailure, verifyErrorString, VerifyMode, withStoreContext } from "./verify.ts";
 
 /** Options for a client socket. */
@@ -46,6 +50,8 @@ export interface SecureSocketOptions {
   servername?: string;
   /** Abort the handshake after this many milliseconds (default: no limit). */
   handshakeTimeout?: number;
+  /** A client session saved from `socket.session`, to resume. */
+  session?: Uint8Array;
 }
 
 /** Options of {@linkcode SecureSocket.connect}. */
@@ -67,7 +73,11 @@ const SSL_ERROR_WANT_WRITE = 3;
 const SSL_ERROR_WANT_X509_LOOKUP = 4;
 const SSL_ERROR_SYSCALL = 5;
 const SSL_ERROR_ZERO_RETURN = 6;
+const SSL_ERROR_WANT_CLIENT_HELLO_CB = 11;
 const SSL_ERROR_WANT_RETRY_VERIFY = 12;
+const SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE = 65;
+const TLSEXT_STATUSTYPE_OCSP = 1n;
+const SSL_AD_INTERNAL_ERROR = 80;
 const SSL_CTRL_SET_TLSEXT_HOSTNAME = 55;
 const SSL_CTRL_CHAIN = 88;
 const SSL_CTRL_CHAIN_CERT = 89;
@@ -106,12 +116,6 @@ const leaked = new FinalizationRegistry<{ ssl: Pointer; key: bigint; core: Conte
 
 let attach: (socket: SecureSocket, conn: Deno.Conn, server: boolean) => void;
 
-/** State of an asynchronous client-certificate choice. */
-type ClientCertState =
-  | { kind: "idle" }
-  | { kind: "pending"; promise: Promise<void> }
-  | { kind: "settled"; value: ClientCertificate | null };
-
 /**
  * A TLS connection over a `Deno.Conn`, as client or server.
  *
@@ -126,7 +130,10 @@ type ClientCertState =
  * ```
  */
 export class SecureSocket implements AsyncDisposable {
+  /** The context the SSL was made from: its trampolines serve this SSL until it is freed. */
   readonly #core: ContextCore;
+  /** The context whose settings and callbacks apply now (another one after SNI picks it). */
+  #active: ContextCore;
   #ssl: Pointer | null;
   readonly #rbio: Pointer;
   readonly #wbio: Pointer;
@@ -152,7 +159,8 @@ export class SecureSocket implements AsyncDisposable {
   #verifyFailure: { code: number; depth: number } | null = null;
   readonly #verifyAnswers = new Map<string, boolean>();
   #verifyPending: Promise<void>[] = [];
-  #clientCert: ClientCertState = { kind: "idle" };
+  readonly #clientCert = new AsyncChoice<ClientCertificate | null>((error) => this.#callbackErrors.record(error));
+  readonly #serverName = new AsyncChoice<SecureSocketContext | null>((error) => this.#callbackErrors.record(error));
   #readable: ReadableStream<Uint8Array> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
 
@@ -168,6 +176,7 @@ export class SecureSocket implements AsyncDisposable {
     if (isNull(handle)) throw new SecureSocketError("SSL_new failed");
     core.retain();
     this.#core = core;
+    this.#active = core;
     this.#ssl = handle;
     this.#rbio = newMemoryBio();
     this.#wbio = newMemoryBio();
@@ -175,14 +184,34 @@ export class SecureSocket implements AsyncDisposable {
     ssl.SSL_set_bio(handle, this.#rbio, this.#wbio);
     this.#verifyName = options.servername ?? options.hostname ?? null;
     this.#handshakeTimeout = options.handshakeTimeout;
+    // deno-lint-ignore no-this-alias
+    const socket = this;
     this.#hooks = {
+      socket,
+      get core() {
+        return socket.#active;
+      },
+      origin: core,
+      record: (error) => this.#callbackErrors.record(error),
       verify: (ok, store) => this.#onVerify(ok, store),
       info: (where, ret) => this.#onInfo(where, ret),
       clientCertificate: (x509Out, pkeyOut) => this.#onClientCertificate(x509Out, pkeyOut),
+      clientHello: (alert) => this.#onClientHello(alert),
     };
     this.#key = registerSocket(handle, this.#hooks);
     leaked.register(this, { ssl: handle, key: this.#key, core }, this);
     if (core.infoCallback) ssl.SSL_set_info_callback(handle, core.infoTrampoline());
+    if (options.session) this.#useSession(options.session);
+  }
+
+  #useSession(data: Uint8Array): void {
+    const session = decodeSession(data);
+    if (!session) throw new SecureSocketError("`session` is not a serialized TLS session", { openssl: drainErrors() });
+    try {
+      if (libssl().SSL_set_session(this.#live, session) !== 1) throw new SecureSocketError("cannot use the session");
+    } finally {
+      freeSession(session);
+    }
   }
 
   static {
@@ -243,13 +272,16 @@ export class SecureSocket implements AsyncDisposable {
     if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
     this.#conn = conn;
     this.#server = server;
-    const mode = this.#core.verifyMode ?? (server ? VerifyMode.None : VerifyMode.Peer);
+    const mode = this.#active.verifyMode ?? (server ? VerifyMode.None : VerifyMode.Peer);
     ssl.SSL_set_verify(handle, mode, null);
     if (server) {
       ssl.SSL_set_accept_state(handle);
       return;
     }
     ssl.SSL_set_connect_state(handle);
+    if (this.#active.requestOcsp) {
+      ssl.SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE, TLSEXT_STATUSTYPE_OCSP, null);
+    }
     const name = this.#verifyName;
     if (name) {
       clearErrors();
@@ -361,9 +393,10 @@ export class SecureSocket implements AsyncDisposable {
             continue;
           case SSL_ERROR_WANT_WRITE:
             continue;
-          case SSL_ERROR_WANT_X509_LOOKUP: {
-            const state = this.#clientCert;
-            if (state.kind === "pending") await state.promise;
+          case SSL_ERROR_WANT_X509_LOOKUP:
+          case SSL_ERROR_WANT_CLIENT_HELLO_CB: {
+            const pending = (error === SSL_ERROR_WANT_X509_LOOKUP ? this.#clientCert : this.#serverName).pending;
+            if (pending) await pending;
             this.#checkOpen();
             this.#callbackErrors.rethrow();
             continue;
@@ -676,6 +709,7 @@ export class SecureSocket implements AsyncDisposable {
     leaked.unregister(this);
     unregisterSocket(this.#key);
     libssl().SSL_free(ssl);
+    if (this.#active !== this.#core) this.#active.release();
     this.#core.release();
   }
 
@@ -719,6 +753,144 @@ export class SecureSocket implements AsyncDisposable {
       close: () => this.closeWrite(),
       abort: () => this.close(),
     });
+  }
+
+  /**
+   * The session, serialized, for resuming later with the `session` option; null
+   * until it is resumable. In TLS 1.3 the server sends tickets after the
+   * handshake, so read some data first.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext();
+   * const first = await SecureSocket.connect(ctx, { hostname: "localhost", port: 8443 });
+   * await first.read(new Uint8Array(1024));
+   * const session = first.session;
+   * first.close();
+   * const second = await SecureSocket.connect(ctx, { hostname: "localhost", port: 8443, session: session! });
+   * console.log(second.isSessionReused);
+   * ```
+   */
+  get session(): Uint8Array | null {
+    const ssl = libssl();
+    const session = ssl.SSL_get1_session(this.#live);
+    if (isNull(session)) return null;
+    try {
+      return ssl.SSL_SESSION_is_resumable(session) === 1 ? encodeSession(session) : null;
+    } finally {
+      freeSession(session);
+    }
+  }
+
+  /** True when the handshake resumed a session instead of a full handshake. */
+  get isSessionReused(): boolean {
+    return libssl().SSL_session_reused(this.#live) === 1;
+  }
+
+  /**
+   * Keying material exported from the session (RFC 5705 / RFC 8446 §7.5), equal on both ends.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   * const key = socket.exportKeyingMaterial("EXPERIMENTAL my-protocol", 32);
+   * ```
+   */
+  exportKeyingMaterial(label: string, length: number, context?: Uint8Array): Uint8Array {
+    const ssl = this.#live;
+    if (!this.#handshakeDone) {
+      throw new SecureSocketError("keying material needs a completed handshake", { openssl: [] });
+    }
+    if (!Number.isInteger(length) || length <= 0) throw new RangeError("length must be a positive integer");
+    const out = new Uint8Array(length);
+    const labelBytes = new TextEncoder().encode(label);
+    const contextBytes = (context ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>;
+    clearErrors();
+    const ok = libssl().SSL_export_keying_material(
+      ssl,
+      out,
+      BigInt(length),
+      labelBytes,
+      BigInt(labelBytes.length),
+      contextBytes,
+      BigInt(contextBytes.length),
+      context === undefined ? 0 : 1,
+    );
+    if (ok !== 1) throw new SecureSocketError("cannot export keying material");
+    return out;
+  }
+
+  /** The Finished message this end sent (for tls-unique channel binding), or null. */
+  getFinished(): Uint8Array | null {
+    return this.#finished(false);
+  }
+
+  /** The Finished message the peer sent, or null. */
+  getPeerFinished(): Uint8Array | null {
+    return this.#finished(true);
+  }
+
+  #finished(peer: boolean): Uint8Array | null {
+    const ssl = this.#live;
+    const out = new Uint8Array(64);
+    const fn = peer ? libssl().SSL_get_peer_finished : libssl().SSL_get_finished;
+    const length = Number(fn(ssl, out, BigInt(out.length)));
+    return length > 0 ? out.slice(0, Math.min(length, out.length)) : null;
+  }
+
+  /**
+   * Server, TLS 1.3: asks the client for a certificate after the handshake
+   * (post-handshake authentication; the client must offer it with the
+   * `postHandshakeAuth` option). The request is sent now; the certificate is
+   * verified as it arrives, while reading, and then shows in `peerCertificate`.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext, SecureSocketListener, VerifyMode } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext({ verifyMode: VerifyMode.Peer | VerifyMode.PostHandshake });
+   * const listener = SecureSocketListener.listen(ctx, { port: 0 });
+   * const socket = await listener.accept();
+   * await socket.handshake();
+   * await socket.requestClientCertificate();
+   * ```
+   */
+  async requestClientCertificate(): Promise<void> {
+    const pending = this.#ready();
+    if (pending) await pending;
+    const ssl = this.#live;
+    clearErrors();
+    if (libssl().SSL_verify_client_post_handshake(ssl) !== 1) {
+      throw new SecureSocketError("cannot request a client certificate after the handshake");
+    }
+    // The CertificateRequest goes out with the next handshake step.
+    const [result, error] = this.#call((s) => libssl().SSL_do_handshake(s));
+    await this.#afterCall();
+    if (result !== 1 && error !== SSL_ERROR_WANT_READ) throw this.#fail(this.#ioFailure(error, "handshake"));
+  }
+
+  /**
+   * TLS 1.3: sends a KeyUpdate, rotating this end's traffic keys (and, with
+   * `requestPeer`, asking the peer to rotate its own).
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   * await socket.updateKeys(true);
+   * ```
+   */
+  async updateKeys(requestPeer = false): Promise<void> {
+    const pending = this.#ready();
+    if (pending) await pending;
+    clearErrors();
+    if (libssl().SSL_key_update(this.#live, requestPeer ? 1 : 0) !== 1) {
+      throw new SecureSocketError("cannot update keys (TLS 1.3 only)");
+    }
+    const [result, error] = this.#call((s) => libssl().SSL_do_handshake(s));
+    await this.#afterCall();
+    if (result !== 1 && error !== SSL_ERROR_WANT_READ) throw this.#fail(this.#ioFailure(error, "key update"));
   }
 
   /** The peer's certificate, or null (none sent, or no handshake yet). */
@@ -802,7 +974,7 @@ export class SecureSocket implements AsyncDisposable {
   #onVerify(ok: number, store: Pointer): number {
     const crypto = libcrypto();
     const depth = crypto.X509_STORE_CTX_get_error_depth(store);
-    const cb = this.#core.verifyCallback;
+    const cb = this.#active.verifyCallback;
     let accepted: boolean;
     try {
       if (!cb) {
@@ -858,7 +1030,7 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   #onInfo(where: number, ret: number): void {
-    const cb = this.#infoCallback ?? this.#core.infoCallback;
+    const cb = this.#infoCallback ?? this.#active.infoCallback;
     if (!cb) return;
     try {
       cb(this, where, ret);
@@ -868,34 +1040,14 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   #onClientCertificate(x509Out: Deno.PointerValue, pkeyOut: Deno.PointerValue): number {
-    const cb = this.#core.clientCertificateCallback;
-    if (!cb || this.#callbackErrors.pending) return this.#callbackErrors.pending ? -1 : 0;
-    const state = this.#clientCert;
-    if (state.kind === "pending") return -1;
-    let choice: ClientCertificate | null;
+    const cb = this.#active.clientCertificateCallback;
+    if (this.#callbackErrors.pending) return -1;
+    if (!cb) return 0;
     try {
-      if (state.kind === "settled") {
-        choice = state.value;
-        this.#clientCert = { kind: "idle" };
-      } else {
-        const answer = cb(this);
-        if (isPromiseLike(answer)) {
-          const promise = Promise.resolve(answer).then(
-            (value) => {
-              this.#clientCert = { kind: "settled", value: value ?? null };
-            },
-            (error) => {
-              this.#clientCert = { kind: "idle" };
-              this.#callbackErrors.record(error);
-            },
-          );
-          this.#clientCert = { kind: "pending", promise };
-          return -1;
-        }
-        choice = answer ?? null;
-      }
-      if (choice === null) return 0;
-      this.#installClientCertificate(choice, x509Out, pkeyOut);
+      const choice = this.#clientCert.take(() => cb(this));
+      if (!choice.ready) return -1;
+      if (choice.value === null || choice.value === undefined) return 0;
+      this.#installClientCertificate(choice.value, x509Out, pkeyOut);
       return 1;
     } catch (error) {
       // Returning 0 would carry on without a certificate: suspend, and the
@@ -903,6 +1055,46 @@ export class SecureSocket implements AsyncDisposable {
       this.#callbackErrors.record(error);
       return -1;
     }
+  }
+
+  #onClientHello(alert: Deno.PointerValue): number {
+    const cb = this.#core.serverNameCallback;
+    if (!cb || !this.#server) return 1;
+    try {
+      const choice = this.#serverName.take(() => cb(this, requestedServerName(this.#ssl!)));
+      if (!choice.ready) return -1;
+      const picked = choice.value as unknown;
+      if (picked === null || picked === undefined) return 1;
+      if (!(picked instanceof SecureSocketContext)) {
+        throw new TypeError("the servername callback must return a SecureSocketContext or null");
+      }
+      this.#switchContext(contextCore(picked));
+      return 1;
+    } catch (error) {
+      this.#callbackErrors.record(error);
+      if (alert) writeInt32(alert, SSL_AD_INTERNAL_ERROR);
+      return 0;
+    }
+  }
+
+  /** Moves the connection to another context (certificate, key, verification settings). */
+  #switchContext(next: ContextCore): void {
+    if (next === this.#active) return;
+    const ssl = libssl();
+    const handle = this.#ssl!;
+    next.retain();
+    if (isNull(ssl.SSL_set_SSL_CTX(handle, next.handle))) {
+      next.release();
+      throw new SecureSocketError("cannot switch the connection to the chosen context");
+    }
+    if (this.#active !== this.#core) this.#active.release();
+    this.#active = next;
+    // OpenSSL now consults the new SSL_CTX for connection-level callbacks; the
+    // listener's ALPN, key log and OCSP settings must keep applying there.
+    next.inheritCallbacks(this.#core);
+    // SSL_set_SSL_CTX moves certificate and key; verification settings are per SSL.
+    ssl.SSL_set_verify(handle, next.verifyMode ?? VerifyMode.None, null);
+    ssl.SSL_set_verify_depth(handle, ssl.SSL_CTX_get_verify_depth(next.handle));
   }
 
   #installClientCertificate(choice: ClientCertificate, x509Out: Deno.PointerValue, pkeyOut: Deno.PointerValue): void {
@@ -919,7 +1111,7 @@ export class SecureSocket implements AsyncDisposable {
     try {
       pkey = choice.privateKey instanceof PrivateKey
         ? toPrivateKeyHandle(choice.privateKey, null, null)
-        : toPrivateKeyHandle(choice.privateKey, null, this.#core.passwordCallback);
+        : toPrivateKeyHandle(choice.privateKey, null, this.#active.passwordCallback);
       if (!keyMatchesCertificate(x509, pkey)) {
         drainErrors();
         throw new SecureSocketError("the client certificate and its private key do not match", { openssl: [] });

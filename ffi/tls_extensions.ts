@@ -1,0 +1,37 @@
+/**
+ * Raw TLS extension data OpenSSL hands out during a handshake: the
+ * ClientHello's extensions (for SNI before OpenSSL parses it) and OCSP
+ * stapling responses.
+ *
+ * @module
+ */
+import { libcrypto, libssl } from "./library.ts";
+import { isNull, type Pointer, PointerSlot, pointerTo, readBytes, writeBytes } from "./memory.ts";
+
+const SSL_CTRL_GET_TLSEXT_STATUS_REQ_OCSP_RESP = 70;
+const SSL_CTRL_SET_TLSEXT_STATUS_REQ_OCSP_RESP = 71;
+
+/** The body of a ClientHello extension (inside the client-hello callback), or null. */
+export function clientHelloExtension(ssl: Pointer, type: number): Uint8Array | null {
+  const data = new PointerSlot();
+  const length = new BigUint64Array(1);
+  if (libssl().SSL_client_hello_get0_ext(ssl, type, data.buffer, length) !== 1) return null;
+  const pointer = data.pointer;
+  return isNull(pointer) ? new Uint8Array(0) : readBytes(pointer, Number(length[0]));
+}
+
+/** Hands OpenSSL a copy of an OCSP response to staple (it frees the copy). */
+export function stapleOcspResponse(ssl: Pointer, response: Uint8Array): boolean {
+  const copy = libcrypto().CRYPTO_malloc(BigInt(response.length), null, 0);
+  if (isNull(copy)) return false;
+  writeBytes(copy, response);
+  return libssl().SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_STATUS_REQ_OCSP_RESP, BigInt(response.length), copy) === 1n;
+}
+
+/** The OCSP response the server stapled (client side), or null. */
+export function stapledOcspResponse(ssl: Pointer): Uint8Array | null {
+  const slot = new PointerSlot();
+  const length = Number(libssl().SSL_ctrl(ssl, SSL_CTRL_GET_TLSEXT_STATUS_REQ_OCSP_RESP, 0n, pointerTo(slot.buffer)));
+  const pointer = slot.pointer;
+  return length > 0 && !isNull(pointer) ? readBytes(pointer, length) : null;
+}

@@ -1,0 +1,47 @@
+/**
+ * OCSP stapling: a server staples a response; a client that asked for one
+ * receives it in a callback that accepts or rejects the connection.
+ *
+ * @module
+ */
+import { stapledOcspResponse, stapleOcspResponse } from "../ffi/tls_extensions.ts";
+import type { SocketHooks } from "./registry.ts";
+import type { SecureSocket } from "./socket.ts";
+
+/**
+ * Receives the OCSP response the server stapled (DER), or null when it sent
+ * none. Return true to continue the handshake, false to abort it.
+ *
+ * @example
+ * ```ts
+ * import type { OcspResponseCallback } from "@secsock/secsock";
+ * const requireStaple: OcspResponseCallback = (_socket, response) => response !== null;
+ * ```
+ */
+export type OcspResponseCallback = (socket: SecureSocket, response: Uint8Array | null) => boolean;
+
+const SSL_TLSEXT_ERR_OK = 0;
+const SSL_TLSEXT_ERR_NOACK = 3;
+
+/** Body of OpenSSL's status callback, for both ends. */
+export function ocspStatus(hooks: SocketHooks, ssl: Deno.PointerObject): number {
+  const { core, origin } = hooks;
+  if (hooks.socket.isServer) {
+    // The response belongs to the certificate: the SNI-chosen context's first.
+    const response = core.ocspResponse ?? origin.ocspResponse;
+    if (!response) return SSL_TLSEXT_ERR_NOACK;
+    return stapleOcspResponse(ssl, response) ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
+  }
+  const cb = core.ocspCallback;
+  if (!cb) return 1;
+  try {
+    const answer = cb(hooks.socket, stapledOcspResponse(ssl)) as unknown;
+    if (typeof answer !== "boolean") {
+      throw new TypeError("the OCSP response callback must return a boolean synchronously");
+    }
+    return answer ? 1 : 0;
+  } catch (error) {
+    hooks.record(error);
+    return -1;
+  }
+}
