@@ -156,6 +156,7 @@ export class SecureSocket implements AsyncDisposable {
   #outBuffer: Uint8Array<ArrayBuffer> | null = null;
   #filling: Promise<boolean> | null = null;
   #flushing: Promise<void> = Promise.resolve();
+  #flushesQueued = 0;
   #verifyFailure: { code: number; depth: number } | null = null;
   readonly #verifyAnswers = new Map<string, boolean>();
   #verifyPending: Promise<void>[] = [];
@@ -389,7 +390,9 @@ export class SecureSocket implements AsyncDisposable {
         if (result === 1) break;
         switch (error) {
           case SSL_ERROR_WANT_READ:
-            if (!await this.#fill()) this.#checkOpen();
+            // Still wanting input after the EOF mark: never spin, fail.
+            if (this.#transportEof) throw this.#handshakeFailure(error);
+            await this.#fill();
             continue;
           case SSL_ERROR_WANT_WRITE:
             continue;
@@ -455,7 +458,12 @@ export class SecureSocket implements AsyncDisposable {
       await this.#flush().catch(() => {});
       this.#callbackErrors.rethrow();
     }
-    await this.#flush();
+    if (this.#flushesQueued > 0 || this.#outputPending()) await this.#flush();
+  }
+
+  /** True when OpenSSL has ciphertext waiting to be sent. */
+  #outputPending(): boolean {
+    return !this.#closed && Number(libcrypto().BIO_ctrl_pending(this.#wbio)) > 0;
   }
 
   #handshakeFailure(error: number): Error {
@@ -529,7 +537,10 @@ export class SecureSocket implements AsyncDisposable {
 
   /** Writes whatever ciphertext OpenSSL has produced to the transport, in order. */
   #flush(): Promise<void> {
-    const next = this.#flushing.then(() => this.#drain());
+    this.#flushesQueued++;
+    const next = this.#flushing.then(() => this.#drain()).finally(() => {
+      this.#flushesQueued--;
+    });
     this.#flushing = next.catch(() => {});
     return next;
   }
@@ -582,15 +593,15 @@ export class SecureSocket implements AsyncDisposable {
       const [result, error] = this.#call((ssl) => libssl().SSL_read(ssl, buffer, length));
       if (result > 0) {
         // Reading can make OpenSSL answer (a KeyUpdate, an alert): send it.
-        if (Number(libcrypto().BIO_ctrl_pending(this.#wbio)) > 0) await this.#flush();
+        if (this.#outputPending()) await this.#flush();
         return result;
       }
       await this.#afterCall();
       switch (error) {
         case SSL_ERROR_WANT_READ:
-          if (!await this.#fill() && this.#transportEof && error === SSL_ERROR_WANT_READ) {
-            // The EOF mark makes the next SSL_read report the truncation.
-          }
+          // After EOF the mark makes SSL_read report the truncation; never spin.
+          if (this.#transportEof) throw this.#fail(this.#ioFailure(SSL_ERROR_SYSCALL, "read"));
+          await this.#fill();
           continue;
         case SSL_ERROR_ZERO_RETURN:
           return null;
@@ -635,7 +646,7 @@ export class SecureSocket implements AsyncDisposable {
       const [result, error] = this.#call((ssl) => libssl().SSL_write(ssl, chunk, length));
       if (result <= 0) {
         await this.#afterCall();
-        if (error === SSL_ERROR_WANT_READ) {
+        if (error === SSL_ERROR_WANT_READ && !this.#transportEof) {
           await this.#fill();
           continue;
         }
