@@ -347,6 +347,9 @@ export class ContextCore {
 
 let coreOf: (ctx: SecureSocketContext) => ContextCore;
 
+// A safety net only: a context dropped without close() gives up its reference when collected.
+const leaked = new FinalizationRegistry<ContextCore>((core) => core.release());
+
 /** The shared state of a context (for sockets and listeners). */
 export function contextCore(ctx: SecureSocketContext): ContextCore {
   return coreOf(ctx);
@@ -390,6 +393,7 @@ export class SecureSocketContext implements Disposable {
     const handle = ssl.SSL_CTX_new(ssl.TLS_method());
     if (isNull(handle)) throw new SecureSocketError("SSL_CTX_new failed");
     this.#core = new ContextCore(handle);
+    leaked.register(this, this.#core, this);
     try {
       ssl.SSL_CTX_set_options(handle, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
       ssl.SSL_CTX_ctrl(handle, SSL_CTRL_MODE, SSL_MODE_RELEASE_BUFFERS, null);
@@ -887,6 +891,7 @@ export class SecureSocketContext implements Disposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    leaked.unregister(this);
     this.#core.release();
   }
 
