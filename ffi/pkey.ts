@@ -34,6 +34,9 @@ function withPasswordCallback(
   const callback = new NativeCallback(
     PASSWORD_CALLBACK,
     (buf, size, rwflag) => {
+      // OpenSSL 3's PEM reader retries with its legacy path after a failure;
+      // a callback that already failed is not asked again.
+      if (errors.pending) return -1;
       passwordRequests++;
       const password = source(size, rwflag);
       // The password and its terminating NUL must fit; the source checks the

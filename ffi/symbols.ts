@@ -178,6 +178,8 @@ export const SSL_SYMBOLS = {
   SSL_set_post_handshake_auth: { parameters: ["pointer", "i32"], result: "void" },
   // int SSL_key_update(SSL *s, int updatetype);
   SSL_key_update: { parameters: ["pointer", "i32"], result: "i32" },
+  // int SSL_is_init_finished(const SSL *s);
+  SSL_is_init_finished: { parameters: ["pointer"], result: "i32" },
   // int SSL_renegotiate(SSL *s);
   SSL_renegotiate: { parameters: ["pointer"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

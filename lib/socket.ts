@@ -159,6 +159,7 @@ export class SecureSocket implements AsyncDisposable {
   #flushesQueued = 0;
   #verifyFailure: { code: number; depth: number } | null = null;
   readonly #verifyAnswers = new Map<string, boolean>();
+  readonly #verifyAsking = new Set<string>();
   #verifyPending: Promise<void>[] = [];
   readonly #clientCert = new AsyncChoice<ClientCertificate | null>((error) => this.#callbackErrors.record(error));
   readonly #serverName = new AsyncChoice<SecureSocketContext | null>((error) => this.#callbackErrors.record(error));
@@ -930,7 +931,10 @@ export class SecureSocket implements AsyncDisposable {
   /** The negotiated protocol, e.g. "TLSv1.3", or null before the handshake. */
   get protocol(): string | null {
     const ssl = this.#live;
-    return this.#handshakeDone ? readCString(libssl().SSL_get_version(ssl)) : null;
+    // SSL_is_init_finished: also right inside the info callback at HandshakeDone.
+    return this.#handshakeDone || libssl().SSL_is_init_finished(ssl) === 1
+      ? readCString(libssl().SSL_get_version(ssl))
+      : null;
   }
 
   /** The negotiated cipher, e.g. "TLS_AES_256_GCM_SHA384", or null before the handshake. */
@@ -998,6 +1002,10 @@ export class SecureSocket implements AsyncDisposable {
         const cached = this.#verifyAnswers.get(cacheKey);
         if (cached !== undefined) {
           accepted = cached;
+        } else if (this.#verifyAsking.has(cacheKey)) {
+          // OpenSSL may ask again about the same certificate in the same pass:
+          // the retry is already requested, so stay provisional.
+          return 1;
         } else {
           const answer = withStoreContext(store, this, (ctx) => cb(ok === 1, ctx));
           if (isPromiseLike(answer)) {
@@ -1007,9 +1015,11 @@ export class SecureSocket implements AsyncDisposable {
                 "a server's verification callback must answer synchronously (returned a Promise)",
               );
             }
+            this.#verifyAsking.add(cacheKey);
             this.#verifyPending.push(
               Promise.resolve(answer).then(
                 (value) => {
+                  this.#verifyAsking.delete(cacheKey);
                   if (typeof value !== "boolean") {
                     throw new TypeError(
                       `the verification callback's Promise must resolve to a boolean, got ${typeof value}`,
