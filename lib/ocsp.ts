@@ -25,10 +25,11 @@ const SSL_TLSEXT_ERR_NOACK = 3;
 
 /** Body of OpenSSL's status callback, for both ends. */
 export function ocspStatus(hooks: SocketHooks, ssl: Deno.PointerObject): number {
-  const { core, origin } = hooks;
+  const core = hooks.core;
   if (hooks.socket.isServer) {
-    // The response belongs to the certificate: the SNI-chosen context's first.
-    const response = core.ocspResponse ?? origin.ocspResponse;
+    // A response speaks for one certificate: only the context serving it
+    // (after SNI, the chosen one) may staple it.
+    const response = core.ocspResponse;
     if (!response) return SSL_TLSEXT_ERR_NOACK;
     return stapleOcspResponse(ssl, response) ? SSL_TLSEXT_ERR_OK : SSL_TLSEXT_ERR_NOACK;
   }

@@ -424,6 +424,7 @@ SKID/AKID; the CAs have critical CA:TRUE and keyCertSign,cRLSign.
 | --- | --- |
 | \`client.p12\` | client cert + key + intermediate, OpenSSL 3 defaults (PBES2 AES-256-CBC, SHA-256 MAC). |
 | \`client-legacy.p12\` | Same contents, $P12_LEGACY_MODE. |
+| \`server-ocsp.der\` | A "good" OCSP response (DER) for \`server.pem\`, signed by the intermediate; made by \`scripts/gen_ocsp_fixture.sh\`. |
 
 Re-running the script deletes every \`*.pem\`, \`*.key\`, \`*.der\`, \`*.p12\`
 and this README here before writing the new set: keep hand-made fixtures
@@ -558,3 +559,6 @@ chmod 644 "$STAGE"/*
 cp "$STAGE"/* "$OUT_DIR"/
 
 echo "Generated $(find "$STAGE" -type f | wc -l) files in $OUT_DIR (self-checks passed)."
+
+# The OCSP response fixture depends on server.pem and the intermediate: remake it too.
+bash "$(dirname "${BASH_SOURCE[0]}")/gen_ocsp_fixture.sh"
