@@ -51,3 +51,4 @@ export { type SessionCacheCallbacks } from "./lib/session.ts";
 export { type OcspResponseCallback } from "./lib/ocsp.ts";
 export { Pkcs12, type Pkcs12Contents } from "./lib/pkcs12.ts";
 export { LibraryLoadError, opensslVersion } from "./ffi/library.ts";
+export type { Addr, Conn, NetAddr, UnixAddr, VsockAddr } from "./ffi/platform.ts";

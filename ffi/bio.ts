@@ -4,7 +4,7 @@
  * @module
  */
 import { libcrypto } from "./library.ts";
-import { isNull, type Pointer } from "./memory.ts";
+import { isNull, type Pointer, type PointerValue } from "./memory.ts";
 
 /** A new, empty, growable memory BIO; the caller owns it. */
 export function newMemoryBio(): Pointer {
@@ -45,7 +45,7 @@ export function readAll(bio: Pointer): Uint8Array<ArrayBuffer> {
 }
 
 /** Frees a BIO (null is ignored). */
-export function freeBio(bio: Deno.PointerValue): void {
+export function freeBio(bio: PointerValue): void {
   if (!isNull(bio)) libcrypto().BIO_free(bio);
 }
 

@@ -1,8 +1,10 @@
 /**
- * The four OpenSSL socket callbacks as `Deno.UnsafeCallback` definitions with
- * their exact C signatures, and the exception trampoline that guards them.
+ * The four OpenSSL socket callbacks (and the others secsock installs) as
+ * callback definitions with their exact C signatures, and the exception
+ * trampoline that guards them. Native callbacks come from the runtime's FFI
+ * (`Deno.UnsafeCallback` on Deno, koffi on Node.js).
  *
- * A JS exception must never unwind into C: Deno would hand C a zero, and for
+ * A JS exception must never unwind into C: the runtime would hand C a zero, and for
  * several OpenSSL callbacks zero means success. Every callback made here
  * catches, returns the callback's documented failure value, and hands the
  * error to a recorder so the caller can rethrow the same object once the
@@ -10,36 +12,37 @@
  *
  * @module
  */
+import { type CallbackDefinition, type CallbackFunction, type CallbackHandle, ffi, type Pointer } from "./runtime.ts";
 
 /** `int pem_password_cb(char *buf, int size, int rwflag, void *u)` */
 export const PASSWORD_CALLBACK = {
   parameters: ["pointer", "i32", "i32", "pointer"],
   result: "i32",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 /** `int SSL_verify_cb(int preverify_ok, X509_STORE_CTX *x509_ctx)` */
 export const VERIFY_CALLBACK = {
   parameters: ["i32", "pointer"],
   result: "i32",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 /** `void info_callback(const SSL *ssl, int where, int ret)` */
 export const INFO_CALLBACK = {
   parameters: ["pointer", "i32", "i32"],
   result: "void",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 /** `int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)` */
 export const CLIENT_CERT_CALLBACK = {
   parameters: ["pointer", "pointer", "pointer"],
   result: "i32",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 /** `int SSL_client_hello_cb_fn(SSL *s, int *al, void *arg)` */
 export const CLIENT_HELLO_CALLBACK = {
   parameters: ["pointer", "pointer", "pointer"],
   result: "i32",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 /**
  * `int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
@@ -48,37 +51,37 @@ export const CLIENT_HELLO_CALLBACK = {
 export const ALPN_SELECT_CALLBACK = {
   parameters: ["pointer", "pointer", "pointer", "pointer", "u32", "pointer"],
   result: "i32",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 /** `void SSL_CTX_keylog_cb_func(const SSL *ssl, const char *line)` */
 export const KEYLOG_CALLBACK = {
   parameters: ["pointer", "pointer"],
   result: "void",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 /** `int new_session_cb(SSL *ssl, SSL_SESSION *sess)` */
 export const NEW_SESSION_CALLBACK = {
   parameters: ["pointer", "pointer"],
   result: "i32",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 /** `SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *data, int len, int *copy)` */
 export const GET_SESSION_CALLBACK = {
   parameters: ["pointer", "pointer", "i32", "pointer"],
   result: "pointer",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 /** `void remove_session_cb(SSL_CTX *ctx, SSL_SESSION *sess)` */
 export const REMOVE_SESSION_CALLBACK = {
   parameters: ["pointer", "pointer"],
   result: "void",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 /** `int status_cb(SSL *ssl, void *arg)` (OCSP stapling, both ends) */
 export const STATUS_CALLBACK = {
   parameters: ["pointer", "pointer"],
   result: "i32",
-} as const satisfies Deno.UnsafeCallbackDefinition;
+} as const satisfies CallbackDefinition;
 
 let openCallbacks = 0;
 
@@ -121,8 +124,8 @@ export class CallbackErrorSlot {
  * One native callback with an exception trampoline around `fn`. It stays open
  * until `close()`; the owner must keep it referenced while OpenSSL may call it.
  */
-export class NativeCallback<D extends Deno.UnsafeCallbackDefinition> {
-  #callback: Deno.UnsafeCallback<D> | null;
+export class NativeCallback<D extends CallbackDefinition> {
+  #callback: CallbackHandle | null;
 
   /**
    * @param definition the C signature
@@ -132,8 +135,8 @@ export class NativeCallback<D extends Deno.UnsafeCallbackDefinition> {
    */
   constructor(
     definition: D,
-    fn: Deno.UnsafeCallbackFunction<D["parameters"], D["result"]>,
-    failure: ReturnType<Deno.UnsafeCallbackFunction<D["parameters"], D["result"]>>,
+    fn: CallbackFunction<D["parameters"], D["result"]>,
+    failure: ReturnType<CallbackFunction<D["parameters"], D["result"]>>,
     onError: (error: unknown) => void,
   ) {
     const guarded = ((...args: unknown[]) => {
@@ -147,13 +150,13 @@ export class NativeCallback<D extends Deno.UnsafeCallbackDefinition> {
         }
         return failure;
       }
-    }) as Deno.UnsafeCallbackFunction<D["parameters"], D["result"]>;
-    this.#callback = new Deno.UnsafeCallback(definition, guarded);
+    }) as CallbackFunction<D["parameters"], D["result"]>;
+    this.#callback = ffi.callback(definition, guarded);
     openCallbacks++;
   }
 
   /** The function pointer to hand to OpenSSL. */
-  get pointer(): Deno.PointerObject<D> {
+  get pointer(): Pointer {
     if (!this.#callback) throw new Error("native callback used after close");
     return this.#callback.pointer;
   }

@@ -5,11 +5,13 @@
  * @module
  */
 import { CRYPTO_SYMBOLS, SSL_SYMBOLS } from "./symbols.ts";
+import { type DynamicLibrary, ffi, type ForeignInterface, type SymbolsOf } from "./runtime.ts";
+import { platform } from "./platform.ts";
 
 /** The opened libssl with its symbols. */
-export type SslLibrary = Deno.DynamicLibrary<typeof SSL_SYMBOLS>["symbols"];
+export type SslLibrary = SymbolsOf<typeof SSL_SYMBOLS>;
 /** The opened libcrypto with its symbols. */
-export type CryptoLibrary = Deno.DynamicLibrary<typeof CRYPTO_SYMBOLS>["symbols"];
+export type CryptoLibrary = SymbolsOf<typeof CRYPTO_SYMBOLS>;
 
 /**
  * Thrown when no usable OpenSSL 3 could be opened; the message lists every
@@ -45,12 +47,12 @@ function candidates(kind: "ssl" | "crypto"): string[] {
   const envName = kind === "ssl" ? "SECSOCK_LIBSSL" : "SECSOCK_LIBCRYPTO";
   let override: string | undefined;
   try {
-    override = Deno.env.get(envName) || undefined;
+    override = platform.env(envName) || undefined;
   } catch {
     // No --allow-env: the override cannot be read, so it cannot apply.
   }
   if (override) return [override];
-  switch (Deno.build.os) {
+  switch (platform.os) {
     case "darwin":
       return [
         `/opt/homebrew/opt/openssl@3/lib/lib${kind}.3.dylib`,
@@ -59,7 +61,7 @@ function candidates(kind: "ssl" | "crypto"): string[] {
         `lib${kind}.3.dylib`,
       ];
     case "windows": {
-      const arch = Deno.build.arch === "aarch64" ? "-arm64" : "-x64";
+      const arch = platform.arch === "aarch64" ? "-arm64" : "-x64";
       return [`lib${kind}-3${arch}.dll`, `lib${kind}-3.dll`];
     }
     default:
@@ -75,14 +77,14 @@ function candidates(kind: "ssl" | "crypto"): string[] {
   }
 }
 
-function open<S extends Deno.ForeignLibraryInterface>(
+function open<S extends ForeignInterface>(
   kind: "ssl" | "crypto",
   symbols: S,
   attempts: string[],
-): Deno.DynamicLibrary<S> | null {
+): DynamicLibrary<S> | null {
   for (const path of candidates(kind)) {
     try {
-      return Deno.dlopen(path, symbols);
+      return ffi.dlopen(path, symbols);
     } catch (error) {
       attempts.push(`${path}: ${error instanceof Error ? error.message : error}`);
     }
@@ -112,7 +114,7 @@ function load(): { ssl: SslLibrary; crypto: CryptoLibrary; version: string } {
     );
   }
   const num = Number(crypto.symbols.OpenSSL_version_num());
-  const text = Deno.UnsafePointerView.getCString(crypto.symbols.OpenSSL_version(0)!);
+  const text = ffi.readCString(crypto.symbols.OpenSSL_version(0)!);
   if (num < MIN_VERSION) {
     ssl.close();
     crypto.close();

@@ -1,13 +1,14 @@
 /**
  * Small helpers for C memory: NUL-terminated strings, out-parameters and
  * copies out of (and into) native buffers. This is the only place that reads
- * or writes memory through raw pointers.
+ * or writes memory through raw pointers (with the runtime's FFI, ffi/runtime.ts).
  *
  * @module
  */
+import { ffi, type Pointer, type PointerValue } from "./runtime.ts";
 
-/** An opaque native pointer (`SSL*`, `X509*`, …); never dereferenced outside ffi/. */
-export type Pointer = Deno.PointerObject;
+// An opaque native pointer (`SSL*`, `X509*`, …), and the same or null; never dereferenced outside ffi/.
+export type { Pointer, PointerValue };
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -20,47 +21,45 @@ export function cString(text: string): Uint8Array<ArrayBuffer> {
 }
 
 /** Reads a NUL-terminated C string, or null for a null pointer. */
-export function readCString(pointer: Deno.PointerValue): string | null {
-  return pointer === null ? null : Deno.UnsafePointerView.getCString(pointer);
+export function readCString(pointer: PointerValue): string | null {
+  return pointer === null ? null : ffi.readCString(pointer);
 }
 
 /** Copies `length` bytes out of native memory. */
 export function readBytes(pointer: Pointer, length: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(length);
-  if (length > 0) Deno.UnsafePointerView.copyInto(pointer, out);
+  if (length > 0) ffi.copyInto(pointer, out);
   return out;
 }
 
 /** Copies `bytes` into native memory at `pointer` (which must hold at least as many). */
 export function writeBytes(pointer: Pointer, bytes: Uint8Array): void {
   if (bytes.length === 0) return;
-  new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(pointer, bytes.length)).set(bytes);
+  ffi.writeBytes(pointer, bytes);
 }
 
 /** Stores a pointer into a C out-parameter of type `T **`. */
-export function writePointer(out: Pointer, value: Deno.PointerValue): void {
-  new BigUint64Array(Deno.UnsafePointerView.getArrayBuffer(out, 8))[0] = BigInt(
-    Deno.UnsafePointer.value(value),
-  );
+export function writePointer(out: Pointer, value: PointerValue): void {
+  ffi.writePointer(out, value);
 }
 
 /** Reads the pointer stored at `address + offset` (a struct member of pointer type). */
-export function readPointer(address: Pointer, offset = 0): Deno.PointerValue {
-  return new Deno.UnsafePointerView(address).getPointer(offset);
+export function readPointer(address: Pointer, offset = 0): PointerValue {
+  return ffi.readPointer(address, offset);
 }
 
 /** Reads an `int` at `address + offset`. */
 export function readInt32(address: Pointer, offset = 0): number {
-  return new Deno.UnsafePointerView(address).getInt32(offset);
+  return ffi.readInt32(address, offset);
 }
 
 /** A stable key for a pointer: pointer objects are not stable identities, their addresses are. */
-export function pointerKey(pointer: Deno.PointerValue): bigint {
-  return pointer === null ? 0n : BigInt(Deno.UnsafePointer.value(pointer));
+export function pointerKey(pointer: PointerValue): bigint {
+  return ffi.address(pointer);
 }
 
 /** True when a pointer is null. */
-export function isNull(pointer: Deno.PointerValue): pointer is null {
+export function isNull(pointer: PointerValue): pointer is null {
   return pointer === null;
 }
 
@@ -72,8 +71,8 @@ export class PointerSlot {
   /** The 8 bytes handed to C. */
   readonly buffer: BigUint64Array<ArrayBuffer> = new BigUint64Array(1);
   /** The pointer C stored, or null. */
-  get pointer(): Deno.PointerValue {
-    return Deno.UnsafePointer.create(this.buffer[0]);
+  get pointer(): PointerValue {
+    return ffi.fromAddress(this.buffer[0]);
   }
 }
 
@@ -83,18 +82,18 @@ export function utf8(bytes: Uint8Array): string {
 }
 
 /** The address of a JS buffer, for C parameters declared as plain pointers (the buffer must outlive the call). */
-export function pointerTo(bytes: BufferSource): Deno.PointerValue {
-  return Deno.UnsafePointer.of(bytes);
+export function pointerTo(bytes: ArrayBufferView | ArrayBuffer): PointerValue {
+  return ffi.pointerTo(bytes);
 }
 
 /** Stores an `int` into a C out-parameter of type `int *`. */
 export function writeInt32(out: Pointer, value: number): void {
-  new Int32Array(Deno.UnsafePointerView.getArrayBuffer(out, 4))[0] = value;
+  ffi.writeInt32(out, value);
 }
 
 /** `pointer + offset`, for results that must point into a buffer OpenSSL gave us. */
-export function pointerOffset(pointer: Pointer, offset: number): Deno.PointerValue {
-  return Deno.UnsafePointer.offset(pointer, offset);
+export function pointerOffset(pointer: Pointer, offset: number): PointerValue {
+  return ffi.offset(pointer, offset);
 }
 
 /**
@@ -102,5 +101,5 @@ export function pointerOffset(pointer: Pointer, offset: number): Deno.PointerVal
  * where C expects `&p`; it starts at the start of `bytes`.
  */
 export function cursorTo(bytes: Uint8Array<ArrayBuffer>): BigUint64Array<ArrayBuffer> {
-  return new BigUint64Array([BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(bytes)))]);
+  return ffi.cursorTo(bytes);
 }

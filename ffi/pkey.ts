@@ -8,7 +8,7 @@
 import { libcrypto } from "./library.ts";
 import { withBio } from "./bio.ts";
 import { CallbackErrorSlot, NativeCallback, PASSWORD_CALLBACK } from "./callbacks.ts";
-import { isNull, type Pointer, readCString, writeBytes } from "./memory.ts";
+import { isNull, type Pointer, type PointerValue, readCString, writeBytes } from "./memory.ts";
 
 /**
  * Supplies the password for one key load: receives OpenSSL's buffer size and
@@ -27,7 +27,7 @@ export interface KeyLoadResult {
 
 function withPasswordCallback(
   source: PasswordSource,
-  load: (callback: Deno.PointerValue) => Deno.PointerValue,
+  load: (callback: PointerValue) => PointerValue,
 ): KeyLoadResult {
   const errors = new CallbackErrorSlot();
   let passwordRequests = 0;
@@ -81,7 +81,7 @@ export function privateKeyFromDER(der: Uint8Array, source: PasswordSource): KeyL
 }
 
 /** Frees a key handle. */
-export function freePrivateKey(key: Deno.PointerValue): void {
+export function freePrivateKey(key: PointerValue): void {
   if (!isNull(key)) libcrypto().EVP_PKEY_free(key);
 }
 

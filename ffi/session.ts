@@ -4,7 +4,7 @@
  * @module
  */
 import { libssl } from "./library.ts";
-import { cursorTo, isNull, type Pointer, readBytes } from "./memory.ts";
+import { cursorTo, isNull, type Pointer, type PointerValue, readBytes } from "./memory.ts";
 
 /** DER encoding of a session (what `socket.session` returns). */
 export function encodeSession(session: Pointer): Uint8Array<ArrayBuffer> {
@@ -31,6 +31,6 @@ export function sessionId(session: Pointer): Uint8Array<ArrayBuffer> {
 }
 
 /** Frees a session handle. */
-export function freeSession(session: Deno.PointerValue): void {
+export function freeSession(session: PointerValue): void {
   if (!isNull(session)) libssl().SSL_SESSION_free(session);
 }

@@ -6,7 +6,16 @@
  */
 import { libcrypto } from "./library.ts";
 import { readAll, withBio } from "./bio.ts";
-import { isNull, type Pointer, readBytes, readCString, readInt32, readPointer, utf8 } from "./memory.ts";
+import {
+  isNull,
+  type Pointer,
+  type PointerValue,
+  readBytes,
+  readCString,
+  readInt32,
+  readPointer,
+  utf8,
+} from "./memory.ts";
 
 /** XN_FLAG_RFC2253 without ASN1_STRFLGS_ESC_MSB, so UTF-8 names stay readable. */
 const RFC2253_UTF8 = 0x01110317n & ~4n;
@@ -44,7 +53,7 @@ export function x509ToDER(x509: Pointer): Uint8Array<ArrayBuffer> {
 }
 
 /** Frees an X509 handle. */
-export function freeX509(x509: Deno.PointerValue): void {
+export function freeX509(x509: PointerValue): void {
   if (!isNull(x509)) libcrypto().X509_free(x509);
 }
 
@@ -65,7 +74,7 @@ export interface CertificateFields {
   subjectAltNames: string[];
 }
 
-function nameToString(name: Deno.PointerValue): string {
+function nameToString(name: PointerValue): string {
   if (isNull(name)) return "";
   const crypto = libcrypto();
   const bio = withBio(null, (b) => {
@@ -93,7 +102,7 @@ function serialHex(x509: Pointer): string {
 // struct tm is nine ints followed (on glibc/macOS) by a long and a pointer.
 const tmBuffer = new Int32Array(16);
 
-function timeToDate(time: Deno.PointerValue): Date {
+function timeToDate(time: PointerValue): Date {
   if (isNull(time) || libcrypto().ASN1_TIME_to_tm(time, tmBuffer) !== 1) return new Date(NaN);
   const [sec, min, hour, mday, mon, year] = tmBuffer;
   return new Date(Date.UTC(year + 1900, mon, mday, hour, min, sec));
@@ -194,7 +203,7 @@ export function x509ToPEM(x509: Pointer): string {
 }
 
 /** The borrowed elements of an OpenSSL stack (the stack keeps ownership). */
-export function stackElements(stack: Deno.PointerValue): Pointer[] {
+export function stackElements(stack: PointerValue): Pointer[] {
   if (isNull(stack)) return [];
   const crypto = libcrypto();
   const count = crypto.OPENSSL_sk_num(stack);
@@ -207,6 +216,6 @@ export function stackElements(stack: Deno.PointerValue): Pointer[] {
 }
 
 /** The RFC 2253 form of each X509_NAME in a borrowed `STACK_OF(X509_NAME)`. */
-export function nameStackToStrings(stack: Deno.PointerValue): string[] {
+export function nameStackToStrings(stack: PointerValue): string[] {
   return stackElements(stack).map(nameToString);
 }

@@ -20,6 +20,8 @@ import {
 } from "../ffi/callbacks.ts";
 import { clearErrors, drainErrors } from "../ffi/errors.ts";
 import { cString, isNull, type Pointer, pointerTo, readCString } from "../ffi/memory.ts";
+import type { CallbackDefinition, CallbackFunction } from "../ffi/runtime.ts";
+import { platform } from "../ffi/platform.ts";
 import { type AlpnSelectCallback, encodeAlpn, selectAlpn } from "./alpn.ts";
 import { type KeylogCallback, keylogFileFromEnv, writeKeylog } from "./keylog.ts";
 import { lookupSession, removeSession, type SessionCacheCallbacks, storeSession } from "./session.ts";
@@ -152,7 +154,7 @@ export class ContextCore {
   ocspResponse: Uint8Array | null = null;
   ocspCallback: OcspResponseCallback | null = null;
   requestOcsp = false;
-  readonly #trampolines = new Map<string, NativeCallback<Deno.UnsafeCallbackDefinition>>();
+  readonly #trampolines = new Map<string, NativeCallback<CallbackDefinition>>();
   readonly #storeIndex: number;
 
   constructor(handle: Pointer) {
@@ -176,17 +178,17 @@ export class ContextCore {
    * at most one per kind, whatever the number of sockets; all live until the
    * context's last reference is released, since OpenSSL may call them until then.
    */
-  trampoline<D extends Deno.UnsafeCallbackDefinition>(
+  trampoline<D extends CallbackDefinition>(
     name: string,
     definition: D,
-    fn: Deno.UnsafeCallbackFunction<D["parameters"], D["result"]>,
-    failure: ReturnType<Deno.UnsafeCallbackFunction<D["parameters"], D["result"]>>,
-  ): Deno.PointerObject<D> {
+    fn: CallbackFunction<D["parameters"], D["result"]>,
+    failure: ReturnType<CallbackFunction<D["parameters"], D["result"]>>,
+  ): Pointer {
     let callback = this.#trampolines.get(name) as NativeCallback<D> | undefined;
     if (!callback) {
       // The dispatchers below catch per socket; this guard is the last line.
       callback = new NativeCallback(definition, fn, failure, () => {});
-      this.#trampolines.set(name, callback as unknown as NativeCallback<Deno.UnsafeCallbackDefinition>);
+      this.#trampolines.set(name, callback as unknown as NativeCallback<CallbackDefinition>);
     }
     return callback.pointer;
   }
@@ -198,7 +200,7 @@ export class ContextCore {
   }
 
   /** The info trampoline (installed per socket with SSL_set_info_callback). */
-  infoTrampoline(): Deno.PointerObject {
+  infoTrampoline(): Pointer {
     return this.trampoline("info", INFO_CALLBACK, (ssl, where, ret) => socketFor(ssl)?.info(where, ret), undefined);
   }
 
@@ -515,7 +517,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   usePrivateKeyFile(path: string, password?: Password): void {
-    this.usePrivateKey(Deno.readFileSync(path), password);
+    this.usePrivateKey(platform.readFileSync(path), password);
   }
 
   /**
@@ -565,7 +567,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   useCertificateChainFile(path: string): void {
-    this.useCertificateChain(Deno.readFileSync(path));
+    this.useCertificateChain(platform.readFileSync(path));
   }
 
   /**
@@ -606,7 +608,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   addTrustedCertificatesFile(path: string): void {
-    this.addTrustedCertificate(Deno.readFileSync(path));
+    this.addTrustedCertificate(platform.readFileSync(path));
   }
 
   /**

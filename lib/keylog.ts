@@ -6,6 +6,7 @@
  */
 import type { SocketHooks } from "./registry.ts";
 import type { SecureSocket } from "./socket.ts";
+import { platform } from "../ffi/platform.ts";
 
 /**
  * Receives each key log line (NSS format, e.g. "CLIENT_HANDSHAKE_TRAFFIC_SECRET <random> <secret>").
@@ -22,7 +23,7 @@ export type KeylogCallback = (socket: SecureSocket, line: string) => void;
 /** The SSLKEYLOGFILE path, if set and readable. */
 export function keylogFileFromEnv(): string | null {
   try {
-    return Deno.env.get("SSLKEYLOGFILE") || null;
+    return platform.env("SSLKEYLOGFILE") || null;
   } catch {
     return null; // no --allow-env: the variable cannot be honoured
   }
@@ -34,7 +35,7 @@ export function writeKeylog(hooks: SocketHooks, line: string): void {
   try {
     (core.keylogCallback ?? origin.keylogCallback)?.(hooks.socket, line);
     const file = core.keylogFile ?? origin.keylogFile;
-    if (file) Deno.writeTextFileSync(file, `${line}\n`, { append: true });
+    if (file) platform.appendTextFileSync(file, `${line}\n`);
   } catch (error) {
     hooks.record(error);
   }

@@ -7,6 +7,7 @@ import type { SecureSocketContext } from "./context.ts";
 import { contextCore } from "./context.ts";
 import { SocketClosedError } from "./errors.ts";
 import { acceptedSocket, type SecureSocket } from "./socket.ts";
+import { type Conn, type Listener, type NetAddr, platform } from "../ffi/platform.ts";
 
 /** Options of {@linkcode SecureSocketListener.listen}. */
 export interface ListenOptions {
@@ -37,12 +38,12 @@ export interface ListenOptions {
  * ```
  */
 export class SecureSocketListener implements AsyncIterable<SecureSocket>, Disposable {
-  readonly #listener: Deno.TcpListener;
+  readonly #listener: Listener;
   readonly #context: SecureSocketContext;
   readonly #handshakeTimeout: number | undefined;
   #closed = false;
 
-  private constructor(listener: Deno.TcpListener, context: SecureSocketContext, handshakeTimeout?: number) {
+  private constructor(listener: Listener, context: SecureSocketContext, handshakeTimeout?: number) {
     this.#listener = listener;
     this.#context = context;
     this.#handshakeTimeout = handshakeTimeout;
@@ -60,12 +61,12 @@ export class SecureSocketListener implements AsyncIterable<SecureSocket>, Dispos
    */
   static listen(context: SecureSocketContext, options: ListenOptions): SecureSocketListener {
     contextCore(context); // fail early on a closed context
-    const listener = Deno.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port, transport: "tcp" });
+    const listener = platform.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port });
     return new SecureSocketListener(listener, context, options.handshakeTimeout);
   }
 
   /** The bound address. */
-  get addr(): Deno.NetAddr {
+  get addr(): NetAddr {
     return this.#listener.addr;
   }
 
@@ -81,7 +82,7 @@ export class SecureSocketListener implements AsyncIterable<SecureSocket>, Dispos
    */
   async accept(): Promise<SecureSocket> {
     if (this.#closed) throw new SocketClosedError("SecureSocketListener");
-    let conn: Deno.Conn;
+    let conn: Conn;
     try {
       conn = await this.#listener.accept();
     } catch (error) {

@@ -7,6 +7,7 @@
 import { stapledOcspResponse, stapleOcspResponse } from "../ffi/tls_extensions.ts";
 import type { SocketHooks } from "./registry.ts";
 import type { SecureSocket } from "./socket.ts";
+import type { Pointer } from "../ffi/memory.ts";
 
 /**
  * Receives the OCSP response the server stapled (DER), or null when it sent
@@ -24,7 +25,7 @@ const SSL_TLSEXT_ERR_OK = 0;
 const SSL_TLSEXT_ERR_NOACK = 3;
 
 /** Body of OpenSSL's status callback, for both ends. */
-export function ocspStatus(hooks: SocketHooks, ssl: Deno.PointerObject): number {
+export function ocspStatus(hooks: SocketHooks, ssl: Pointer): number {
   const core = hooks.core;
   if (hooks.socket.isServer) {
     // A response speaks for one certificate: only the context serving it

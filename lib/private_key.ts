@@ -17,6 +17,7 @@ import {
 import { SocketClosedError, UnableToReadPrivateKeyError } from "./errors.ts";
 import { type Password, type PasswordCallback, passwordSource } from "./password.ts";
 import { looksLikePEM } from "./certificate.ts";
+import { platform } from "../ffi/platform.ts";
 
 const encoder = new TextEncoder();
 
@@ -122,7 +123,7 @@ export class PrivateKey implements Disposable {
    * ```
    */
   static fromFile(path: string, password?: Password): PrivateKey {
-    return adopt(loadPrivateKeyHandle(Deno.readFileSync(path), password, null));
+    return adopt(loadPrivateKeyHandle(platform.readFileSync(path), password, null));
   }
 
   /** The algorithm: "RSA", "EC", "ED25519", … */

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { pointerKey } from "../ffi/memory.ts";
+import { type Pointer, pointerKey, type PointerValue } from "../ffi/memory.ts";
 import type { ContextCore } from "./context.ts";
 import type { SecureSocket } from "./socket.ts";
 
@@ -22,19 +22,19 @@ export interface SocketHooks {
   /** Keeps a callback's exception, to rethrow once OpenSSL returns. */
   record(error: unknown): void;
   /** SNI via the client-hello callback: 1 = go on, 0 = fail, -1 = suspend. */
-  clientHello(alert: Deno.PointerObject | null): number;
+  clientHello(alert: PointerValue): number;
   /** §2: returns 1 to continue, 0 to fail verification. */
-  verify(preverifyOk: number, store: Deno.PointerObject): number;
+  verify(preverifyOk: number, store: Pointer): number;
   /** §3 */
   info(where: number, ret: number): void;
   /** §4: 1 = certificate chosen, 0 = none, -1 = suspend (or fail). */
-  clientCertificate(x509Out: Deno.PointerObject | null, pkeyOut: Deno.PointerObject | null): number;
+  clientCertificate(x509Out: PointerValue, pkeyOut: PointerValue): number;
 }
 
 const sockets = new Map<bigint, WeakRef<SocketHooks>>();
 
 /** Associates `hooks` with an SSL handle. */
-export function registerSocket(ssl: Deno.PointerValue, hooks: SocketHooks): bigint {
+export function registerSocket(ssl: PointerValue, hooks: SocketHooks): bigint {
   const key = pointerKey(ssl);
   sockets.set(key, new WeakRef(hooks));
   return key;
@@ -46,7 +46,7 @@ export function unregisterSocket(key: bigint): void {
 }
 
 /** The hooks of the socket that owns `ssl`, if it is still alive. */
-export function socketFor(ssl: Deno.PointerValue): SocketHooks | undefined {
+export function socketFor(ssl: PointerValue): SocketHooks | undefined {
   return sockets.get(pointerKey(ssl))?.deref();
 }
 

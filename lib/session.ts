@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { readBytes, writeInt32 } from "../ffi/memory.ts";
+import { type Pointer, type PointerValue, readBytes, writeInt32 } from "../ffi/memory.ts";
 import { decodeSession, encodeSession, sessionId } from "../ffi/session.ts";
 import type { SocketHooks } from "./registry.ts";
 import type { SecureSocket } from "./socket.ts";
@@ -40,7 +40,7 @@ export interface SessionCacheCallbacks {
 export function storeSession(
   hooks: SocketHooks,
   cache: SessionCacheCallbacks | null,
-  session: Deno.PointerObject,
+  session: Pointer,
 ): void {
   if (!cache) return;
   try {
@@ -54,10 +54,10 @@ export function storeSession(
 export function lookupSession(
   hooks: SocketHooks,
   cache: SessionCacheCallbacks | null,
-  id: Deno.PointerObject,
+  id: Pointer,
   length: number,
-  copy: Deno.PointerValue,
-): Deno.PointerValue {
+  copy: PointerValue,
+): PointerValue {
   if (!cache) return null;
   try {
     const idBytes = readBytes(id, length);
@@ -77,7 +77,7 @@ export function lookupSession(
 }
 
 /** Body of the remove-session callback. */
-export function removeSession(cache: SessionCacheCallbacks | null, session: Deno.PointerObject): void {
+export function removeSession(cache: SessionCacheCallbacks | null, session: Pointer): void {
   try {
     cache?.removeSession?.(sessionId(session));
   } catch (error) {

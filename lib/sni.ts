@@ -5,6 +5,7 @@
  * @module
  */
 import { clientHelloExtension } from "../ffi/tls_extensions.ts";
+import type { Pointer } from "../ffi/memory.ts";
 import type { SecureSocketContext } from "./context.ts";
 import type { SecureSocket } from "./socket.ts";
 
@@ -28,7 +29,7 @@ export type ServerNameCallback = (
 const TLSEXT_TYPE_SERVER_NAME = 0;
 
 /** The host name in a ClientHello's server_name extension, or null. */
-export function requestedServerName(ssl: Deno.PointerObject): string | null {
+export function requestedServerName(ssl: Pointer): string | null {
   const ext = clientHelloExtension(ssl, TLSEXT_TYPE_SERVER_NAME);
   if (!ext || ext.length < 2) return null;
   // ServerNameList: uint16 length, then entries of { uint8 type; uint16 length; name }.

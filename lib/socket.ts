@@ -1,6 +1,6 @@
 /**
  * SecureSocket: one TLS connection. OpenSSL never touches a file descriptor:
- * the socket moves ciphertext between two memory BIOs and a `Deno.Conn`, and
+ * the socket moves ciphertext between two memory BIOs and a `Conn`, and
  * drives `SSL_do_handshake`/`SSL_read`/`SSL_write` synchronously on the main
  * thread, so callbacks run inside those calls.
  *
@@ -17,6 +17,7 @@ import {
   pointerKey,
   PointerSlot,
   pointerTo,
+  type PointerValue,
   readBytes,
   readCString,
   utf8,
@@ -41,6 +42,7 @@ import { AsyncChoice } from "./async_choice.ts";
 import { requestedServerName } from "./sni.ts";
 import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
 import { markApplicationFailure, verifyErrorString, VerifyMode, withStoreContext } from "./verify.ts";
+import { type Addr, type Conn, platform } from "../ffi/platform.ts";
 
 /** Options for a client socket. */
 export interface SecureSocketOptions {
@@ -102,7 +104,7 @@ function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
     typeof (value as { then?: unknown }).then === "function";
 }
 
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
+async function writeAll(conn: Conn, data: Uint8Array): Promise<void> {
   let offset = 0;
   while (offset < data.length) offset += await conn.write(offset === 0 ? data : data.subarray(offset));
 }
@@ -114,10 +116,10 @@ const leaked = new FinalizationRegistry<{ ssl: Pointer; key: bigint; core: Conte
   held.core.release();
 });
 
-let attach: (socket: SecureSocket, conn: Deno.Conn, server: boolean) => void;
+let attach: (socket: SecureSocket, conn: Conn, server: boolean) => void;
 
 /**
- * A TLS connection over a `Deno.Conn`, as client or server.
+ * A TLS connection over a `Conn`, as client or server.
  *
  * @example
  * ```ts
@@ -139,7 +141,7 @@ export class SecureSocket implements AsyncDisposable {
   readonly #wbio: Pointer;
   readonly #key: bigint;
   readonly #hooks: SocketHooks;
-  #conn: Deno.Conn | null = null;
+  #conn: Conn | null = null;
   #server = false;
   readonly #verifyName: string | null;
   readonly #handshakeTimeout: number | undefined;
@@ -252,7 +254,7 @@ export class SecureSocket implements AsyncDisposable {
    * ```
    */
   static async startTls(
-    conn: Deno.Conn,
+    conn: Conn,
     context: SecureSocketContext,
     options: StartTlsOptions = {},
   ): Promise<SecureSocket> {
@@ -268,7 +270,7 @@ export class SecureSocket implements AsyncDisposable {
     return socket;
   }
 
-  #attach(conn: Deno.Conn, server: boolean): void {
+  #attach(conn: Conn, server: boolean): void {
     const ssl = libssl();
     const handle = this.#live;
     if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
@@ -335,9 +337,9 @@ export class SecureSocket implements AsyncDisposable {
         "a client socket needs `hostname` (or `servername`) in its constructor options to verify the server",
       );
     }
-    let conn: Deno.Conn;
+    let conn: Conn;
     try {
-      conn = await Deno.connect({ hostname: options.hostname, port: options.port });
+      conn = await platform.connect({ hostname: options.hostname, port: options.port });
     } catch (error) {
       this.close();
       throw error;
@@ -683,7 +685,7 @@ export class SecureSocket implements AsyncDisposable {
       await this.#afterCall();
     }
     try {
-      await (this.#conn as Deno.TcpConn | null)?.closeWrite();
+      await this.#conn?.closeWrite();
     } catch {
       // The peer may already have gone; close_notify was our part.
     }
@@ -973,13 +975,13 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   /** Local address of the transport. */
-  get localAddr(): Deno.Addr {
+  get localAddr(): Addr {
     if (!this.#conn) throw new SecureSocketError("socket is not connected", { openssl: [] });
     return this.#conn.localAddr;
   }
 
   /** Remote address of the transport. */
-  get remoteAddr(): Deno.Addr {
+  get remoteAddr(): Addr {
     if (!this.#conn) throw new SecureSocketError("socket is not connected", { openssl: [] });
     return this.#conn.remoteAddr;
   }
@@ -1060,7 +1062,7 @@ export class SecureSocket implements AsyncDisposable {
     }
   }
 
-  #onClientCertificate(x509Out: Deno.PointerValue, pkeyOut: Deno.PointerValue): number {
+  #onClientCertificate(x509Out: PointerValue, pkeyOut: PointerValue): number {
     const cb = this.#active.clientCertificateCallback;
     if (this.#callbackErrors.pending) return -1;
     if (!cb) return 0;
@@ -1078,7 +1080,7 @@ export class SecureSocket implements AsyncDisposable {
     }
   }
 
-  #onClientHello(alert: Deno.PointerValue): number {
+  #onClientHello(alert: PointerValue): number {
     const cb = this.#core.serverNameCallback;
     if (!cb || !this.#server) return 1;
     try {
@@ -1118,7 +1120,7 @@ export class SecureSocket implements AsyncDisposable {
     ssl.SSL_set_verify_depth(handle, ssl.SSL_CTX_get_verify_depth(next.handle));
   }
 
-  #installClientCertificate(choice: ClientCertificate, x509Out: Deno.PointerValue, pkeyOut: Deno.PointerValue): void {
+  #installClientCertificate(choice: ClientCertificate, x509Out: PointerValue, pkeyOut: PointerValue): void {
     if (typeof choice !== "object" || choice === null || !("certificate" in choice) || !("privateKey" in choice)) {
       throw new TypeError("the client certificate callback must return { certificate, privateKey, chain? } or null");
     }
@@ -1167,7 +1169,7 @@ export class SecureSocket implements AsyncDisposable {
 /** Makes a server-side socket for an accepted connection (the handshake runs on first use). */
 export function acceptedSocket(
   context: SecureSocketContext,
-  conn: Deno.Conn,
+  conn: Conn,
   options: SecureSocketOptions = {},
 ): SecureSocket {
   let socket: SecureSocket;
