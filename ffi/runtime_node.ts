@@ -20,7 +20,7 @@ import type {
 
 /** The part of koffi's API secsock uses. */
 interface Koffi {
-  load(path: string): KoffiLibrary;
+  load(path: string, options?: { lazy?: boolean; global?: boolean; deep?: boolean }): KoffiLibrary;
   proto(result: string, parameters: string[]): unknown;
   pointer(type: unknown): unknown;
   register(fn: (...args: unknown[]) => unknown, type: unknown): bigint;
@@ -99,7 +99,12 @@ function callbackType(definition: CallbackDefinition): unknown {
 export const nodeFfi: FfiRuntime = {
   name: "node",
   dlopen<S extends ForeignInterface>(path: string, symbols: S): DynamicLibrary<S> {
-    const library = koffi().load(path);
+    // Node.js links its own OpenSSL into its executable and exports its symbols:
+    // without RTLD_DEEPBIND, the system's libssl would bind half of its calls to
+    // Node's copy of libcrypto (two OpenSSLs sharing objects, and an error queue
+    // that stays empty). Deep binding makes each library prefer its own
+    // dependencies. (Linux/FreeBSD; other systems bind by library name anyway.)
+    const library = koffi().load(path, { deep: true });
     const bound: Record<string, (...args: unknown[]) => unknown> = {};
     try {
       for (const [name, definition] of Object.entries(symbols)) {

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { ForeignInterface } from "./runtime.ts";
 
 /** Symbols from libssl.so.3. */
 export const SSL_SYMBOLS = {
@@ -182,7 +183,7 @@ export const SSL_SYMBOLS = {
   SSL_is_init_finished: { parameters: ["pointer"], result: "i32" },
   // int SSL_renegotiate(SSL *s);
   SSL_renegotiate: { parameters: ["pointer"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignInterface;
 
 /** Symbols from libcrypto.so.3. */
 export const CRYPTO_SYMBOLS = {
@@ -323,4 +324,4 @@ export const CRYPTO_SYMBOLS = {
   OPENSSL_sk_num: { parameters: ["pointer"], result: "i32" },
   // void *OPENSSL_sk_value(const OPENSSL_STACK *st, int i);
   OPENSSL_sk_value: { parameters: ["pointer", "i32"], result: "pointer" },
-} as const satisfies Deno.ForeignLibraryInterface;
+} as const satisfies ForeignInterface;
