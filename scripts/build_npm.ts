@@ -4,9 +4,10 @@
  * dnt cannot be fetched here, so this does its job: TypeScript (npm:typescript,
  * pinned) compiles mod.ts and everything it imports to ESM JavaScript plus
  * `.d.ts` in npm/esm/, with relative `.ts` specifiers rewritten to `.js`; then
- * package.json, README.md and LICENSE are written, koffi (the Node.js FFI) is
- * installed, the declarations are type-checked as a consumer sees them, the
- * Node test suite in tests/node/ runs against npm/ (never the sources), and
+ * package.json, README.md and LICENSE are written, the declarations are
+ * type-checked as a consumer sees them, koffi (the Node.js FFI) is installed,
+ * the Node test suite in tests/node/ runs against npm/ (never the sources) with
+ * `node --test`, and again with `deno test` (the package's Deno FFI path), and
  * `npm pack --dry-run` must list only what users need. Any failure exits non-zero.
  *
  * Flags: --skip-tests builds only.
@@ -205,6 +206,16 @@ if (!skipTests) {
   if (tests.length === 0) fail("no tests in tests/node/");
   console.log(`node ${(await capture("node", ["--version"], root)).trim()}`);
   await run("node", ["--test", "--test-reporter=spec", ...tests], root, { SECSOCK_NPM_DIR: out });
+
+  // The package also runs on Deno (npm: imports), there with Deno's own FFI:
+  // the same suite, minus the README snippet (which it runs with `node`).
+  step("the same suite on Deno against npm/");
+  await run(
+    Deno.execPath(),
+    ["test", "--allow-all", "--no-check", "--no-config", `${root}tests/node/secsock.test.mjs`],
+    root,
+    { SECSOCK_NPM_DIR: out },
+  );
 }
 
 // ---------------------------------------------------------------------------

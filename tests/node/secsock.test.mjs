@@ -37,7 +37,7 @@ const {
 
 const sha256 = (data) => createHash("sha256").update(data).digest("hex");
 
-test("runs on Node.js with koffi and the system's OpenSSL 3", () => {
+test("loads the system's OpenSSL 3 (Node.js: with koffi; Deno: with Deno's FFI)", () => {
   assert.match(secsock.opensslVersion(), /^OpenSSL 3\./);
   const cert = X509Certificate.fromPEM(fixture("server.pem"));
   assert.equal(cert.subject, "CN=localhost,O=secsock");
