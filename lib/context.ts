@@ -348,6 +348,20 @@ export class ContextCore {
 }
 
 let coreOf: (ctx: SecureSocketContext) => ContextCore;
+let sharing: ContextCore | null = null;
+
+/**
+ * A second handle on the same context, holding its own reference: a listener
+ * keeps accepting after the user closes the context it was given.
+ */
+export function shareContext(ctx: SecureSocketContext): SecureSocketContext {
+  sharing = contextCore(ctx);
+  try {
+    return new SecureSocketContext();
+  } finally {
+    sharing = null;
+  }
+}
 
 // A safety net only: a context dropped without close() gives up its reference when collected.
 const leaked = new FinalizationRegistry<ContextCore>((core) => core.release());
@@ -390,6 +404,14 @@ export class SecureSocketContext implements Disposable {
    * trust store, renegotiation refused.
    */
   constructor(options: SecureSocketContextOptions = {}) {
+    if (sharing) {
+      // Another handle on an existing context (see shareContext): one more reference.
+      this.#core = sharing;
+      sharing = null;
+      this.#core.retain();
+      leaked.register(this, this.#core, this);
+      return;
+    }
     const ssl = libssl();
     clearErrors();
     const handle = ssl.SSL_CTX_new(ssl.TLS_method());

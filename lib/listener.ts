@@ -4,7 +4,7 @@
  * @module
  */
 import type { SecureSocketContext } from "./context.ts";
-import { contextCore } from "./context.ts";
+import { shareContext } from "./context.ts";
 import { SocketClosedError } from "./errors.ts";
 import { acceptedSocket, type SecureSocket } from "./socket.ts";
 import { type Conn, type Listener, type NetAddr, platform } from "../ffi/platform.ts";
@@ -60,9 +60,16 @@ export class SecureSocketListener implements AsyncIterable<SecureSocket>, Dispos
    * ```
    */
   static listen(context: SecureSocketContext, options: ListenOptions): SecureSocketListener {
-    contextCore(context); // fail early on a closed context
-    const listener = platform.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port });
-    return new SecureSocketListener(listener, context, options.handshakeTimeout);
+    // The listener's own reference: closing `context` later does not stop it.
+    const shared = shareContext(context);
+    let listener;
+    try {
+      listener = platform.listen({ hostname: options.hostname ?? "0.0.0.0", port: options.port });
+    } catch (error) {
+      shared.close();
+      throw error;
+    }
+    return new SecureSocketListener(listener, shared, options.handshakeTimeout);
   }
 
   /** The bound address. */
@@ -113,6 +120,7 @@ export class SecureSocketListener implements AsyncIterable<SecureSocket>, Dispos
     } catch {
       // already closed
     }
+    this.#context.close(); // the listener's reference; accepted sockets hold their own
   }
 
   /** Same as `close()`. */

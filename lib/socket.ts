@@ -265,8 +265,19 @@ export class SecureSocket implements AsyncDisposable {
       conn.close();
       throw error;
     }
-    socket.#attach(conn, options.server ?? false);
-    await socket.handshake();
+    try {
+      socket.#attach(conn, options.server ?? false);
+      await socket.handshake();
+    } catch (error) {
+      // The caller gets no socket to close: close it (and the connection) here.
+      socket.close();
+      try {
+        conn.close(); // when attach failed before the socket owned it
+      } catch {
+        // already closed with the socket
+      }
+      throw error;
+    }
     return socket;
   }
 
@@ -371,6 +382,7 @@ export class SecureSocket implements AsyncDisposable {
    * ```
    */
   handshake(): Promise<void> {
+    if (this.#closed) return Promise.reject(new SocketClosedError("SecureSocket"));
     if (this.#handshakeDone) return Promise.resolve();
     return this.#handshakePromise ??= this.#runHandshake();
   }
