@@ -8,7 +8,7 @@
  */
 import { libcrypto, libssl } from "../ffi/library.ts";
 import { CallbackErrorSlot } from "../ffi/callbacks.ts";
-import { clearErrors, drainErrors } from "../ffi/errors.ts";
+import { clearErrors, drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
 import { newMemoryBio } from "../ffi/bio.ts";
 import {
   cString,
@@ -160,6 +160,7 @@ export class SecureSocket implements AsyncDisposable {
   #flushing: Promise<void> = Promise.resolve();
   #flushesQueued = 0;
   #verifyFailure: { code: number; depth: number } | null = null;
+  #lastErrors: OpenSSLErrorEntry[] = [];
   readonly #verifyAnswers = new Map<string, boolean>();
   readonly #verifyAsking = new Set<string>();
   #verifyPending: Promise<void>[] = [];
@@ -463,7 +464,12 @@ export class SecureSocket implements AsyncDisposable {
       this.#callbackErrors.rethrow();
       throw new SocketClosedError("SecureSocket");
     }
-    return [result, result > 0 ? 0 : libssl().SSL_get_error(ssl, result)];
+    if (result > 0) return [result, 0];
+    const error = libssl().SSL_get_error(ssl, result);
+    // The queue is per thread and shared by every socket: take this call's
+    // reasons now, before any await lets another socket clear or add to it.
+    this.#lastErrors = drainErrors();
+    return [result, error];
   }
 
   /** Sends what OpenSSL produced (alerts included), then rethrows a callback's exception. */
@@ -482,7 +488,7 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   #handshakeFailure(error: number): Error {
-    const openssl = drainErrors();
+    const openssl = this.#takeErrors();
     const ssl = this.#live;
     const verifyResult = Number(libssl().SSL_get_verify_result(ssl));
     const failure = this.#verifyFailure;
@@ -500,6 +506,21 @@ export class SecureSocket implements AsyncDisposable {
     }
     const what = error === SSL_ERROR_SYSCALL ? "TLS handshake failed (transport error)" : "TLS handshake failed";
     return new HandshakeError(what, { openssl });
+  }
+
+  /** The OpenSSL reasons the last failed call left, once. */
+  #takeErrors(): OpenSSLErrorEntry[] {
+    const entries = this.#lastErrors;
+    this.#lastErrors = [];
+    return entries;
+  }
+
+  /** A transport error: during the handshake, the handshake failed. */
+  #transportFailure(what: string, cause: unknown): SecureSocketError {
+    const message = `${what} the transport failed: ${(cause as Error)?.message ?? cause}`;
+    return this.#handshakeDone
+      ? new SecureSocketError(message, { cause, openssl: [] })
+      : new HandshakeError(message, { cause, openssl: [] });
   }
 
   /** Records the first fatal error; later operations rethrow it. */
@@ -533,10 +554,7 @@ export class SecureSocket implements AsyncDisposable {
       n = await conn.read(buffer);
     } catch (error) {
       this.#checkOpen();
-      throw new SecureSocketError(`reading from the transport failed: ${(error as Error).message}`, {
-        cause: error,
-        openssl: [],
-      });
+      throw this.#transportFailure("reading from", error);
     }
     this.#checkOpen();
     const crypto = libcrypto();
@@ -571,10 +589,7 @@ export class SecureSocket implements AsyncDisposable {
         await writeAll(this.#conn!, buffer.subarray(0, n));
       } catch (error) {
         this.#checkOpen();
-        throw new SecureSocketError(`writing to the transport failed: ${(error as Error).message}`, {
-          cause: error,
-          openssl: [],
-        });
+        throw this.#transportFailure("writing to", error);
       }
     }
   }
@@ -627,7 +642,7 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   #ioFailure(error: number, what: string): Error {
-    const openssl = drainErrors();
+    const openssl = this.#takeErrors();
     if (this.#transportEof && (error === SSL_ERROR_SYSCALL || openssl.some((e) => /unexpected eof/i.test(e.reason)))) {
       return new TruncatedStreamError(
         "the peer closed the connection without sending close_notify (the data may be truncated)",
