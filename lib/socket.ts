@@ -39,6 +39,7 @@ import type { InfoCallback } from "./info.ts";
 import { PrivateKey, toPrivateKeyHandle } from "./private_key.ts";
 import { registerSocket, type SocketHooks, unregisterSocket } from "./registry.ts";
 import { AsyncChoice } from "./async_choice.ts";
+import { BufferPool } from "./buffer_pool.ts";
 import { requestedServerName } from "./sni.ts";
 import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
 import { markApplicationFailure, verifyErrorString, VerifyMode, withStoreContext } from "./verify.ts";
@@ -91,8 +92,12 @@ const TLSEXT_NAMETYPE_HOST_NAME = 0;
 const WRITE_CHUNK = 4 * 16384;
 /** Transport read size: a few records at a time. */
 const TRANSPORT_BUFFER = 64 * 1024;
+/** First transport read size: one full record. Grows to TRANSPORT_BUFFER when reads fill it. */
+const FIRST_TRANSPORT_BUFFER = 16 * 1024 + 512;
 /** Room for WRITE_CHUNK plus record overhead. */
 const FLUSH_BUFFER = WRITE_CHUNK + 4 * 512;
+/** Shared by all sockets: a buffer is held only while its bytes are being written. */
+const flushBuffers = new BufferPool(FLUSH_BUFFER);
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 function isIpAddress(name: string): boolean {
@@ -155,7 +160,6 @@ export class SecureSocket implements AsyncDisposable {
   #transportEof = false;
   #inNative = 0;
   #inBuffer: Uint8Array<ArrayBuffer> | null = null;
-  #outBuffer: Uint8Array<ArrayBuffer> | null = null;
   #filling: Promise<boolean> | null = null;
   #flushing: Promise<void> = Promise.resolve();
   #flushesQueued = 0;
@@ -548,7 +552,9 @@ export class SecureSocket implements AsyncDisposable {
   async #readTransport(): Promise<boolean> {
     if (this.#transportEof) return false;
     const conn = this.#conn!;
-    const buffer = this.#inBuffer ??= new Uint8Array(TRANSPORT_BUFFER);
+    // Small while the connection is idle (a pending read holds its buffer),
+    // larger once the peer sends more than a record at a time.
+    const buffer = this.#inBuffer ??= new Uint8Array(FIRST_TRANSPORT_BUFFER);
     let n: number | null;
     try {
       n = await conn.read(buffer);
@@ -565,6 +571,7 @@ export class SecureSocket implements AsyncDisposable {
       return false;
     }
     crypto.BIO_write(this.#rbio, buffer, n);
+    if (n === buffer.length && buffer.length < TRANSPORT_BUFFER) this.#inBuffer = new Uint8Array(TRANSPORT_BUFFER);
     return true;
   }
 
@@ -580,17 +587,22 @@ export class SecureSocket implements AsyncDisposable {
 
   async #drain(): Promise<void> {
     const crypto = libcrypto();
-    for (;;) {
-      if (this.#closed) return;
-      const buffer = this.#outBuffer ??= new Uint8Array(FLUSH_BUFFER);
-      const n = crypto.BIO_read(this.#wbio, buffer, buffer.length);
-      if (n <= 0) return;
-      try {
-        await writeAll(this.#conn!, buffer.subarray(0, n));
-      } catch (error) {
-        this.#checkOpen();
-        throw this.#transportFailure("writing to", error);
+    let buffer: Uint8Array<ArrayBuffer> | null = null;
+    try {
+      for (;;) {
+        if (this.#closed) return;
+        buffer ??= flushBuffers.take();
+        const n = crypto.BIO_read(this.#wbio, buffer, buffer.length);
+        if (n <= 0) return;
+        try {
+          await writeAll(this.#conn!, buffer.subarray(0, n));
+        } catch (error) {
+          this.#checkOpen();
+          throw this.#transportFailure("writing to", error);
+        }
       }
+    } finally {
+      if (buffer) flushBuffers.release(buffer);
     }
   }
 
