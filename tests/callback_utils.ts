@@ -1,36 +1,9 @@
 /**
  * Helpers shared by the callback tests (§1–§4): a one-connection TLS pair over
- * real loopback sockets, fixture digests computed independently of the
- * library, and small assertion helpers.
+ * real loopback sockets, and assertions on its outcomes.
  */
 import { SecureSocket, type SecureSocketContext, SecureSocketListener } from "../mod.ts";
-import { fixture } from "./helpers.ts";
-
-/** The DER bytes of the first PEM block of a text (decoded here, not by secsock). */
-export function pemToDer(pem: string): Uint8Array<ArrayBuffer> {
-  const m = pem.match(/-----BEGIN [^-]+-----([\s\S]*?)-----END [^-]+-----/);
-  if (!m) throw new Error("no PEM block");
-  const b64 = m[1].replace(/\s+/g, "");
-  const bin = atob(b64);
-  const out = new Uint8Array(bin.length);
-  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
-  return out;
-}
-
-/** SHA-256 of a fixture certificate's DER as "AB:CD:…", computed with WebCrypto. */
-export async function fixtureFingerprint256(name: string): Promise<string> {
-  const der = pemToDer(fixture(name));
-  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
-  return Array.from(digest, (b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
-}
-
-/** Outcome of a promise, without throwing. */
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
-
-/** Settles a promise into an {@linkcode Outcome}. */
-export function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
-  return promise.then((value) => ({ ok: true as const, value }), (error) => ({ ok: false as const, error }));
-}
+import { type Outcome, settle } from "./helpers.ts";
 
 /** The error of a failed outcome; fails the test when it succeeded. */
 export function failure<T>(outcome: Outcome<T>, what: string): unknown {
@@ -115,16 +88,4 @@ export async function tlsPair(
     listener.close();
     throw error;
   }
-}
-
-/** A promise that resolves after `ms` milliseconds. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Runs `fn` with the elapsed time in milliseconds. */
-export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
-  const start = performance.now();
-  const value = await fn();
-  return [value, performance.now() - start];
 }

@@ -18,8 +18,9 @@ import {
   VerifyMode,
   X509Certificate,
 } from "../mod.ts";
-import { clientContext, enc, fixture, fixturePath, opensslServer, serverContext } from "./helpers.ts";
-import { delay, failure, success, tlsPair } from "./callback_utils.ts";
+import { clientContext, delay, enc, fixture, fixturePath, serverContext } from "./helpers.ts";
+import { failure, type Pair, success, tlsPair } from "./callback_utils.ts";
+import { opensslServer, serverCertArgs } from "./peers/openssl.ts";
 
 const ROOT = "CN=secsock Test Root CA,O=secsock";
 const CLIENT = "CN=secsock client,O=secsock";
@@ -40,6 +41,36 @@ function clientPEM(): ClientCertificate {
     privateKey: fixture("client.key"),
     chain: [fixture("intermediate.pem")],
   };
+}
+
+/**
+ * A handshake with the one-byte exchange between `server` (by default
+ * {@linkcode requiringServer}) and a client context whose client certificate
+ * callback is `cb`; disposing of the pair closes both contexts too.
+ */
+async function pairWith(cb: ClientCertificateCallback, server = requiringServer()): Promise<Pair> {
+  const client = clientContext();
+  const closeContexts = () => {
+    client.close();
+    server.close();
+  };
+  try {
+    client.setClientCertificateCallback(cb);
+    const pair = await tlsPair(server, client, { exchange: true });
+    const close = () => {
+      pair.close();
+      closeContexts();
+    };
+    return { ...pair, close, [Symbol.dispose]: close };
+  } catch (error) {
+    closeContexts();
+    throw error;
+  }
+}
+
+/** `openssl s_server` arguments requiring (`-Verify`) a client certificate chain of at most `depth` below ca.pem. */
+function sServerRequiring(depth: number): string[] {
+  return [...serverCertArgs(), "-Verify", String(depth), "-CAfile", fixturePath("ca.pem")];
 }
 
 /** A client certificate callback that records its calls and the issuers it saw. */
@@ -71,12 +102,9 @@ Deno.test("client cert: the callback chooses the certificate a secsock server re
   ];
   for (const [label, make] of variants) {
     await t.step(label, async () => {
-      using server = requiringServer();
-      using client = clientContext();
       const choice = make();
       const cb = chooser(() => choice);
-      client.setClientCertificateCallback(cb);
-      using pair = await tlsPair(server, client, { exchange: true });
+      using pair = await pairWith(cb);
       success(pair.serverResult);
       success(pair.clientResult);
       assert.equal(cb.calls.length, 1);
@@ -110,19 +138,7 @@ Deno.test("client cert: acceptableIssuers lists exactly the CA names the server 
 });
 
 Deno.test("client cert: the callback chooses the certificate openssl s_server receives", async () => {
-  const peer = await opensslServer([
-    "-cert",
-    "server.pem",
-    "-key",
-    "server.key",
-    "-cert_chain",
-    "intermediate.pem",
-    "-Verify",
-    "2",
-    "-CAfile",
-    "ca.pem",
-    "-verify_return_error",
-  ]);
+  const peer = await opensslServer([...sServerRequiring(2), "-verify_return_error"]);
   try {
     using client = clientContext();
     const cb = chooser(() => clientPEM());
@@ -144,11 +160,8 @@ Deno.test("client cert: the callback chooses the certificate openssl s_server re
 
 Deno.test("client cert: returning null to a server that requires a certificate fails clearly", async (t) => {
   await t.step("secsock server", async () => {
-    using server = requiringServer();
-    using client = clientContext();
     const cb = chooser(() => null);
-    client.setClientCertificateCallback(cb);
-    using pair = await tlsPair(server, client, { exchange: true });
+    using pair = await pairWith(cb);
     assert.equal(cb.calls.length, 1);
     const serverError = failure(pair.serverResult, "server");
     assert.ok(
@@ -160,18 +173,7 @@ Deno.test("client cert: returning null to a server that requires a certificate f
     assert.equal(pair.server.isServer, true);
   });
   await t.step("openssl s_server -Verify", async () => {
-    const peer = await opensslServer([
-      "-cert",
-      "server.pem",
-      "-key",
-      "server.key",
-      "-cert_chain",
-      "intermediate.pem",
-      "-Verify",
-      "1",
-      "-CAfile",
-      "ca.pem",
-    ]);
+    const peer = await opensslServer(sServerRequiring(1));
     try {
       using client = clientContext();
       const cb = chooser(() => null);
@@ -198,14 +200,14 @@ Deno.test("client cert: returning null to a server that requires a certificate f
 
 Deno.test("client cert: a Promise that resolves later suspends the handshake", async (t) => {
   await t.step("resolving to a certificate", async () => {
-    using server = requiringServer();
-    using client = clientContext();
     const events: string[] = [];
     const cb = chooser(async () => {
       await delay(50);
       events.push("chosen");
       return clientPEM();
     });
+    using server = requiringServer();
+    using client = clientContext();
     client.setClientCertificateCallback(cb);
     const start = performance.now();
     using pair = await tlsPair(server, client, { exchange: true });
@@ -218,36 +220,27 @@ Deno.test("client cert: a Promise that resolves later suspends the handshake", a
     assert.equal(pair.server.peerCertificate?.subject, CLIENT);
   });
   await t.step("resolving to null", async () => {
-    using server = requiringServer();
-    using client = clientContext();
     const cb = chooser(() => delay(10).then(() => null));
-    client.setClientCertificateCallback(cb);
-    using pair = await tlsPair(server, client, { exchange: true });
+    using pair = await pairWith(cb);
     assert.ok(failure(pair.serverResult, "server") instanceof SecureSocketError);
     assert.equal(cb.calls.length, 1);
   });
   await t.step("rejecting: connect() rejects with the same error object", async () => {
-    using server = requiringServer();
-    using client = clientContext();
     const thrown = new Error("smart card removed");
-    client.setClientCertificateCallback(async () => {
+    using pair = await pairWith(async () => {
       await delay(10);
       throw thrown;
     });
-    using pair = await tlsPair(server, client, { exchange: true });
     assert.equal(failure(pair.clientResult, "client"), thrown);
   });
 });
 
 Deno.test("client cert: a certificate whose key does not match is a clear error", async () => {
-  using server = requiringServer();
-  using client = clientContext();
-  client.setClientCertificateCallback(() => ({
+  using pair = await pairWith(() => ({
     certificate: fixture("client.pem"),
     privateKey: fixture("server.key"),
     chain: [fixture("intermediate.pem")],
   }));
-  using pair = await tlsPair(server, client, { exchange: true });
   const error = failure(pair.clientResult, "client");
   assert.ok(error instanceof SecureSocketError, `got ${error}`);
   assert.match(error.message, /do not match/);
@@ -258,14 +251,11 @@ Deno.test("client cert: a thrown error rejects connect() with the same object", 
   const throwables: [string, unknown][] = [["an Error", new Error("no certificate store")], ["a string", "plain"]];
   for (const [label, thrown] of throwables) {
     await t.step(label, async () => {
-      using server = requiringServer();
-      using client = clientContext();
       let calls = 0;
-      client.setClientCertificateCallback(() => {
+      using pair = await pairWith(() => {
         calls++;
         throw thrown;
       });
-      using pair = await tlsPair(server, client, { exchange: true });
       assert.equal(failure(pair.clientResult, "client"), thrown);
       assert.equal(calls, 1);
       failure(pair.serverResult, "server");
@@ -286,10 +276,7 @@ Deno.test("client cert: a thrown error rejects connect() with the same object", 
     failure(pair.serverResult, "server");
   });
   await t.step("a malformed answer is a TypeError", async () => {
-    using server = requiringServer();
-    using client = clientContext();
-    client.setClientCertificateCallback((() => ({ cert: "nope" })) as unknown as ClientCertificateCallback);
-    using pair = await tlsPair(server, client, { exchange: true });
+    using pair = await pairWith((() => ({ cert: "nope" })) as unknown as ClientCertificateCallback);
     assert.ok(failure(pair.clientResult, "client") instanceof TypeError);
   });
   await t.step("setClientCertificateCallback rejects a non-function", () => {

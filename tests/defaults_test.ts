@@ -12,10 +12,21 @@ import {
   SecureSocketContext,
   SecureSocketError,
   SecureSocketListener,
-  X509Certificate,
 } from "../mod.ts";
-import { clientContext, connectLocal, enc, fixture, fixturePath, opensslServer, serverContext } from "./helpers.ts";
-import { opensslClient, readUntil, serverCertArgs, stopPeer, waitExit, within } from "./peers/peer_utils.ts";
+import {
+  clientContext,
+  connectLocal,
+  enc,
+  fixture,
+  fixtureFingerprint,
+  fixturePath,
+  readUntil,
+  serverContext,
+  stopPeer,
+  waitExit,
+  within,
+} from "./helpers.ts";
+import { opensslClient, opensslServer, serverCertArgs, sniServerArgs } from "./peers/openssl.ts";
 
 // X509_V_ERR_* codes (stable across OpenSSL 3.x).
 const CERT_NOT_YET_VALID = 9;
@@ -49,6 +60,15 @@ async function failureAgainst(
   }
 }
 
+/** The codes of the alerts sockets of `ctx` write, collected by an info callback. */
+function writtenAlerts(ctx: SecureSocketContext): number[] {
+  const written: number[] = [];
+  ctx.setInfoCallback((_socket, where, ret) => {
+    if ((where & InfoWhere.WriteAlert) === InfoWhere.WriteAlert) written.push(describeAlert(ret).code);
+  });
+  return written;
+}
+
 function assertVerifyError(error: unknown, code: number, depth: number): void {
   assert.ok(error instanceof CertificateVerificationError, `expected CertificateVerificationError, got ${error}`);
   assert.equal(error.code, code, error.message);
@@ -57,49 +77,43 @@ function assertVerifyError(error: unknown, code: number, depth: number): void {
   assert.match(error.message, /certificate/i);
 }
 
-Deno.test("untrusted server: self-signed leaf → code 18 at depth 0", async () => {
-  const error = await failureAgainst(["-cert", fixturePath("selfsigned.pem"), "-key", fixturePath("selfsigned.key")]);
-  assertVerifyError(error, DEPTH_ZERO_SELF_SIGNED_CERT, 0);
-});
+/** `-cert`/`-key` (and `-cert_chain`) arguments for a fixture leaf. */
+const certArgs = (leaf: string, chain?: string) => [
+  ...["-cert", fixturePath(`${leaf}.pem`), "-key", fixturePath(`${leaf}.key`)],
+  ...(chain ? ["-cert_chain", fixturePath(chain)] : []),
+];
 
-Deno.test("untrusted server: leaf from another CA → code 20 at depth 0", async () => {
-  const error = await failureAgainst([
-    "-cert",
-    fixturePath("other-client.pem"),
-    "-key",
-    fixturePath("other-client.key"),
-  ]);
-  assertVerifyError(error, UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0);
-});
+/** s_servers our default client must refuse: test name, s_server arguments, X509_V_ERR code, depth. */
+const REFUSED_SERVERS: [string, string[], number, number][] = [
+  ["untrusted server: self-signed leaf → code 18 at depth 0", certArgs("selfsigned"), DEPTH_ZERO_SELF_SIGNED_CERT, 0],
+  [
+    "untrusted server: leaf from another CA → code 20 at depth 0",
+    certArgs("other-client"),
+    UNABLE_TO_GET_ISSUER_CERT_LOCALLY,
+    0,
+  ],
+  [
+    "untrusted server: chain up to another root → code 19 at depth 1",
+    certArgs("other-client", "other-ca.pem"),
+    SELF_SIGNED_CERT_IN_CHAIN,
+    1,
+  ],
+  ["server that omits its intermediate → code 20 at depth 0", certArgs("server"), UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0],
+  ["expired server certificate → code 10 at depth 0", serverCertArgs("expired"), CERT_HAS_EXPIRED, 0],
+  ["not-yet-valid server certificate → code 9 at depth 0", serverCertArgs("not-yet-valid"), CERT_NOT_YET_VALID, 0],
+  [
+    "wrong host: wrong.example chain verified as localhost → code 62",
+    serverCertArgs("wronghost"),
+    HOSTNAME_MISMATCH,
+    0,
+  ],
+];
 
-Deno.test("untrusted server: chain up to another root → code 19 at depth 1", async () => {
-  const error = await failureAgainst([
-    "-cert",
-    fixturePath("other-client.pem"),
-    "-cert_chain",
-    fixturePath("other-ca.pem"),
-    "-key",
-    fixturePath("other-client.key"),
-  ]);
-  assertVerifyError(error, SELF_SIGNED_CERT_IN_CHAIN, 1);
-});
-
-Deno.test("server that omits its intermediate → code 20 at depth 0", async () => {
-  const error = await failureAgainst(["-cert", fixturePath("server.pem"), "-key", fixturePath("server.key")]);
-  assertVerifyError(error, UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0);
-});
-
-Deno.test("expired server certificate → code 10 at depth 0", async () => {
-  assertVerifyError(await failureAgainst(serverCertArgs("expired")), CERT_HAS_EXPIRED, 0);
-});
-
-Deno.test("not-yet-valid server certificate → code 9 at depth 0", async () => {
-  assertVerifyError(await failureAgainst(serverCertArgs("not-yet-valid")), CERT_NOT_YET_VALID, 0);
-});
-
-Deno.test("wrong host: wrong.example chain verified as localhost → code 62", async () => {
-  assertVerifyError(await failureAgainst(serverCertArgs("wronghost")), HOSTNAME_MISMATCH, 0);
-});
+for (const [name, args, code, depth] of REFUSED_SERVERS) {
+  Deno.test(name, async () => {
+    assertVerifyError(await failureAgainst(args), code, depth);
+  });
+}
 
 Deno.test("IP verification: 127.0.0.1 matches the IP SAN and fails against wronghost (code 64)", async () => {
   const peer = await opensslServer([...serverCertArgs("server"), "-naccept", "1"]);
@@ -167,9 +181,7 @@ Deno.test("TLS 1.1-only server is refused by default (HandshakeError); explicit 
 Deno.test("our server refuses a TLS 1.1-only client by default", async () => {
   using server = serverContext();
   using listener = SecureSocketListener.listen(server, { hostname: "127.0.0.1", port: 0 });
-  const peer = opensslClient([
-    "-connect",
-    `127.0.0.1:${listener.addr.port}`,
+  const peer = opensslClient(listener.addr.port, [
     "-CAfile",
     fixturePath("ca.pem"),
     "-tls1_1",
@@ -195,20 +207,11 @@ Deno.test("our server refuses a TLS 1.1-only client by default", async () => {
 Deno.test("the default client sends SNI (s_server switches certificate on it); none for an IP", async () => {
   // s_server serves the EC leaf only to clients asking for "localhost". Its
   // second context has no chain, so trust the intermediate too (still full verification).
-  const args = [
-    ...serverCertArgs("server"),
-    "-servername",
-    "localhost",
-    "-cert2",
-    fixturePath("server-ec.pem"),
-    "-key2",
-    fixturePath("server-ec.key"),
-  ];
   using ctx = clientContext({ ca: [fixture("ca.pem"), fixture("intermediate.pem")] });
-  const ecLeaf = X509Certificate.fromPEM(fixture("server-ec.pem")).fingerprint256;
-  const rsaLeaf = X509Certificate.fromPEM(fixture("server.pem")).fingerprint256;
+  const ecLeaf = fixtureFingerprint("server-ec.pem");
+  const rsaLeaf = fixtureFingerprint("server.pem");
   for (const [hostname, expected] of [["localhost", ecLeaf], ["127.0.0.1", rsaLeaf]]) {
-    const peer = await opensslServer([...args, "-naccept", "1"]);
+    const peer = await opensslServer([...sniServerArgs(), "-naccept", "1"]);
     try {
       const socket = await within(connectLocal(ctx, peer.port, hostname), 10_000, "handshake");
       assert.equal(socket.peerCertificate?.fingerprint256, expected, `certificate served for ${hostname}`);
@@ -245,10 +248,7 @@ Deno.test("the default client sends SNI: our server reads socket.servername", as
 Deno.test("TLS 1.2 renegotiation requested by an s_server is refused (no_renegotiation alert)", async () => {
   const peer = await opensslServer([...serverCertArgs("server"), "-tls1_2", "-naccept", "1"]);
   using ctx = clientContext();
-  const written: number[] = [];
-  ctx.setInfoCallback((_socket, where, ret) => {
-    if ((where & InfoWhere.WriteAlert) === InfoWhere.WriteAlert) written.push(describeAlert(ret).code);
-  });
+  const written = writtenAlerts(ctx);
   let socket: SecureSocket | null = null;
   try {
     socket = await within(connectLocal(ctx, peer.port), 10_000, "handshake");
@@ -271,14 +271,9 @@ Deno.test("TLS 1.2 renegotiation requested by an s_server is refused (no_renegot
 
 Deno.test("TLS 1.2 renegotiation requested by an s_client is refused by our server", async () => {
   using server = serverContext();
-  const written: number[] = [];
-  server.setInfoCallback((_socket, where, ret) => {
-    if ((where & InfoWhere.WriteAlert) === InfoWhere.WriteAlert) written.push(describeAlert(ret).code);
-  });
+  const written = writtenAlerts(server);
   using listener = SecureSocketListener.listen(server, { hostname: "127.0.0.1", port: 0 });
-  const peer = opensslClient([
-    "-connect",
-    `127.0.0.1:${listener.addr.port}`,
+  const peer = opensslClient(listener.addr.port, [
     "-CAfile",
     fixturePath("ca.pem"),
     "-servername",

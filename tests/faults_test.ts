@@ -16,34 +16,42 @@ import {
   TruncatedStreamError,
 } from "../mod.ts";
 import { liveSocketCount } from "../lib/registry.ts";
-import { clientContext, dec, enc, fixture, hasPeer, serverContext, sha256 } from "./helpers.ts";
+import {
+  clientContext,
+  concat,
+  dec,
+  delay,
+  enc,
+  fixture,
+  hasPeer,
+  indexOfBytes,
+  randomBytes,
+  readAll,
+  readExactly,
+  serverContext,
+  settle,
+  sha256,
+  type Version,
+  within,
+} from "./helpers.ts";
 import {
   captureClientHello,
   CHOSEN_CLIENT_SUBJECT,
   ChunkingProxy,
-  concat,
   drainRaw,
   echoHandler,
-  indexOfBytes,
   jsonEvents,
   nodeScript,
   observed,
   Proc,
-  randomBytes,
   randomText,
   rawConnect,
-  readExactly,
-  readToEnd,
   recordingClientContext,
   recordingServerContext,
-  settle,
-  sleep,
   TestServer,
   tlsRecord,
   TrickleConn,
-  type Version,
   waitForEvent,
-  withTimeout,
 } from "./matrix_utils.ts";
 
 const VERSIONS: Version[] = ["TLSv1.2", "TLSv1.3"];
@@ -72,7 +80,7 @@ async function rejectsWithin<E extends Error>(
   ms: number,
   what: string,
 ): Promise<E> {
-  const result = await withTimeout(settle(promise), ms, what);
+  const result = await within(settle(promise), ms, what);
   assert.equal(result.ok, false, `${what}: expected ${type.name}, but it succeeded`);
   const error = (result as { error: unknown }).error;
   assert.ok(
@@ -86,7 +94,7 @@ async function rejectsWithin<E extends Error>(
 async function assertServerStillWorks(server: TestServer<unknown>): Promise<void> {
   using ctx = clientContext();
   const index = server.accepted;
-  const socket = await withTimeout(connectTo(ctx, server.port), 10_000, "a good client");
+  const socket = await within(connectTo(ctx, server.port), 10_000, "a good client");
   try {
     assert.ok(socket.protocol, "no protocol after the handshake");
   } finally {
@@ -108,18 +116,18 @@ faultTest("ciphertext delivered one byte at a time (proxy), both directions, mut
       const server = new TestServer(sctx, echoHandler);
       const proxy = new ChunkingProxy(server.port, { mode: "bytes", chunkSize: 1 });
       try {
-        const socket = await withTimeout(connectTo(cctx, proxy.port, 60_000), 60_000, "handshake through the proxy");
+        const socket = await within(connectTo(cctx, proxy.port, 60_000), 60_000, "handshake through the proxy");
         const payload = randomBytes(20_000);
         try {
           assert.equal(socket.protocol, version);
-          const [, echoed] = await withTimeout(
+          const [, echoed] = await within(
             Promise.all([socket.write(payload), readExactly(socket, payload.length)]),
             60_000,
             "echo one byte at a time",
           );
           assert.equal(await sha256(echoed), await sha256(payload));
           await socket.closeWrite();
-          assert.equal(await withTimeout(socket.read(new Uint8Array(8)), 30_000, "close_notify"), null);
+          assert.equal(await within(socket.read(new Uint8Array(8)), 30_000, "close_notify"), null);
         } finally {
           socket.close();
         }
@@ -156,7 +164,7 @@ faultTest(
         listener.close();
         const clientConn = new TrickleConn(a);
         const serverConn = new TrickleConn(b);
-        const [client, server] = await withTimeout(
+        const [client, server] = await within(
           Promise.all([
             SecureSocket.startTls(clientConn.conn, cctx, { hostname: "127.0.0.1", servername: "localhost" }),
             SecureSocket.startTls(serverConn.conn, sctx, { server: true }),
@@ -166,20 +174,20 @@ faultTest(
         );
         try {
           const payload = randomBytes(5000);
-          const [, got] = await withTimeout(
+          const [, got] = await within(
             Promise.all([
               (async () => {
                 await client.write(payload);
                 await client.closeWrite();
               })(),
-              readToEnd(server),
+              readAll(server),
             ]),
             30_000,
             "data one byte at a time",
           );
           assert.equal(await sha256(got), await sha256(payload));
           await server.closeWrite();
-          assert.equal(await withTimeout(client.read(new Uint8Array(8)), 10_000, "close_notify"), null);
+          assert.equal(await within(client.read(new Uint8Array(8)), 10_000, "close_notify"), null);
           assert.equal(client.protocol, version);
           assert.equal(server.peerCertificate?.subject, CHOSEN_CLIENT_SUBJECT);
         } finally {
@@ -204,17 +212,17 @@ faultTest("ciphertext coalesced into single chunks (proxy)", async (t) => {
       const server = new TestServer(sctx, echoHandler);
       const proxy = new ChunkingProxy(server.port, { mode: "coalesce", idleMs: 40 });
       try {
-        const socket = await withTimeout(connectTo(cctx, proxy.port), 20_000, "handshake through the proxy");
+        const socket = await within(connectTo(cctx, proxy.port), 20_000, "handshake through the proxy");
         // 300 small writes: 300 records that the proxy hands over as one chunk.
         const parts = Array.from({ length: 300 }, () => randomBytes(1 + Math.floor(Math.random() * 200)));
         const payload = concat(parts);
         try {
           const reading = readExactly(socket, payload.length);
           for (const part of parts) await socket.write(part);
-          const echoed = await withTimeout(reading, 20_000, "coalesced echo");
+          const echoed = await within(reading, 20_000, "coalesced echo");
           assert.equal(await sha256(echoed), await sha256(payload));
           await socket.closeWrite();
-          assert.equal(await withTimeout(socket.read(new Uint8Array(8)), 10_000, "close_notify"), null);
+          assert.equal(await within(socket.read(new Uint8Array(8)), 10_000, "close_notify"), null);
         } finally {
           socket.close();
         }
@@ -312,16 +320,16 @@ faultTest("peer closes mid-record: TruncatedStreamError (also while other socket
       const server = new TestServer(sctx, async (s) => {
         await s.handshake();
         await s.write(message);
-        return await readToEnd(s).catch((e) => e);
+        return await readAll(s).catch((e) => e);
       });
       try {
         for (let round = 0; round < 5; round++) {
           const proxy = new ChunkingProxy(server.port, { mode: "cut", cutAbove: 4096 });
           try {
-            const socket = await withTimeout(connectTo(cctx, proxy.port), 10_000, "handshake");
+            const socket = await within(connectTo(cctx, proxy.port), 10_000, "handshake");
             try {
               const error = await rejectsWithin(
-                readToEnd(socket),
+                readAll(socket),
                 TruncatedStreamError,
                 10_000,
                 `read, round ${round}`,
@@ -356,7 +364,7 @@ faultTest("peer closes between records without close_notify: all data, then Trun
     const socket = await connectTo(cctx, server.port);
     try {
       const all = concat(parts);
-      const got = await withTimeout(readExactly(socket, all.length), 10_000, "data before the truncation");
+      const got = await within(readExactly(socket, all.length), 10_000, "data before the truncation");
       assert.equal(await sha256(got), await sha256(all));
       await rejectsWithin(socket.read(new Uint8Array(100)), TruncatedStreamError, 10_000, "read at the end");
     } finally {
@@ -379,7 +387,7 @@ faultTest("peer closes with close_notify: every byte, then a clean null (repeate
   try {
     const socket = await connectTo(cctx, server.port);
     try {
-      const got = await withTimeout(readToEnd(socket), 10_000, "read to the end");
+      const got = await within(readAll(socket), 10_000, "read to the end");
       assert.equal(await sha256(got), await sha256(concat(parts)));
       assert.equal(await socket.read(new Uint8Array(8)), null);
       assert.equal(await socket.read(new Uint8Array(8)), null);
@@ -400,7 +408,7 @@ faultTest("connection reset by the peer", async (t) => {
       const port = Number((await waitForEvent(peer, "listening")).port);
       const socket = await connectTo(cctx, port);
       try {
-        const got = await withTimeout(readExactly(socket, 65536), 10_000, "data before the reset");
+        const got = await within(readExactly(socket, 65536), 10_000, "data before the reset");
         assert.ok(got.every((b) => b === 0x61));
         await socket.write(enc("go"));
         await waitForEvent(peer, "reset");
@@ -443,7 +451,7 @@ faultTest("half-close: after the peer's close_notify we still write the answer a
   using sctx = serverContext();
   const server = new TestServer(sctx, async (s) => {
     // Read the whole request: it ends with the client's close_notify.
-    const request = await readToEnd(s);
+    const request = await readAll(s);
     // Answer after that: the request itself, in 7 writes.
     for (let i = 0; i < 7; i++) {
       await s.write(request.subarray(Math.floor((i * request.length) / 7), Math.floor(((i + 1) * request.length) / 7)));
@@ -687,7 +695,7 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
           const up = randomText(30_000);
           const down = randomText(30_000);
           ups.push(up);
-          const [, , got] = await withTimeout(
+          const [, , got] = await within(
             Promise.all([socket.write(up), server.write(down), readExactly(socket, down.length)]),
             20_000,
             "data round",
@@ -701,12 +709,12 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
           else {
             // A command must reach s_server as a read of its own.
             await server.write(update);
-            await sleep(200);
+            await delay(200);
           }
           await round();
         }
         await socket.closeWrite();
-        assert.equal(await withTimeout(socket.read(new Uint8Array(8)), 10_000, "close_notify"), null);
+        assert.equal(await within(socket.read(new Uint8Array(8)), 10_000, "close_notify"), null);
       } finally {
         socket.close();
       }
@@ -754,7 +762,7 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
       await round();
       for (const command of ["K\n", "k\n", "K\n"]) {
         await client.write(command);
-        await sleep(200);
+        await delay(200);
         await round();
         await round();
       }
@@ -802,10 +810,10 @@ faultTest("TLS 1.2 renegotiation attempts are refused cleanly", async (t) => {
             assert.equal(await sha256(await readExactly(socket, down.length)), await sha256(down));
             const before = obs.info.length;
             await server.write(command);
-            await sleep(300);
+            await delay(300);
             // Whatever s_server does next (it gives up on the connection), we
             // never hang and never renegotiate.
-            const next = await withTimeout(settle(socket.read(new Uint8Array(4096))), 10_000, "read after the attempt");
+            const next = await within(settle(socket.read(new Uint8Array(4096))), 10_000, "read after the attempt");
             if (!next.ok) assert.ok(next.error instanceof SecureSocketError, String(next.error));
             const after = obs.info.slice(before);
             assert.ok(
@@ -960,7 +968,7 @@ faultTest("handshakeTimeout: silent or stalled peers cannot hold a server or a c
       const conn = await listener.accept();
       accepted.push(conn);
       // Read the ClientHello, say nothing, wait for the client to give up.
-      return await readToEnd(conn).then(() => "closed", (e) => String(e));
+      return await readAll(conn).then(() => "closed", (e) => String(e));
     })();
     try {
       const started = performance.now();
@@ -974,7 +982,7 @@ faultTest("handshakeTimeout: silent or stalled peers cannot hold a server or a c
       assert.match(error.message, /timed out/);
       assert.ok(elapsed >= LIMIT - 50 && elapsed < LIMIT + 1500, `failed after ${Math.round(elapsed)} ms`);
       // The client closed its connection.
-      assert.equal(await withTimeout(peer, 3000, "the client to hang up"), "closed");
+      assert.equal(await within(peer, 3000, "the client to hang up"), "closed");
     } finally {
       listener.close();
       accepted.forEach((c) => {
@@ -1024,11 +1032,11 @@ faultTest("backpressure: a reader that stops makes write() wait; memory stays bo
       let stalledAt = -1;
       for (let i = 0; i < 100 && stalledAt < 0; i++) {
         const seen = written;
-        await sleep(100);
+        await delay(100);
         if (written === seen && pendingSince > 0 && performance.now() - pendingSince >= 100) stalledAt = written;
       }
       assert.ok(stalledAt >= 0, `the writer never stalled (wrote ${written} bytes)`);
-      await sleep(500);
+      await delay(500);
       assert.equal(written, stalledAt, "the writer went on while nobody read");
       assert.ok(pendingSince > 0, "write() resolved while nobody read");
       // Kernel buffers + our own at most, far below what was offered.
@@ -1043,7 +1051,7 @@ faultTest("backpressure: a reader that stops makes write() wait; memory stays bo
       const buf = new Uint8Array(CHUNK);
       let total = 0;
       for (;;) {
-        const n = await withTimeout(socket.read(buf.subarray(0, CHUNK - (total % CHUNK))), 10_000, "drain");
+        const n = await within(socket.read(buf.subarray(0, CHUNK - (total % CHUNK))), 10_000, "drain");
         if (n === null) break;
         assert.deepEqual(buf.subarray(0, n), chunk.subarray(total % CHUNK, (total % CHUNK) + n));
         total += n;
@@ -1071,7 +1079,7 @@ faultTest("API abuse: write after closeWrite/close, read after close, double clo
     await socket.closeWrite();
     await socket.closeWrite(); // idempotent
     await assert.rejects(socket.write(enc("after closeWrite")), SecureSocketError);
-    assert.equal(dec(await withTimeout(readToEnd(socket), 10_000, "echo")), "ping");
+    assert.equal(dec(await within(readAll(socket), 10_000, "echo")), "ping");
     socket.close();
     socket.close();
     await assert.rejects(socket.read(new Uint8Array(8)), SocketClosedError);
@@ -1104,12 +1112,12 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
       using cctx = clientContext();
       const server = new TestServer(sctx, async (s) => {
         await s.handshake();
-        return await readToEnd(s).catch((e) => e);
+        return await readAll(s).catch((e) => e);
       });
       try {
         const socket = await connectTo(cctx, server.port);
         const reading = socket.read(new Uint8Array(100));
-        await sleep(100);
+        await delay(100);
         socket.close();
         await rejectsWithin(reading, SocketClosedError, 2000, "the pending read");
         // The server sees a truncation, not a hang.
@@ -1132,8 +1140,8 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
       try {
         const socket = await connectTo(cctx, server.port);
         try {
-          while (!serverSocket) await sleep(5);
-          await sleep(100);
+          while (!serverSocket) await delay(5);
+          await delay(100);
           (serverSocket as SecureSocket).close();
           const outcome = await server.outcome(0);
           assert.ok(!outcome.ok && outcome.error instanceof SocketClosedError, String(!outcome.ok && outcome.error));
@@ -1159,7 +1167,7 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
         const socket = await connectTo(cctx, server.port);
         try {
           const writing = settle(socket.write(randomBytes(64 * 1024 * 1024)));
-          await sleep(300);
+          await delay(300);
           socket.close();
           await rejectsWithin(
             writing.then((r) => r.ok ? r.value : Promise.reject(r.error)),
@@ -1184,17 +1192,17 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
       const peer = (async () => {
         const conn = await listener.accept();
         try {
-          await readToEnd(conn).catch(() => {});
+          await readAll(conn).catch(() => {});
         } finally {
           conn.close();
         }
       })();
       const client = new SecureSocket(cctx, { hostname: "localhost" });
       const connecting = client.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-      await sleep(150);
+      await delay(150);
       client.close();
       await rejectsWithin(connecting, SocketClosedError, 2000, "the pending client handshake");
-      await withTimeout(peer, 3000, "the raw server to see the close");
+      await within(peer, 3000, "the raw server to see the close");
       listener.close();
 
       // Server: the client connects and never sends a ClientHello.
@@ -1203,7 +1211,7 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
       try {
         const accepted = await secure.accept();
         const handshaking = accepted.handshake();
-        await sleep(100);
+        await delay(100);
         accepted.close();
         await rejectsWithin(handshaking, SocketClosedError, 2000, "the pending server handshake");
         assert.ok((await drainRaw(conn, 3000)).ok);
@@ -1212,7 +1220,7 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
         secure.close();
       }
     });
-    await sleep(50);
+    await delay(50);
     assert.deepEqual(unhandled, [], "unhandled rejections");
   } finally {
     globalThis.removeEventListener("unhandledrejection", onUnhandled);

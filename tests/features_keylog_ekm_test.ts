@@ -8,24 +8,33 @@
  */
 import assert from "node:assert/strict";
 import { SecureSocket, SecureSocketError } from "../mod.ts";
-import { clientContext, enc, serverContext, spawnPeer } from "./helpers.ts";
 import {
-  assertServed,
-  drain,
+  clientContext,
+  connectLocal,
+  enc,
   hex,
+  peerScript,
+  readUntil,
+  serverContext,
+  spawnPeer,
+  stopPeer,
+  unhex,
+  type Version,
+  VERSIONS,
+  waitExit,
+  within,
+} from "./helpers.ts";
+import {
+  assertRejected,
+  assertServed,
+  closeAndDrain,
+  drain,
   type NodeReport,
   nodeTls,
   oneShotServer,
-  readUntil,
-  stopPeer,
-  unhex,
-  waitExit,
-  within,
+  serverHandshake,
   withServer,
 } from "./peers/features_utils.ts";
-
-const VERSIONS = ["TLSv1.2", "TLSv1.3"] as const;
-type Version = typeof VERSIONS[number];
 
 const LABELS: Record<Version, string[]> = {
   "TLSv1.2": ["CLIENT_RANDOM"],
@@ -135,14 +144,13 @@ for (const version of VERSIONS) {
     let ours: string[] = [];
     let finished: [string | null, string | null] = [null, null];
     const server = oneShotServer(ctx, async (socket) => {
-      await within(socket.handshake(), 10_000, "server handshake");
+      await serverHandshake(socket);
       const line = await within(readUntil(socket, "\n"), 10_000, "line");
       await socket.write(enc(line));
       ours = ekmOf(socket);
       const f = socket.getFinished(), pf = socket.getPeerFinished();
       finished = [f && hex(f), pf && hex(pf)];
-      await socket.closeWrite();
-      await drain(socket);
+      await closeAndDrain(socket);
     });
     let report: NodeReport | undefined;
     const [result] = await withServer(server, async () => {
@@ -173,7 +181,7 @@ for (const version of VERSIONS) {
     clientCtx.setKeylogCallback((_s, line) => clientLines.push(line));
     const views: { server?: View; client?: View } = {};
     const server = oneShotServer(serverCtx, async (socket) => {
-      await within(socket.handshake(), 10_000, "server handshake");
+      await serverHandshake(socket);
       assert.throws(() => socket.exportKeyingMaterial("EXPERIMENTAL x", 0), RangeError);
       views.server = {
         ekm: ekmOf(socket),
@@ -181,8 +189,7 @@ for (const version of VERSIONS) {
         peerFinished: hex(socket.getPeerFinished() ?? new Uint8Array()),
       };
       await socket.write(enc("!"));
-      await socket.closeWrite();
-      await drain(socket);
+      await closeAndDrain(socket);
     });
     const [result] = await withServer(server, async () => {
       const socket = new SecureSocket(clientCtx, { hostname: "127.0.0.1", servername: "localhost" });
@@ -195,8 +202,7 @@ for (const version of VERSIONS) {
           finished: hex(socket.getFinished() ?? new Uint8Array()),
           peerFinished: hex(socket.getPeerFinished() ?? new Uint8Array()),
         };
-        await socket.closeWrite();
-        await drain(socket);
+        await closeAndDrain(socket);
       } finally {
         socket.close();
       }
@@ -222,10 +228,9 @@ for (const version of VERSIONS) {
       await within(socket.handshake(), 30_000, "server handshake");
       const line = await within(readUntil(socket, "\n"), 10_000, "line");
       await socket.write(enc(line));
-      await socket.closeWrite();
-      await drain(socket);
+      await closeAndDrain(socket);
     });
-    const script = new URL("./peers/features_keylog_client.ts", import.meta.url).pathname;
+    const script = peerScript("features_keylog_client.ts");
     let output = "";
     const [result] = await withServer(server, async () => {
       const child = spawnPeer(Deno.execPath(), ["run", "-A", script, String(server.port), version], {
@@ -233,7 +238,7 @@ for (const version of VERSIONS) {
       });
       try {
         await child.waitFor(/^DONE /m, 30_000);
-        assert.ok(await waitExit(child, 10_000), child.output());
+        assert.ok((await waitExit(child, 10_000)).exited, child.output());
       } finally {
         await stopPeer(child);
       }
@@ -259,12 +264,8 @@ Deno.test("keylog: an exception in the callback rejects the call that drove Open
     clientCtx.setKeylogCallback(() => {
       throw boom;
     });
-    const server = oneShotServer(serverCtx, (socket) => within(socket.handshake(), 10_000, "server handshake"));
-    const outcome = await SecureSocket.connect(clientCtx, {
-      hostname: "127.0.0.1",
-      servername: "localhost",
-      port: server.port,
-    }).then((s) => (s.close(), null), (error) => error);
+    const server = oneShotServer(serverCtx, serverHandshake);
+    const outcome = await connectLocal(clientCtx, server.port).then((s) => (s.close(), null), (error) => error);
     await server.finish();
     assert.equal(outcome, boom);
   }
@@ -275,12 +276,10 @@ Deno.test("keylog: an exception in the callback rejects the call that drove Open
       throw boom;
     });
     using clientCtx = clientContext();
-    const server = oneShotServer(serverCtx, (socket) => within(socket.handshake(), 10_000, "server handshake"));
-    await SecureSocket.connect(clientCtx, { hostname: "127.0.0.1", servername: "localhost", port: server.port })
-      .then((s) => s.close(), () => {});
+    const server = oneShotServer(serverCtx, serverHandshake);
+    await connectLocal(clientCtx, server.port).then((s) => s.close(), () => {});
     const [result] = await server.finish();
-    assert.equal(result?.status, "rejected");
-    assert.equal((result as PromiseRejectedResult).reason, boom);
+    assert.equal(assertRejected(result), boom);
   }
   // Removing the callback stops the lines.
   {
@@ -289,12 +288,8 @@ Deno.test("keylog: an exception in the callback rejects the call that drove Open
     const lines: string[] = [];
     clientCtx.setKeylogCallback((_s, line) => lines.push(line));
     clientCtx.setKeylogCallback(null);
-    const server = oneShotServer(serverCtx, (socket) => within(socket.handshake(), 10_000, "server handshake"));
-    const socket = await SecureSocket.connect(clientCtx, {
-      hostname: "127.0.0.1",
-      servername: "localhost",
-      port: server.port,
-    });
+    const server = oneShotServer(serverCtx, serverHandshake);
+    const socket = await connectLocal(clientCtx, server.port);
     socket.close();
     await server.finish();
     assert.deepEqual(lines, []);

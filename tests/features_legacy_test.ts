@@ -9,19 +9,20 @@
  * secsock involved) and the tests are skipped with a message when it cannot.
  */
 import assert from "node:assert/strict";
-import { HandshakeError, SecureSocket, SecureSocketContext, type TlsVersion } from "../mod.ts";
-import { clientContext, enc, fixturePath, opensslServer, serverContext } from "./helpers.ts";
+import { HandshakeError, SecureSocketContext, type TlsVersion } from "../mod.ts";
 import {
-  drain,
-  oneShotServer,
-  opensslClient,
+  clientContext,
+  connectLocal,
+  enc,
+  fixturePath,
   readUntil,
-  serverCertArgs,
+  serverContext,
   stopPeer,
   waitExit,
   within,
-  withServer,
-} from "./peers/features_utils.ts";
+} from "./helpers.ts";
+import { assertRejected, assertServed, oneShotServer, sendText, withServer } from "./peers/features_utils.ts";
+import { opensslClient, opensslServer, sClient, serverCertArgs } from "./peers/openssl.ts";
 
 const CIPHER = "ECDHE-RSA-AES256-SHA";
 const LEGACY = [
@@ -78,21 +79,10 @@ for (const { version, flag } of LEGACY) {
       try {
         // A default context (TLS 1.2+, default security level) is refused.
         using strict = clientContext();
-        await assert.rejects(
-          within(
-            SecureSocket.connect(strict, { hostname: "127.0.0.1", servername: "localhost", port: peer.port }),
-            10_000,
-            "default handshake",
-          ),
-          HandshakeError,
-        );
+        await assert.rejects(within(connectLocal(strict, peer.port), 10_000, "default handshake"), HandshakeError);
 
         using legacy = clientContext(legacyOptions(version));
-        const socket = await within(
-          SecureSocket.connect(legacy, { hostname: "127.0.0.1", servername: "localhost", port: peer.port }),
-          10_000,
-          "legacy handshake",
-        );
+        const socket = await within(connectLocal(legacy, peer.port), 10_000, "legacy handshake");
         try {
           assert.equal(socket.protocol, version);
           assert.equal(socket.cipher, CIPHER);
@@ -115,22 +105,15 @@ for (const { version, flag } of LEGACY) {
     ignore: reason !== null,
     fn: async () => {
       const clientArgs = [flag, "-cipher", `${CIPHER}@SECLEVEL=0`, "-CAfile", fixturePath("ca.pem")];
-      const serve = async (socket: SecureSocket) => {
-        await within(socket.handshake(), 10_000, "server handshake");
-        await socket.write(enc(`protocol=${socket.protocol} cipher=${socket.cipher}\n`));
-        await socket.closeWrite();
-        await drain(socket);
-      };
+      const serve = sendText((socket) => `protocol=${socket.protocol} cipher=${socket.cipher}\n`);
 
       using legacy = serverContext(legacyOptions(version));
       const server = oneShotServer(legacy, serve);
       let output = "";
       const [ok] = await withServer(server, async () => {
-        const peer = opensslClient(server.port, clientArgs);
-        assert.ok(await waitExit(peer), peer.output());
-        output = peer.output();
+        output = await sClient(server.port, clientArgs);
       });
-      if (ok.status === "rejected") throw ok.reason;
+      assertServed(ok, "legacy connection");
       assert.match(output, new RegExp(`protocol=${version.replace(".", "\\.")} cipher=${CIPHER}`));
       assert.match(output, new RegExp(`Cipher( is|\\s*:) ${CIPHER}`));
       assert.match(output, /Verify return code: 0 \(ok\)/);
@@ -138,12 +121,9 @@ for (const { version, flag } of LEGACY) {
       using strict = serverContext();
       const refusing = oneShotServer(strict, serve);
       const [refused] = await withServer(refusing, async () => {
-        const peer = opensslClient(refusing.port, clientArgs);
-        assert.ok(await waitExit(peer), peer.output());
-        assert.doesNotMatch(peer.output(), /protocol=/);
+        assert.doesNotMatch(await sClient(refusing.port, clientArgs), /protocol=/);
       });
-      assert.equal(refused.status, "rejected");
-      assert.ok((refused as PromiseRejectedResult).reason instanceof HandshakeError);
+      assertRejected(refused, "default server", HandshakeError);
     },
   });
 }

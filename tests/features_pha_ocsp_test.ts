@@ -8,30 +8,45 @@
  * scripts/gen_ocsp_fixture.sh (re-run it after scripts/gen_fixtures.sh).
  */
 import assert from "node:assert/strict";
-import { HandshakeError, SecureSocket, type SecureSocketContext, SecureSocketError, VerifyMode } from "../mod.ts";
-import { clientContext, enc, fixture, fixturePath, opensslServer, serverContext } from "./helpers.ts";
+import { HandshakeError, type SecureSocket, type SecureSocketContext, SecureSocketError, VerifyMode } from "../mod.ts";
 import {
-  assertServed,
+  clientContext,
+  connectLocal,
   delay,
-  drain,
+  enc,
+  fixture,
   fixtureFingerprint,
+  fixturePath,
   hex,
-  nodeTls,
-  oneShotServer,
-  opensslClient,
-  pemBlocks,
   readUntil,
   run,
-  serverCertArgs,
+  serverContext,
   stopPeer,
+  VERSIONS,
   waitExit,
   within,
+} from "./helpers.ts";
+import {
+  assertAllServed,
+  assertRejected,
+  assertServed,
+  closeAndDrain,
+  echoLine,
+  nodeTls,
+  oneShotServer,
+  pemBlocks,
+  sendText,
+  serverHandshake,
   withServer,
 } from "./peers/features_utils.ts";
+import { opensslClient, opensslServer, sClient, serverCertArgs, versionFlag } from "./peers/openssl.ts";
 
 const CLIENT_FP = fixtureFingerprint("client.pem");
-const VERSIONS = ["TLSv1.2", "TLSv1.3"] as const;
-const versionFlag = (v: string) => v === "TLSv1.2" ? "-tls1_2" : "-tls1_3";
+
+/** The client's handshake with 127.0.0.1:port, bounded. */
+function connectTo(ctx: SecureSocketContext, port: number, what: string): Promise<SecureSocket> {
+  return within(connectLocal(ctx, port), 10_000, what);
+}
 
 /** A client context offering post-handshake auth, with the fixture client identity. */
 function phaClient() {
@@ -55,14 +70,13 @@ function phaServer() {
  * read "pong" (by then the client's Certificate has been processed).
  */
 async function requestAfterHandshake(socket: SecureSocket) {
-  await within(socket.handshake(), 10_000, "server handshake");
+  await serverHandshake(socket);
   const before = socket.peerCertificate;
   await within(socket.requestClientCertificate(), 10_000, "requestClientCertificate");
   await socket.write(enc("ping\n"));
   const pong = await within(readUntil(socket, "pong\n"), 10_000, "pong");
   const after = socket.peerCertificate;
-  await socket.closeWrite();
-  await drain(socket);
+  await closeAndDrain(socket);
   return { before, after, pong, protocol: socket.protocol, chain: socket.peerCertificateChain };
 }
 
@@ -79,16 +93,11 @@ Deno.test("PHA: secsock client (postHandshakeAuth) ↔ secsock server requestCli
     views.push(await requestAfterHandshake(socket));
   });
   const [result] = await withServer(server, async () => {
-    const socket = await within(
-      SecureSocket.connect(clientCtx, { hostname: "127.0.0.1", servername: "localhost", port: server.port }),
-      10_000,
-      "client handshake",
-    );
+    const socket = await connectTo(clientCtx, server.port, "client handshake");
     try {
       assert.equal(await within(readUntil(socket, "ping\n"), 10_000, "ping"), "ping\n");
       await socket.write(enc("pong\n"));
-      await socket.closeWrite();
-      await drain(socket);
+      await closeAndDrain(socket);
     } finally {
       socket.close();
     }
@@ -125,7 +134,7 @@ Deno.test("PHA: openssl s_client -enable_pha -cert client.pem ↔ secsock server
     try {
       await peer.waitFor(/^ping$/m);
       await peer.send("pong\n");
-      assert.ok(await waitExit(peer), peer.output());
+      assert.ok((await waitExit(peer)).exited, peer.output());
     } finally {
       await stopPeer(peer);
     }
@@ -159,11 +168,7 @@ for (const verifyArgs of [[], ["-verify", "1"]]) {
       const states: string[] = [];
       let afterRequest = "";
       try {
-        const socket = await within(
-          SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", port: peer.port }),
-          10_000,
-          "handshake with s_server",
-        );
+        const socket = await connectTo(ctx, peer.port, "handshake with s_server");
         try {
           socket.setInfoCallback((s) => states.push(s.stateString));
           await socket.write(enc("before-pha\n"));
@@ -210,18 +215,13 @@ Deno.test("PHA: requestClientCertificate() fails when the client did not offer p
   using serverCtx = phaServer();
   using clientCtx = clientContext(); // no postHandshakeAuth
   const server = oneShotServer(serverCtx, async (socket) => {
-    await within(socket.handshake(), 10_000, "server handshake");
+    await serverHandshake(socket);
     await assert.rejects(socket.requestClientCertificate(), SecureSocketError);
     await socket.write(enc("still-fine\n"));
-    await socket.closeWrite();
-    await drain(socket);
+    await closeAndDrain(socket);
   });
   const [result] = await withServer(server, async () => {
-    const socket = await SecureSocket.connect(clientCtx, {
-      hostname: "127.0.0.1",
-      servername: "localhost",
-      port: server.port,
-    });
+    const socket = await connectLocal(clientCtx, server.port);
     try {
       assert.equal(await within(readUntil(socket, "\n"), 10_000, "line"), "still-fine\n");
     } finally {
@@ -264,21 +264,14 @@ for (const version of VERSIONS) {
     const der = await ocspFixture();
     using ctx = serverContext();
     ctx.setOcspResponse(der);
-    const server = oneShotServer(ctx, async (socket) => {
-      await within(socket.handshake(), 10_000, "server handshake");
-      await socket.write(enc("stapled\n"));
-      await socket.closeWrite();
-      await drain(socket);
-    }, 2);
+    const server = oneShotServer(ctx, sendText("stapled\n"), 2);
     const outputs: string[] = [];
     const results = await withServer(server, async () => {
       for (const args of [["-status"], []]) {
-        const peer = opensslClient(server.port, [...args, versionFlag(version), "-CAfile", fixturePath("ca.pem")]);
-        assert.ok(await waitExit(peer), peer.output());
-        outputs.push(peer.output());
+        outputs.push(await sClient(server.port, [...args, versionFlag(version), "-CAfile", fixturePath("ca.pem")]));
       }
     });
-    results.forEach((r, i) => assertServed(r, `connection ${i}`));
+    assertAllServed(results);
     const [asked, notAsked] = outputs;
     assert.match(asked, /OCSP response:/);
     assert.match(asked, /OCSP Response Status: successful \(0x0\)/);
@@ -307,11 +300,7 @@ for (const version of VERSIONS) {
     for (const args of [["-status_file", fixturePath("server-ocsp.der")], []]) {
       const peer = await opensslServer([...serverCertArgs(), ...args, versionFlag(version), "-naccept", "1"]);
       try {
-        const socket = await within(
-          SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", port: peer.port }),
-          10_000,
-          "handshake with s_server",
-        );
+        const socket = await connectTo(ctx, peer.port, "handshake with s_server");
         try {
           assert.equal(socket.protocol, version);
           await socket.write(enc("ok\n"));
@@ -337,34 +326,18 @@ for (const version of VERSIONS) {
       received.push(response && hex(response));
       return answers[received.length - 1];
     });
-    const server = oneShotServer(serverCtx, async (socket) => {
-      await within(socket.handshake(), 10_000, "server handshake");
-      await socket.write(enc("!"));
-      await socket.closeWrite();
-      await drain(socket);
-    }, 2);
+    const server = oneShotServer(serverCtx, sendText("!"), 2);
     const results = await withServer(server, async () => {
-      const socket = await within(
-        SecureSocket.connect(clientCtx, { hostname: "127.0.0.1", servername: "localhost", port: server.port }),
-        10_000,
-        "accepted handshake",
-      );
+      const socket = await connectTo(clientCtx, server.port, "accepted handshake");
       try {
         await within(socket.read(new Uint8Array(1)), 10_000, "one byte");
       } finally {
         socket.close();
       }
-      await assert.rejects(
-        within(
-          SecureSocket.connect(clientCtx, { hostname: "127.0.0.1", servername: "localhost", port: server.port }),
-          10_000,
-          "refused handshake",
-        ),
-        HandshakeError,
-      );
+      await assert.rejects(connectTo(clientCtx, server.port, "refused handshake"), HandshakeError);
     });
     assertServed(results[0], "accepted connection");
-    assert.equal(results[1].status, "rejected", "the server sees the client abort");
+    assertRejected(results[1], "the server sees the client abort");
     assert.deepEqual(received, [hex(der), hex(der)]);
   });
 }
@@ -373,13 +346,7 @@ Deno.test("OCSP: Node tls client requestOCSP receives our staple; our client rec
   const der = await ocspFixture();
   using ctx = serverContext();
   ctx.setOcspResponse(der);
-  const server = oneShotServer(ctx, async (socket) => {
-    await within(socket.handshake(), 10_000, "server handshake");
-    const line = await within(readUntil(socket, "\n"), 10_000, "line");
-    await socket.write(enc(line));
-    await socket.closeWrite();
-    await drain(socket);
-  });
+  const server = oneShotServer(ctx, echoLine());
   const [result] = await withServer(server, async () => {
     const node = await nodeTls({ role: "client", port: server.port, servername: "localhost", requestOcsp: true });
     const report = await within(node.report(), 10_000, "report");
@@ -393,11 +360,7 @@ Deno.test("OCSP: Node tls client requestOCSP receives our staple; our client rec
   using client = clientContext({ requestOcsp: true });
   client.setOcspResponseCallback((_s, response) => (received.push(response && hex(response)), true));
   try {
-    const socket = await within(
-      SecureSocket.connect(client, { hostname: "127.0.0.1", servername: "localhost", port: node.port }),
-      10_000,
-      "handshake with node",
-    );
+    const socket = await connectTo(client, node.port, "handshake with node");
     try {
       await socket.write(enc("x\n"));
       await within(readUntil(socket, "\n"), 10_000, "echo");
@@ -419,17 +382,10 @@ function serverCertificate(output: string): string | undefined {
 
 /** Runs s_client -status with extra args against a one-connection server; returns its output. */
 async function statusProbe(ctx: SecureSocketContext, args: string[]): Promise<string> {
-  const server = oneShotServer(ctx, async (socket) => {
-    await within(socket.handshake(), 10_000, "server handshake");
-    await socket.write(enc(`cert=${socket.servername}\n`));
-    await socket.closeWrite();
-    await drain(socket);
-  });
+  const server = oneShotServer(ctx, sendText((socket) => `cert=${socket.servername}\n`));
   let output = "";
   const [result] = await withServer(server, async () => {
-    const peer = opensslClient(server.port, ["-status", ...args, "-CAfile", fixturePath("ca.pem")]);
-    assert.ok(await waitExit(peer), peer.output());
-    output = peer.output();
+    output = await sClient(server.port, ["-status", ...args, "-CAfile", fixturePath("ca.pem")]);
   });
   assertServed(result, "connection");
   return output;
@@ -480,13 +436,9 @@ Deno.test("OCSP: an exception in the client's OCSP callback rejects connect() wi
   clientCtx.setOcspResponseCallback(() => {
     throw boom;
   });
-  const server = oneShotServer(serverCtx, (socket) => within(socket.handshake(), 10_000, "server handshake"));
-  const outcome = await SecureSocket.connect(clientCtx, {
-    hostname: "127.0.0.1",
-    servername: "localhost",
-    port: server.port,
-  }).then((s) => (s.close(), null), (error) => error);
+  const server = oneShotServer(serverCtx, serverHandshake);
+  const outcome = await connectLocal(clientCtx, server.port).then((s) => (s.close(), null), (error) => error);
   const [result] = await server.finish();
   assert.equal(outcome, boom);
-  assert.equal(result?.status, "rejected");
+  assertRejected(result);
 });

@@ -8,26 +8,24 @@ import assert from "node:assert/strict";
 import {
   type PasswordCallback,
   Pkcs12,
-  SecureSocket,
   SecureSocketContext,
   UnableToReadCertificateError,
   UnableToReadPrivateKeyError,
 } from "../mod.ts";
-import { clientContext, enc, fixture, fixturePath, opensslServer } from "./helpers.ts";
 import {
-  assertServed,
-  drain,
+  clientContext,
+  connectLocal,
+  enc,
+  fixture,
   fixtureFingerprint,
-  oneShotServer,
-  opensslClient,
-  pemBlocks,
+  fixturePath,
   run,
-  serverCertArgs,
   stopPeer,
   waitExit,
   within,
-  withServer,
-} from "./peers/features_utils.ts";
+} from "./helpers.ts";
+import { assertServed, oneShotServer, pemBlocks, sendText, withServer } from "./peers/features_utils.ts";
+import { opensslServer, sClient, serverCertArgs, strictClientArgs } from "./peers/openssl.ts";
 
 const PASS = "secsock-pass";
 const BUNDLES = ["client.p12", "client-legacy.p12"] as const;
@@ -151,11 +149,7 @@ for (const bundle of BUNDLES) {
           "1",
         ]);
         try {
-          const socket = await within(
-            SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", port: peer.port }),
-            10_000,
-            "handshake with s_server",
-          );
+          const socket = await within(connectLocal(ctx, peer.port), 10_000, "handshake with s_server");
           try {
             await socket.write(enc("from-p12\n"));
             await peer.waitFor(/from-p12/);
@@ -163,7 +157,7 @@ for (const bundle of BUNDLES) {
           } finally {
             socket.close();
           }
-          assert.ok(await waitExit(peer), peer.output());
+          assert.ok((await waitExit(peer)).exited, peer.output());
         } finally {
           await stopPeer(peer);
         }
@@ -221,25 +215,10 @@ for (const legacy of [false, true]) {
 
       using ctx = new SecureSocketContext({ useSystemTrust: false });
       ctx.usePkcs12(data, "x");
-      const server = oneShotServer(ctx, async (socket) => {
-        await within(socket.handshake(), 10_000, "server handshake");
-        await socket.write(enc("served-from-p12\n"));
-        await socket.closeWrite();
-        await drain(socket);
-      });
+      const server = oneShotServer(ctx, sendText("served-from-p12\n"));
       let output = "";
       const [result] = await withServer(server, async () => {
-        const peer = opensslClient(server.port, [
-          "-CAfile",
-          fixturePath("ca.pem"),
-          "-servername",
-          "localhost",
-          "-verify_hostname",
-          "localhost",
-          "-verify_return_error",
-        ]);
-        assert.ok(await waitExit(peer), peer.output());
-        output = peer.output();
+        output = await sClient(server.port, strictClientArgs());
       });
       assertServed(result, "connection");
       assert.match(output, /served-from-p12/);

@@ -5,51 +5,54 @@
  */
 import assert from "node:assert/strict";
 import { SecureSocket, type SecureSocketContext } from "../mod.ts";
-import { clientContext, dec, enc, opensslServer, type Peer, readAll, serverContext, spawnPeer } from "./helpers.ts";
 import {
-  assertServed,
-  drain,
+  clientContext,
+  connectLocal,
+  dec,
+  enc,
   hex,
+  type Peer,
+  peerScript,
+  readAll,
+  readUntil,
+  serverContext,
+  spawnPeer,
+  stopPeer,
+  VERSIONS,
+  within,
+} from "./helpers.ts";
+import {
+  assertAllServed,
+  closeAndDrain,
+  echoLine,
   nodeTls,
   oneShotServer,
-  opensslClient,
-  readUntil,
-  serverCertArgs,
-  stopPeer,
-  waitExit,
-  within,
+  sendText,
   withServer,
 } from "./peers/features_utils.ts";
-
-const VERSIONS = ["TLSv1.2", "TLSv1.3"] as const;
-type Version = typeof VERSIONS[number];
-const versionFlag = (v: Version) => v === "TLSv1.2" ? "-tls1_2" : "-tls1_3";
+import { opensslServer, sClient, serverCertArgs, versionFlag } from "./peers/openssl.ts";
 
 /** Server side of one connection: reports resumption in one line, close_notify, waits for the client. */
 function reportingServer(ctx: SecureSocketContext, count: number) {
   const reused: boolean[] = [];
-  const server = oneShotServer(ctx, async (socket) => {
-    await within(socket.handshake(), 10_000, "server handshake");
-    reused.push(socket.isSessionReused);
-    await socket.write(enc(`reused=${socket.isSessionReused} protocol=${socket.protocol}\n`));
-    await socket.closeWrite();
-    await drain(socket);
-  }, count);
+  const server = oneShotServer(
+    ctx,
+    sendText((socket) => {
+      reused.push(socket.isSessionReused);
+      return `reused=${socket.isSessionReused} protocol=${socket.protocol}\n`;
+    }),
+    count,
+  );
   return { server, reused };
 }
 
 /** Connects, reads the server's line (so TLS 1.3 tickets have arrived), returns what it saw. */
 async function visit(ctx: SecureSocketContext, port: number, session?: Uint8Array) {
-  const socket = await within(
-    SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", port, session }),
-    10_000,
-    "client handshake",
-  );
+  const socket = await within(connectLocal(ctx, port, { session }), 10_000, "client handshake");
   try {
     const line = await within(readUntil(socket, "\n"), 10_000, "the server's line");
     const result = { line, reused: socket.isSessionReused, protocol: socket.protocol, session: socket.session };
-    await socket.closeWrite();
-    await drain(socket);
+    await closeAndDrain(socket);
     return result;
   } finally {
     socket.close();
@@ -58,9 +61,7 @@ async function visit(ctx: SecureSocketContext, port: number, session?: Uint8Arra
 
 /** Runs `openssl s_client` with a session file; returns "New" or "Reused" and its output. */
 async function sClientVisit(port: number, args: string[]): Promise<{ kind: string; output: string }> {
-  const peer = opensslClient(port, args);
-  assert.ok(await waitExit(peer), `s_client did not exit:\n${peer.output()}`);
-  const output = peer.output();
+  const output = await sClient(port, args);
   return { kind: output.match(/^(New|Reused), TLSv1\.[23],/m)?.[1] ?? "?", output };
 }
 
@@ -72,11 +73,7 @@ for (const version of VERSIONS) {
     let session: Uint8Array | undefined;
     try {
       for (let i = 0; i < 2; i++) {
-        const socket = await within(
-          SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", port: peer.port, session }),
-          10_000,
-          "handshake with s_server",
-        );
+        const socket = await within(connectLocal(ctx, peer.port, { session }), 10_000, "handshake with s_server");
         try {
           if (i === 0 && version === "TLSv1.3") {
             assert.equal(socket.session, null, "a TLS 1.3 session is not resumable before its ticket arrives");
@@ -115,7 +112,7 @@ for (const version of VERSIONS) {
       assert.match(second.output, /reused=true/);
     });
     await Deno.remove(dir, { recursive: true });
-    results.forEach((r, i) => assertServed(r, `connection ${i}`));
+    assertAllServed(results);
     assert.deepEqual(kinds, ["New", "Reused"]);
     assert.deepEqual(reused, [false, true]);
   });
@@ -146,8 +143,7 @@ for (const version of VERSIONS) {
         await within(viaConstructor.connect({ hostname: "127.0.0.1", port: server.port }), 10_000, "connect");
         lines.push(await within(readUntil(viaConstructor, "\n"), 10_000, "line"));
         assert.equal(viaConstructor.isSessionReused, true);
-        await viaConstructor.closeWrite();
-        await drain(viaConstructor);
+        await closeAndDrain(viaConstructor);
       } finally {
         viaConstructor.close();
       }
@@ -162,13 +158,12 @@ for (const version of VERSIONS) {
       try {
         lines.push(await within(readUntil(upgraded, "\n"), 10_000, "line"));
         assert.equal(upgraded.isSessionReused, true);
-        await upgraded.closeWrite();
-        await drain(upgraded);
+        await closeAndDrain(upgraded);
       } finally {
         upgraded.close();
       }
     });
-    results.forEach((r, i) => assertServed(r, `connection ${i}`));
+    assertAllServed(results);
     assert.deepEqual(reused, [false, true, true, true]);
     assert.deepEqual(lines, [false, true, true, true].map((r) => `reused=${r} protocol=${version}\n`));
   });
@@ -176,14 +171,7 @@ for (const version of VERSIONS) {
   Deno.test(`sessions: Node tls client resumes against a secsock server (${version})`, async () => {
     using ctx = serverContext({ maxVersion: version });
     const reused: boolean[] = [];
-    const server = oneShotServer(ctx, async (socket) => {
-      await within(socket.handshake(), 10_000, "server handshake");
-      reused.push(socket.isSessionReused);
-      const line = await within(readUntil(socket, "\n"), 10_000, "line");
-      await socket.write(enc(line));
-      await socket.closeWrite();
-      await drain(socket);
-    }, 2);
+    const server = oneShotServer(ctx, echoLine((socket) => reused.push(socket.isSessionReused)), 2);
     const nodeReused: boolean[] = [];
     const results = await withServer(server, async () => {
       const first = await nodeTls({ role: "client", port: server.port, servername: "localhost" });
@@ -201,7 +189,7 @@ for (const version of VERSIONS) {
       nodeReused.push((await within(second.report(), 10_000, "report")).sessionReused);
       await second.close();
     });
-    results.forEach((r, i) => assertServed(r, `connection ${i}`));
+    assertAllServed(results);
     assert.deepEqual(nodeReused, [false, true]);
     assert.deepEqual(reused, [false, true]);
   });
@@ -230,7 +218,7 @@ for (const version of VERSIONS) {
       assert.equal((await visit(clientCtx, server.port, afterRotation.session!)).reused, true);
     });
     await Deno.remove(dir, { recursive: true });
-    results.forEach((r, i) => assertServed(r, `connection ${i}`));
+    assertAllServed(results);
     assert.deepEqual(kinds, ["New", "New"]);
     assert.deepEqual(reused, [false, true, false, false, false, true]);
     assert.throws(() => serverCtx.setTicketKeys(new Uint8Array(48)), RangeError);
@@ -239,8 +227,7 @@ for (const version of VERSIONS) {
 
 /** A features_session_server.ts process. */
 async function sessionServerProcess(keys: Uint8Array): Promise<Peer> {
-  const script = new URL("./peers/features_session_server.ts", import.meta.url).pathname;
-  const peer = spawnPeer(Deno.execPath(), ["run", "-A", script, "0", hex(keys)]);
+  const peer = spawnPeer(Deno.execPath(), ["run", "-A", peerScript("features_session_server.ts"), "0", hex(keys)]);
   try {
     peer.port = Number((await peer.waitFor(/^LISTENING (\d+)$/m, 30_000))[1]);
   } catch (error) {
@@ -332,7 +319,7 @@ for (const version of VERSIONS) {
       kinds.push((await sClientVisit(server.port, ["-sess_in", file, versionFlag(version)])).kind);
     });
     await Deno.remove(dir, { recursive: true });
-    results.forEach((r, i) => assertServed(r, `connection ${i}`));
+    assertAllServed(results);
     assert.deepEqual(reused, [false, true, false, true]);
     assert.deepEqual(kinds, ["New", "Reused"]);
     assert.equal(lookups.length, 2, `getSession calls: ${calls.join(",")}`);

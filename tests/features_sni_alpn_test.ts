@@ -7,24 +7,36 @@
  * the peer saw tells which context served it.
  */
 import assert from "node:assert/strict";
-import { HandshakeError, SecureSocket, type SecureSocketContext, VerifyMode } from "../mod.ts";
-import { clientContext, enc, fixture, fixturePath, hasPeer, opensslServer, serverContext } from "./helpers.ts";
+import { HandshakeError, type SecureSocket, type SecureSocketContext, VerifyMode } from "../mod.ts";
 import {
-  assertServed,
-  drain,
+  clientContext,
+  connectLocal,
+  enc,
+  fixture,
   fixtureFingerprint,
-  nodeTls,
-  oneShotServer,
-  opensslClient,
-  pemBlocks,
+  fixturePath,
+  hasPeer,
   readUntil,
   run,
-  serverCertArgs,
+  serverContext,
   stopPeer,
   waitExit,
   within,
+} from "./helpers.ts";
+import {
+  assertAllServed,
+  assertRejected,
+  assertServed,
+  closeAndDrain,
+  echoLine,
+  nodeTls,
+  oneShotServer,
+  pemBlocks,
+  sendText,
+  serverHandshake,
   withServer,
 } from "./peers/features_utils.ts";
+import { opensslClient, opensslServer, sClient, serverCertArgs, sniServerArgs } from "./peers/openssl.ts";
 
 const RSA_FP = fixtureFingerprint("server.pem");
 const EC_FP = fixtureFingerprint("server-ec.pem");
@@ -58,16 +70,20 @@ async function serveHttp(socket: SecureSocket): Promise<void> {
   await socket.write(
     enc(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`),
   );
-  await socket.closeWrite();
-  await drain(socket);
+  await closeAndDrain(socket);
 }
 
 /** Handshake, one line naming the server-side view, close_notify, wait for the client's close. */
-async function serveLine(socket: SecureSocket): Promise<void> {
-  await within(socket.handshake(), 10_000, "server handshake");
-  await socket.write(enc(`servername=${socket.servername} alpn=${socket.alpnProtocol}\n`));
-  await socket.closeWrite();
-  await drain(socket);
+const serveLine = sendText((socket) => `servername=${socket.servername} alpn=${socket.alpnProtocol}\n`);
+
+/** curl over HTTP/1.1 (or `--http2`) to the secsock server at `url`, trusting the fixture root. */
+function curl(url: string, ...args: string[]) {
+  return run("curl", ["-sS", ...args, "--cacert", fixturePath("ca.pem"), url]);
+}
+
+/** The client's handshake with a secsock server on 127.0.0.1:port. */
+function connectTo(client: SecureSocketContext, port: number, what = "client handshake", servername = "localhost") {
+  return within(connectLocal(client, port, servername), 10_000, what);
 }
 
 // ---------------------------------------------------------------- SNI ----
@@ -86,9 +102,7 @@ Deno.test("SNI: openssl s_client -servername / -noservername pick the server con
   }, cases.length);
   const results = await withServer(server, async () => {
     for (const c of cases) {
-      const peer = opensslClient(server.port, [...c.args, "-CAfile", fixturePath("ca.pem")]);
-      assert.ok(await waitExit(peer), `s_client did not exit:\n${peer.output()}`);
-      const output = peer.output();
+      const output = await sClient(server.port, [...c.args, "-CAfile", fixturePath("ca.pem")]);
       assert.match(output, new RegExp(`servername=${c.name} alpn=null`), output);
       const [leaf] = pemBlocks(output);
       assert.ok(leaf, `s_client printed no server certificate:\n${output}`);
@@ -96,7 +110,7 @@ Deno.test("SNI: openssl s_client -servername / -noservername pick the server con
       assert.match(output, /Verify return code: 0 \(ok\)/);
     }
   });
-  results.forEach((r, i) => assertServed(r, `connection ${i}`));
+  assertAllServed(results);
   assert.deepEqual(ctxs.requested, cases.map((c) => c.name));
   assert.deepEqual(views, cases.map((c) => c.name));
 });
@@ -108,38 +122,27 @@ Deno.test({
     using ctxs = sniContexts();
     const server = oneShotServer(ctxs.rsa, serveHttp, 2);
     const results = await withServer(server, async () => {
-      const byName = await run("curl", [
-        "-sS",
+      const byName = await curl(
+        `https://localhost:${server.port}/`,
         "--http1.1",
-        "--cacert",
-        fixturePath("ca.pem"),
         "--resolve",
         `localhost:${server.port}:127.0.0.1`,
         "-w",
         "%{certs}",
-        `https://localhost:${server.port}/`,
-      ]);
+      );
       assert.equal(byName.code, 0, byName.stderr);
       assert.match(byName.stdout, /^servername=localhost alpn=null\n/);
       assert.equal(pemBlocks(byName.stdout)[0]?.fingerprint256, EC_FP, byName.stdout);
       assert.match(byName.stdout, /Public Key Algorithm:\s*id-ecPublicKey/);
 
       // An IP address is never sent as SNI: the callback gets null, the listener's context serves.
-      const byIp = await run("curl", [
-        "-sS",
-        "--http1.1",
-        "--cacert",
-        fixturePath("ca.pem"),
-        "-w",
-        "%{certs}",
-        `https://127.0.0.1:${server.port}/`,
-      ]);
+      const byIp = await curl(`https://127.0.0.1:${server.port}/`, "--http1.1", "-w", "%{certs}");
       assert.equal(byIp.code, 0, byIp.stderr);
       assert.match(byIp.stdout, /^servername=null alpn=null\n/);
       assert.equal(pemBlocks(byIp.stdout)[0]?.fingerprint256, RSA_FP, byIp.stdout);
       assert.match(byIp.stdout, /Public Key Algorithm:\s*rsaEncryption/);
     });
-    results.forEach((r, i) => assertServed(r, `connection ${i}`));
+    assertAllServed(results);
     assert.deepEqual(ctxs.requested, ["localhost", null]);
     assert.deepEqual(server.sockets.map((s) => s.isServer), [true, true]);
   },
@@ -149,14 +152,7 @@ for (const mode of ["sync", "async"] as const) {
   Deno.test(`SNI: Node tls client (servername option), ${mode} servername callback`, async () => {
     using ctxs = sniContexts({ async: mode === "async" });
     const views: (string | null)[] = [];
-    const server = oneShotServer(ctxs.rsa, async (socket) => {
-      await within(socket.handshake(), 10_000, "server handshake");
-      views.push(socket.servername);
-      const line = await within(readUntil(socket, "\n"), 10_000, "line");
-      await socket.write(enc(line));
-      await socket.closeWrite();
-      await drain(socket);
-    }, 2);
+    const server = oneShotServer(ctxs.rsa, echoLine((socket) => views.push(socket.servername)), 2);
     const results = await withServer(server, async () => {
       const named = await nodeTls({ role: "client", port: server.port, servername: "localhost" });
       const report = await within(named.report(), 15_000, "node report");
@@ -172,7 +168,7 @@ for (const mode of ["sync", "async"] as const) {
       assert.equal(report2.authorized, true, report2.authorizationError ?? "");
       assert.equal(report2.peerFingerprint256, RSA_FP);
     });
-    results.forEach((r, i) => assertServed(r, `connection ${i}`));
+    assertAllServed(results);
     assert.deepEqual(ctxs.requested, ["localhost", null]);
     assert.deepEqual(views, ["localhost", null]);
   });
@@ -186,33 +182,17 @@ Deno.test("SNI: a rejecting async servername callback fails both handshakes with
   const server = oneShotServer(ctx, async (socket) => {
     await socket.handshake();
   });
-  const connected = SecureSocket.connect(client, { hostname: "127.0.0.1", servername: "localhost", port: server.port });
-  await assert.rejects(within(connected, 10_000, "client handshake"), HandshakeError);
+  await assert.rejects(connectTo(client, server.port), HandshakeError);
   const [result] = await server.finish();
-  assert.equal(result.status, "rejected");
-  assert.equal((result as PromiseRejectedResult).reason, boom);
+  assert.equal(assertRejected(result), boom);
 });
 
 Deno.test("SNI: secsock client servername option against openssl s_server -servername/-cert2", async () => {
   // s_server has no chain option for -cert2: the client also trusts the intermediate.
-  const peer = await opensslServer([
-    ...serverCertArgs("server"),
-    "-servername",
-    "localhost",
-    "-cert2",
-    fixturePath("server-ec.pem"),
-    "-key2",
-    fixturePath("server-ec.key"),
-    "-naccept",
-    "2",
-  ]);
+  const peer = await opensslServer([...sniServerArgs(), "-naccept", "2"]);
   using client = clientContext({ ca: [fixture("ca.pem"), fixture("intermediate.pem")] });
   try {
-    const named = await within(
-      SecureSocket.connect(client, { hostname: "127.0.0.1", servername: "localhost", port: peer.port }),
-      10_000,
-      "handshake with SNI",
-    );
+    const named = await connectTo(client, peer.port, "handshake with SNI");
     try {
       assert.equal(named.servername, "localhost");
       assert.equal(named.peerCertificate?.fingerprint256, EC_FP);
@@ -225,11 +205,7 @@ Deno.test("SNI: secsock client servername option against openssl s_server -serve
     assert.match(peer.output(), /Switching server context/);
 
     // Connecting by IP address: no SNI, the default certificate.
-    const unnamed = await within(
-      SecureSocket.connect(client, { hostname: "127.0.0.1", port: peer.port }),
-      10_000,
-      "handshake without SNI",
-    );
+    const unnamed = await connectTo(client, peer.port, "handshake without SNI", "127.0.0.1");
     try {
       assert.equal(unnamed.servername, null);
       assert.equal(unnamed.peerCertificate?.fingerprint256, RSA_FP);
@@ -246,11 +222,7 @@ Deno.test("SNI: secsock client servername option against a Node tls server with 
   const node = await nodeTls({ role: "server", sni: { "localhost": "server-ec" }, connections: 1 });
   using client = clientContext();
   try {
-    const socket = await within(
-      SecureSocket.connect(client, { hostname: "127.0.0.1", servername: "localhost", port: node.port }),
-      10_000,
-      "handshake",
-    );
+    const socket = await connectTo(client, node.port, "handshake");
     try {
       assert.equal(socket.peerCertificate?.fingerprint256, EC_FP);
       await socket.write(enc("hi\n"));
@@ -284,34 +256,20 @@ Deno.test({
       await socket.closeWrite();
     }, http2 ? 2 : 1);
     const results = await withServer(server, async () => {
-      const h1 = await run("curl", [
-        "-sS",
-        "-v",
-        "--http1.1",
-        "--cacert",
-        fixturePath("ca.pem"),
-        `https://127.0.0.1:${server.port}/`,
-      ]);
+      const h1 = await curl(`https://127.0.0.1:${server.port}/`, "-v", "--http1.1");
       assert.equal(h1.code, 0, h1.stderr);
       assert.match(h1.stderr, /ALPN: (curl )?offers http\/1\.1\b/);
       assert.match(h1.stderr, /ALPN: server accepted http\/1\.1/);
       assert.equal(h1.stdout, "servername=null alpn=http/1.1\n");
       if (http2) {
-        const h2 = await run("curl", [
-          "-sS",
-          "-v",
-          "--http2",
-          "--cacert",
-          fixturePath("ca.pem"),
-          `https://127.0.0.1:${server.port}/`,
-        ]);
+        const h2 = await curl(`https://127.0.0.1:${server.port}/`, "-v", "--http2");
         assert.match(h2.stderr, /ALPN: (curl )?offers h2,http\/1\.1/);
         assert.match(h2.stderr, /ALPN: server accepted h2/);
       } else {
         console.warn("curl has no HTTP2 feature: the --http2 half is skipped");
       }
     });
-    results.forEach((r, i) => assertServed(r, `connection ${i}`));
+    assertAllServed(results);
     assert.equal(server.sockets[0].isServer, true);
     if (http2) assert.deepEqual(prefaces, ["PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"]);
   },
@@ -322,26 +280,14 @@ Deno.test({
   ignore: !hasPeer("curl"),
   fn: async () => {
     using ctx = serverContext({ alpnProtocols: ["h2"] });
-    const server = oneShotServer(ctx, (socket) => within(socket.handshake(), 10_000, "server handshake"));
-    let curl = { code: 0, stdout: "", stderr: "" };
+    const server = oneShotServer(ctx, serverHandshake);
+    let failed = { code: 0, stdout: "", stderr: "" };
     await withServer(server, async () => {
-      curl = await run("curl", [
-        "-sS",
-        "-v",
-        "--http1.1",
-        "--cacert",
-        fixturePath("ca.pem"),
-        `https://127.0.0.1:${server.port}/`,
-      ]);
+      failed = await curl(`https://127.0.0.1:${server.port}/`, "-v", "--http1.1");
     });
-    assert.notEqual(curl.code, 0);
-    assert.match(curl.stderr, /no application protocol/i, curl.stderr);
-    const [result] = server.results;
-    assert.equal(result.status, "rejected");
-    assert.ok(
-      (result as PromiseRejectedResult).reason instanceof HandshakeError,
-      String((result as PromiseRejectedResult).reason),
-    );
+    assert.notEqual(failed.code, 0);
+    assert.match(failed.stderr, /no application protocol/i, failed.stderr);
+    assertRejected(server.results[0], "the server", HandshakeError);
   },
 });
 
@@ -349,37 +295,27 @@ Deno.test("ALPN: openssl s_client -alpn: server list picks; no overlap is a fata
   using ctx = serverContext({ alpnProtocols: ["h2", "http/1.1"] });
   const server = oneShotServer(ctx, serveLine);
   const [served] = await withServer(server, async () => {
-    const peer = opensslClient(server.port, ["-alpn", "spdy/3,http/1.1", "-CAfile", fixturePath("ca.pem")]);
-    assert.ok(await waitExit(peer), peer.output());
-    assert.match(peer.output(), /ALPN protocol: http\/1\.1/);
-    assert.match(peer.output(), /servername=null alpn=http\/1\.1/);
+    const output = await sClient(server.port, ["-alpn", "spdy/3,http/1.1", "-CAfile", fixturePath("ca.pem")]);
+    assert.match(output, /ALPN protocol: http\/1\.1/);
+    assert.match(output, /servername=null alpn=http\/1\.1/);
   });
   assertServed(served, "connection");
 
   using strict = serverContext({ alpnProtocols: ["h2"] });
-  const refusing = oneShotServer(strict, (socket) => within(socket.handshake(), 10_000, "server handshake"));
+  const refusing = oneShotServer(strict, serverHandshake);
   const peer = opensslClient(refusing.port, ["-alpn", "spdy/3,http/1.1"]);
   await withServer(refusing, async () => {
-    assert.ok(await waitExit(peer), peer.output());
+    assert.ok((await waitExit(peer)).exited, peer.output());
   });
   assert.match(peer.output(), /no application protocol/i);
   assert.doesNotMatch(peer.output(), /ALPN protocol:/);
-  const [result] = refusing.results;
-  assert.equal(result.status, "rejected");
-  assert.ok((result as PromiseRejectedResult).reason instanceof HandshakeError);
+  assertRejected(refusing.results[0], "the server", HandshakeError);
 });
 
 Deno.test("ALPN: Node tls client ALPNProtocols; server preference order wins", async () => {
   using ctx = serverContext({ alpnProtocols: ["h2", "http/1.1"] });
   const alpn: (string | null)[] = [];
-  const server = oneShotServer(ctx, async (socket) => {
-    await within(socket.handshake(), 10_000, "server handshake");
-    alpn.push(socket.alpnProtocol);
-    const line = await within(readUntil(socket, "\n"), 10_000, "line");
-    await socket.write(enc(line));
-    await socket.closeWrite();
-    await drain(socket);
-  }, 2);
+  const server = oneShotServer(ctx, echoLine((socket) => alpn.push(socket.alpnProtocol)), 2);
   const results = await withServer(server, async () => {
     const a = await nodeTls({ role: "client", port: server.port, alpn: ["http/1.1", "h2"] });
     assert.equal((await within(a.report(), 10_000, "report")).alpn, "h2");
@@ -388,7 +324,7 @@ Deno.test("ALPN: Node tls client ALPNProtocols; server preference order wins", a
     assert.equal((await within(b.report(), 10_000, "report")).alpn, "http/1.1");
     await b.close();
   });
-  results.forEach((r, i) => assertServed(r, `connection ${i}`));
+  assertAllServed(results);
   assert.deepEqual(alpn, ["h2", "http/1.1"]);
 });
 
@@ -402,14 +338,7 @@ Deno.test("ALPN: setAlpnSelectCallback sees the offer in order; null proceeds wi
     return answers[offers.length - 1];
   });
   const alpn: (string | null)[] = [];
-  const server = oneShotServer(ctx, async (socket) => {
-    await within(socket.handshake(), 10_000, "server handshake");
-    alpn.push(socket.alpnProtocol);
-    const line = await within(readUntil(socket, "\n"), 10_000, "line");
-    await socket.write(enc(line));
-    await socket.closeWrite();
-    await drain(socket);
-  }, 2);
+  const server = oneShotServer(ctx, echoLine((socket) => alpn.push(socket.alpnProtocol)), 2);
   const results = await withServer(server, async () => {
     for (let i = 0; i < 2; i++) {
       const node = await nodeTls({ role: "client", port: server.port, alpn: ["http/1.1", "x-custom", "h2"] });
@@ -419,7 +348,7 @@ Deno.test("ALPN: setAlpnSelectCallback sees the offer in order; null proceeds wi
       assert.equal(report.received, "hello\n", "the connection works either way");
     }
   });
-  results.forEach((r, i) => assertServed(r, `connection ${i}`));
+  assertAllServed(results);
   assert.deepEqual(offers, [["http/1.1", "x-custom", "h2"], ["http/1.1", "x-custom", "h2"]]);
   assert.deepEqual(alpn, answers);
 });
@@ -428,11 +357,7 @@ Deno.test("ALPN: secsock client alpnProtocols against openssl s_server -alpn and
   using client = clientContext({ alpnProtocols: ["x-unknown", "http/1.1"] });
   const peer = await opensslServer([...serverCertArgs("server"), "-alpn", "h2,http/1.1", "-naccept", "1"]);
   try {
-    const socket = await within(
-      SecureSocket.connect(client, { hostname: "127.0.0.1", servername: "localhost", port: peer.port }),
-      10_000,
-      "handshake with s_server",
-    );
+    const socket = await connectTo(client, peer.port, "handshake with s_server");
     try {
       assert.equal(socket.alpnProtocol, "http/1.1");
       await socket.write(enc("over\n"));
@@ -441,7 +366,7 @@ Deno.test("ALPN: secsock client alpnProtocols against openssl s_server -alpn and
       socket.close();
     }
     // s_server prints the ALPN lines to its (buffered) stdout: let it exit (-naccept 1) and flush.
-    assert.ok(await waitExit(peer), peer.output());
+    assert.ok((await waitExit(peer)).exited, peer.output());
   } finally {
     await stopPeer(peer);
   }
@@ -449,11 +374,7 @@ Deno.test("ALPN: secsock client alpnProtocols against openssl s_server -alpn and
 
   const node = await nodeTls({ role: "server", alpn: ["h2", "http/1.1"] });
   try {
-    const socket = await within(
-      SecureSocket.connect(client, { hostname: "127.0.0.1", servername: "localhost", port: node.port }),
-      10_000,
-      "handshake with node",
-    );
+    const socket = await connectTo(client, node.port, "handshake with node");
     try {
       assert.equal(socket.alpnProtocol, "http/1.1");
       await socket.write(enc("x\n"));
@@ -471,17 +392,13 @@ Deno.test("ALPN: secsock ↔ secsock: overlap, no overlap (both fail), no offer 
   const pair = async (serverCtx: SecureSocketContext, clientCtx: SecureSocketContext) => {
     const alpn: (string | null)[] = [];
     const server = oneShotServer(serverCtx, async (socket) => {
-      await within(socket.handshake(), 10_000, "server handshake");
+      await serverHandshake(socket);
       alpn.push(socket.alpnProtocol);
       await socket.write(enc("!"));
     });
     let client: { alpn: string | null } | { error: unknown };
     try {
-      const socket = await SecureSocket.connect(clientCtx, {
-        hostname: "127.0.0.1",
-        servername: "localhost",
-        port: server.port,
-      });
+      const socket = await connectLocal(clientCtx, server.port);
       try {
         await within(socket.read(new Uint8Array(1)), 10_000, "one byte");
         client = { alpn: socket.alpnProtocol };
@@ -506,8 +423,7 @@ Deno.test("ALPN: secsock ↔ secsock: overlap, no overlap (both fail), no offer 
 
   const bad = await pair(server, disjoint);
   assert.ok("error" in bad.client && bad.client.error instanceof HandshakeError, String(Object.values(bad.client)[0]));
-  assert.equal(bad.result.status, "rejected");
-  assert.ok((bad.result as PromiseRejectedResult).reason instanceof HandshakeError);
+  assertRejected(bad.result, "no overlap", HandshakeError);
 
   const plain = await pair(server, none);
   assert.deepEqual(plain.client, { alpn: null });
@@ -525,22 +441,19 @@ Deno.test("SNI + ALPN + key log + resumption: the listener's settings still appl
   const clientLines: string[] = [];
   client.setKeylogCallback((_s, line) => clientLines.push(line));
   const views: { alpn: string | null; reused: boolean; servername: string | null }[] = [];
-  const server = oneShotServer(ctxs.rsa, async (socket) => {
-    await within(socket.handshake(), 10_000, "server handshake");
-    views.push({ alpn: socket.alpnProtocol, reused: socket.isSessionReused, servername: socket.servername });
-    await socket.write(enc("!\n"));
-    await socket.closeWrite();
-    await drain(socket);
-  }, 2);
+  const server = oneShotServer(
+    ctxs.rsa,
+    sendText((socket) => {
+      views.push({ alpn: socket.alpnProtocol, reused: socket.isSessionReused, servername: socket.servername });
+      return "!\n";
+    }),
+    2,
+  );
   const seen: { fingerprint?: string; alpn: string | null; reused: boolean }[] = [];
   const results = await withServer(server, async () => {
     let session: Uint8Array | undefined;
     for (let i = 0; i < 2; i++) {
-      const socket = await within(
-        SecureSocket.connect(client, { hostname: "127.0.0.1", servername: "localhost", port: server.port, session }),
-        10_000,
-        "client handshake",
-      );
+      const socket = await within(connectLocal(client, server.port, { session }), 10_000, "client handshake");
       try {
         await within(readUntil(socket, "\n"), 10_000, "line");
         seen.push({
@@ -549,14 +462,13 @@ Deno.test("SNI + ALPN + key log + resumption: the listener's settings still appl
           reused: socket.isSessionReused,
         });
         session = socket.session ?? undefined;
-        await socket.closeWrite();
-        await drain(socket);
+        await closeAndDrain(socket);
       } finally {
         socket.close();
       }
     }
   });
-  results.forEach((r, i) => assertServed(r, `connection ${i}`));
+  assertAllServed(results);
   assert.deepEqual(seen, [
     { fingerprint: EC_FP, alpn: "http/1.1", reused: false },
     { fingerprint: EC_FP, alpn: "http/1.1", reused: true },
@@ -574,7 +486,7 @@ Deno.test("SNI + ALPN: openssl s_client -servername localhost -alpn gets the EC 
   const server = oneShotServer(ctxs.rsa, serveLine);
   let output = "";
   const [result] = await withServer(server, async () => {
-    const peer = opensslClient(server.port, [
+    output = await sClient(server.port, [
       "-servername",
       "localhost",
       "-alpn",
@@ -582,8 +494,6 @@ Deno.test("SNI + ALPN: openssl s_client -servername localhost -alpn gets the EC 
       "-CAfile",
       fixturePath("ca.pem"),
     ]);
-    assert.ok(await waitExit(peer), peer.output());
-    output = peer.output();
   });
   assertServed(result, "connection");
   assert.equal(pemBlocks(output)[0]?.fingerprint256, EC_FP);
@@ -599,13 +509,14 @@ Deno.test("SNI: the chosen context's client-certificate policy applies (openssl 
   );
   rsa.setServerNameCallback((_s, name) => name === "localhost" ? strict : null);
   const subjects: (string | null)[] = [];
-  const server = oneShotServer(rsa, async (socket) => {
-    await within(socket.handshake(), 10_000, "server handshake");
-    subjects.push(socket.peerCertificate?.subject ?? null);
-    await socket.write(enc("welcome\n"));
-    await socket.closeWrite();
-    await drain(socket);
-  }, 3);
+  const server = oneShotServer(
+    rsa,
+    sendText((socket) => {
+      subjects.push(socket.peerCertificate?.subject ?? null);
+      return "welcome\n";
+    }),
+    3,
+  );
   const outputs: string[] = [];
   const results = await withServer(server, async () => {
     for (
@@ -615,13 +526,11 @@ Deno.test("SNI: the chosen context's client-certificate policy applies (openssl 
         ["-servername", "elsewhere.example"],
       ]
     ) {
-      const peer = opensslClient(server.port, [...args, "-cert_chain", fixturePath("intermediate.pem")]);
-      assert.ok(await waitExit(peer), peer.output());
-      outputs.push(peer.output());
+      outputs.push(await sClient(server.port, [...args, "-cert_chain", fixturePath("intermediate.pem")]));
     }
   });
   assertServed(results[0], "with a certificate");
-  assert.equal(results[1].status, "rejected", "no certificate: the chosen context requires one");
+  assertRejected(results[1], "no certificate: the chosen context requires one");
   assertServed(results[2], "another name: the listener's context asks for none");
   assert.deepEqual(subjects, ["CN=secsock client,O=secsock", null]);
   assert.match(outputs[0], /welcome/);
@@ -657,18 +566,9 @@ Deno.test("ALPN/SNI: exceptions and bad answers in the callbacks fail the server
     using ctx = serverContext();
     c.setup(ctx);
     using client = clientContext({ alpnProtocols: ["http/1.1"] });
-    const server = oneShotServer(ctx, (socket) => within(socket.handshake(), 10_000, "server handshake"));
-    await assert.rejects(
-      within(
-        SecureSocket.connect(client, { hostname: "127.0.0.1", servername: "localhost", port: server.port }),
-        10_000,
-        "client handshake",
-      ),
-      HandshakeError,
-      c.name,
-    );
+    const server = oneShotServer(ctx, serverHandshake);
+    await assert.rejects(connectTo(client, server.port), HandshakeError, c.name);
     const [result] = await server.finish();
-    assert.equal(result?.status, "rejected", c.name);
-    c.check((result as PromiseRejectedResult).reason);
+    c.check(assertRejected(result, c.name));
   }
 });

@@ -13,18 +13,14 @@
 import assert from "node:assert/strict";
 import { HandshakeError, SecureSocket, type SecureSocketContext, SecureSocketError, VerifyMode } from "../mod.ts";
 import { liveSocketCount } from "../lib/registry.ts";
-import { clientContext, fixture, hasPeer, serverContext } from "./helpers.ts";
+import { clientContext, concat, fixture, hasPeer, readAll, serverContext, settle, within } from "./helpers.ts";
 import {
   BufferedReader,
   captureClientHello,
   chosenClientCertificate,
-  concat,
   nodeScript,
   rawConnect,
-  readToEnd,
-  settle,
   TestServer,
-  withTimeout,
 } from "./matrix_utils.ts";
 
 const SECONDS = Number(Deno.env.get("SECSOCK_FUZZ_SECONDS") ?? 20);
@@ -58,7 +54,7 @@ async function nodeClientHello(maxVersion?: string): Promise<Uint8Array> {
     ...(maxVersion ? [maxVersion] : []),
   ]);
   try {
-    const conn = await withTimeout(listener.accept(), 10_000, "node to connect");
+    const conn = await within(listener.accept(), 10_000, "node to connect");
     try {
       const reader = new BufferedReader(conn);
       const header = await reader.readExactly(5);
@@ -207,8 +203,8 @@ Deno.test({
             await conn.write(input.data).catch(() => {});
             if (!keepOpen) await conn.closeWrite().catch(() => {});
             // Whatever it got, the server must let go of the connection in time.
-            await withTimeout(
-              settle(readToEnd(conn)),
+            await within(
+              settle(readAll(conn)),
               HANDSHAKE_TIMEOUT + 5000,
               `the server to drop a fuzzed connection (${input.name}, seed ${SEED})`,
             );
@@ -281,7 +277,7 @@ Deno.test({
 });
 
 async function assertGoodClient(port: number, ctx: SecureSocketContext): Promise<void> {
-  const socket = await withTimeout(
+  const socket = await within(
     SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", port }),
     10_000,
     "a good client after the fuzzing",

@@ -1,8 +1,19 @@
 /**
- * Shared test helpers: fixture paths, contexts built from the fixture PKI, and
- * real peers started as child processes (openssl s_server/s_client, Node tls).
+ * Shared test helpers: fixture paths and contexts built from the fixture PKI,
+ * bytes and text, bounded waits, secsock servers on loopback, and real peers
+ * started as child processes (see also tests/peers/openssl.ts for the openssl
+ * CLI).
  */
-import { SecureSocket, SecureSocketContext, type SecureSocketContextOptions, SecureSocketListener } from "../mod.ts";
+import {
+  SecureSocket,
+  SecureSocketContext,
+  type SecureSocketContextOptions,
+  SecureSocketListener,
+  type SecureSocketOptions,
+  X509Certificate,
+} from "../mod.ts";
+
+// ---------------------------------------------------------------- fixtures and contexts
 
 /** Absolute path of a file in tests/fixtures/. */
 export function fixturePath(name: string): string {
@@ -12,6 +23,29 @@ export function fixturePath(name: string): string {
 /** Text of a file in tests/fixtures/. */
 export function fixture(name: string): string {
   return Deno.readTextFileSync(fixturePath(name));
+}
+
+/** SHA-256 fingerprint ("AB:CD:…") of a fixture certificate, as secsock's X509Certificate computes it. */
+export function fixtureFingerprint(name: string): string {
+  return X509Certificate.fromPEM(fixture(name)).fingerprint256;
+}
+
+/** The DER bytes of the first PEM block of a text (decoded here, not by secsock). */
+export function pemToDer(pem: string): Uint8Array<ArrayBuffer> {
+  const m = pem.match(/-----BEGIN [^-]+-----([\s\S]*?)-----END [^-]+-----/);
+  if (!m) throw new Error("no PEM block");
+  const b64 = m[1].replace(/\s+/g, "");
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+
+/** SHA-256 of a fixture certificate's DER as "AB:CD:…", computed with WebCrypto (independently of secsock). */
+export async function fixtureFingerprint256(name: string): Promise<string> {
+  const der = pemToDer(fixture(name));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", der));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
 }
 
 /** A server context with the RSA server chain (or another leaf name, e.g. "server-ec"). */
@@ -27,6 +61,12 @@ export function clientContext(options: SecureSocketContextOptions = {}): SecureS
   return new SecureSocketContext({ useSystemTrust: false, ca: fixture("ca.pem"), ...options });
 }
 
+/** The two protocol versions most suites run in. */
+export const VERSIONS = ["TLSv1.2", "TLSv1.3"] as const;
+export type Version = typeof VERSIONS[number];
+
+// ---------------------------------------------------------------- bytes and text
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 /** UTF-8 encode. */
@@ -34,28 +74,209 @@ export const enc = (s: string): Uint8Array<ArrayBuffer> => encoder.encode(s);
 /** UTF-8 decode. */
 export const dec = (b: Uint8Array): string => decoder.decode(b);
 
-/** Reads a socket to its end (close_notify). */
-export async function readAll(socket: { read(p: Uint8Array): Promise<number | null> }): Promise<Uint8Array> {
+/** Hex of bytes. */
+export function hex(bytes: Uint8Array): string {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Bytes of hex. */
+export function unhex(text: string): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+/** SHA-256 of bytes, hex. */
+export async function sha256(data: Uint8Array): Promise<string> {
+  return hex(new Uint8Array(await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>)));
+}
+
+/** Concatenates byte arrays. */
+export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/** Where `needle` starts in `haystack` (from `from` on), or -1. */
+export function indexOfBytes(haystack: Uint8Array, needle: Uint8Array, from = 0): number {
+  outer: for (let i = from; i <= haystack.length - needle.length; i++) {
+    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
+}
+
+/** Cryptographically random bytes of any length (getRandomValues takes at most 64 KiB at a time). */
+export function randomBytes(length: number): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(length);
+  for (let i = 0; i < length; i += 65536) crypto.getRandomValues(out.subarray(i, Math.min(length, i + 65536)));
+  return out;
+}
+
+/** Anything with a `read()` like Deno.Conn and SecureSocket. */
+export interface Reader {
+  read(p: Uint8Array): Promise<number | null>;
+}
+
+/** Reads to the end (null: close_notify on a SecureSocket), returning everything; more than `limit` bytes is an error. */
+export async function readAll(reader: Reader, limit = 64 * 1024 * 1024): Promise<Uint8Array<ArrayBuffer>> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  const buf = new Uint8Array(65536);
+  for (;;) {
+    const n = await reader.read(buf);
+    if (n === null) return concat(chunks);
+    chunks.push(buf.slice(0, n));
+    total += n;
+    if (total > limit) throw new Error(`more than ${limit} bytes`);
+  }
+}
+
+/** Anything with a `write()` like Deno.Conn and SecureSocket. */
+export interface Writer {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/** Writes all of `data` (a Deno.Conn may take it in parts). */
+export async function writeAll(writer: Writer, data: Uint8Array): Promise<void> {
+  let offset = 0;
+  while (offset < data.length) offset += await writer.write(data.subarray(offset));
+}
+
+/**
+ * Writes `data` and half-closes while reading the peer's answer to its end
+ * (an echo, say); returns the answer.
+ */
+export async function roundTrip(
+  conn: Reader & Writer & { closeWrite(): Promise<void> },
+  data: Uint8Array,
+): Promise<Uint8Array<ArrayBuffer>> {
+  const [, answer] = await Promise.all([
+    (async () => {
+      await writeAll(conn, data);
+      await conn.closeWrite();
+    })(),
+    readAll(conn),
+  ]);
+  return answer;
+}
+
+/** Reads exactly `n` bytes; an early end is an error. */
+export async function readExactly(reader: Reader, n: number): Promise<Uint8Array<ArrayBuffer>> {
+  const out = new Uint8Array(n);
+  let got = 0;
+  while (got < n) {
+    const r = await reader.read(out.subarray(got));
+    if (r === null) throw new Error(`stream ended after ${got} of ${n} bytes`);
+    got += r;
+  }
+  return out;
+}
+
+/** Reads until the decoded text contains `marker` (or EOF); bounded by the caller. */
+export async function readUntil(reader: Reader, marker: string): Promise<string> {
+  const decoder = new TextDecoder();
+  const buf = new Uint8Array(65536);
+  let text = "";
+  while (!text.includes(marker)) {
+    const n = await reader.read(buf);
+    if (n === null) break;
+    text += decoder.decode(buf.subarray(0, n), { stream: true });
+  }
+  return text;
+}
+
+// ---------------------------------------------------------------- time and outcomes
+
+/** Resolves after `ms`. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** Rejects with a clear message when `promise` does not settle within `ms`; never leaves a timer behind. */
+export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Runs `fn` with the elapsed time in milliseconds. */
+export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
+  const start = performance.now();
+  const value = await fn();
+  return [value, performance.now() - start];
+}
+
+/** Outcome of a promise, without throwing. */
+export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
+
+/** Settles a promise into an {@linkcode Outcome}, so a rejection can be inspected later without being unhandled. */
+export function settle<T>(promise: Promise<T>): Promise<Outcome<T>> {
+  return promise.then((value) => ({ ok: true as const, value }), (error) => ({ ok: false as const, error }));
+}
+
+// ---------------------------------------------------------------- secsock on loopback
+
+/** A free TCP port on 127.0.0.1: bind port 0, read it, close. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+/**
+ * Connects a secsock client to 127.0.0.1:port, verifying `servername`
+ * ("localhost" unless given; a string is the servername).
+ */
+export function connectLocal(
+  ctx: SecureSocketContext,
+  port: number,
+  options: string | SecureSocketOptions = {},
+): Promise<SecureSocket> {
+  const opts = typeof options === "string" ? { servername: options } : options;
+  return SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", ...opts, port });
+}
+
+/** Echoes until the peer's close_notify, then sends ours; returns what it received. */
+export async function echoUntilEnd(socket: SecureSocket): Promise<Uint8Array<ArrayBuffer>> {
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(65536);
   for (;;) {
     const n = await socket.read(buf);
     if (n === null) break;
     chunks.push(buf.slice(0, n));
+    await socket.write(buf.subarray(0, n));
   }
-  const out = new Uint8Array(chunks.reduce((s, c) => s + c.length, 0));
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.length;
-  }
-  return out;
+  await socket.closeWrite();
+  return concat(chunks);
 }
 
-/** SHA-256 of bytes, hex. */
-export async function sha256(data: Uint8Array): Promise<string> {
-  const digest = await crypto.subtle.digest("SHA-256", data as Uint8Array<ArrayBuffer>);
-  return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
+/** What a server saw in a handshake. */
+export interface HandshakeView {
+  protocol: string | null;
+  servername: string | null;
+}
+
+/** An `onSocket` hook for {@linkcode echoServer}: runs the handshake and records what the server saw in `seen`. */
+export function recordHandshake(seen: HandshakeView[]): (socket: SecureSocket) => Promise<void> {
+  return async (socket) => {
+    await socket.handshake();
+    seen.push({ protocol: socket.protocol, servername: socket.servername });
+  };
 }
 
 /**
@@ -73,13 +294,7 @@ export function echoServer(ctx: SecureSocketContext, onSocket?: (s: SecureSocket
       tasks.push((async () => {
         try {
           await onSocket?.(socket);
-          const buf = new Uint8Array(65536);
-          for (;;) {
-            const n = await socket.read(buf);
-            if (n === null) break;
-            await socket.write(buf.subarray(0, n));
-          }
-          await socket.closeWrite();
+          await echoUntilEnd(socket);
         } catch (error) {
           errors.push(error);
         } finally {
@@ -98,6 +313,29 @@ export function echoServer(ctx: SecureSocketContext, onSocket?: (s: SecureSocket
       await Promise.all(tasks);
     },
   };
+}
+
+// ---------------------------------------------------------------- child processes
+
+/** Spawns `command` with piped stdio, in tests/fixtures/ unless `cwd` says otherwise. */
+export function spawnPiped(
+  command: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string> } = {},
+): Deno.ChildProcess {
+  return new Deno.Command(command, {
+    args,
+    cwd: options.cwd ?? fixturePath(""),
+    env: options.env,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+}
+
+/** Absolute path of a peer script in tests/peers/. */
+export function peerScript(name: string): string {
+  return new URL(`./peers/${name}`, import.meta.url).pathname;
 }
 
 /** A child process peer with its combined output collected. */
@@ -120,14 +358,7 @@ export function spawnPeer(
   args: string[],
   options: { cwd?: string; env?: Record<string, string> } = {},
 ): Peer {
-  const process = new Deno.Command(command, {
-    args,
-    cwd: options.cwd ?? fixturePath(""),
-    env: options.env,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
+  const process = spawnPiped(command, args, options);
   let output = "";
   const listeners = new Set<() => void>();
   const pump = async (stream: ReadableStream<Uint8Array>) => {
@@ -195,22 +426,49 @@ export function spawnPeer(
   return peer;
 }
 
-/** Starts `openssl s_server` on a free port with the given extra arguments. */
-export async function opensslServer(args: string[]): Promise<Peer> {
-  const peer = spawnPeer("openssl", ["s_server", "-accept", "127.0.0.1:0", ...args]);
-  const m = await peer.waitFor(/ACCEPT .*:(\d+)/);
-  peer.port = Number(m[1]);
-  return peer;
-}
-
 /** Runs a Node.js script from tests/peers/ with arguments; returns the peer. */
 export function nodePeer(script: string, args: string[] = []): Peer {
-  return spawnPeer("node", [new URL(`./peers/${script}`, import.meta.url).pathname, ...args]);
+  return spawnPeer("node", [peerScript(script), ...args]);
 }
 
-/** Connects a secsock client to 127.0.0.1:port, verifying "localhost". */
-export function connectLocal(ctx: SecureSocketContext, port: number, hostname = "localhost"): Promise<SecureSocket> {
-  return SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: hostname, port });
+/**
+ * Stops a peer and waits for it. `Peer.waitFor` arms a 50 ms timer when the
+ * process exits; waiting a little longer keeps the op sanitizer quiet.
+ */
+export async function stopPeer(peer: Peer): Promise<Deno.CommandStatus> {
+  const status = await peer.close();
+  await delay(80);
+  return status;
+}
+
+/**
+ * Waits (bounded) for a peer to exit on its own, then stops it (killing it on
+ * timeout). Returns its exit status and whether it exited by itself.
+ */
+export async function waitExit(peer: Peer, ms = 10_000): Promise<{ status: Deno.CommandStatus; exited: boolean }> {
+  let exited = true;
+  try {
+    await within(peer.process.status, ms, "peer exit");
+  } catch {
+    exited = false;
+  }
+  const status = await stopPeer(peer);
+  return { status, exited };
+}
+
+/** Runs a command to completion (bounded by `timeoutSeconds` via coreutils timeout) and returns its output. */
+export async function run(
+  command: string,
+  args: string[],
+  timeoutSeconds = 20,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command("timeout", {
+    args: ["-k", "2", String(timeoutSeconds), command, ...args],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  return { code: out.code, stdout: dec(out.stdout), stderr: dec(out.stderr) };
 }
 
 /**

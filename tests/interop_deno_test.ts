@@ -4,27 +4,25 @@
  */
 import assert from "node:assert/strict";
 import { HandshakeError, type SecureSocket } from "../mod.ts";
-import { clientContext, connectLocal, echoServer, fixture, readAll, serverContext, sha256 } from "./helpers.ts";
-import { concat, randomBytes, TLS13_CIPHER, within } from "./peers/peer_utils.ts";
+import {
+  clientContext,
+  concat,
+  connectLocal,
+  echoServer,
+  fixture,
+  type HandshakeView,
+  randomBytes,
+  recordHandshake,
+  roundTrip,
+  serverContext,
+  sha256,
+  VERSIONS,
+  within,
+  writeAll,
+} from "./helpers.ts";
+import { SERVER_CHAIN_SUBJECTS, TLS13_CIPHER } from "./peers/openssl.ts";
 
 const SIZE = 1024 * 1024 + 77;
-
-/** Reads a Deno conn to its end. */
-async function readConn(conn: Deno.Conn): Promise<Uint8Array> {
-  const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(65536);
-  for (;;) {
-    const n = await conn.read(buf);
-    if (n === null) break;
-    chunks.push(buf.slice(0, n));
-  }
-  return concat(chunks);
-}
-
-async function writeConn(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let o = 0;
-  while (o < data.length) o += await conn.write(data.subarray(o));
-}
 
 /** A one-connection Deno.listenTls echo server; reports how the client ended. */
 function denoEchoServer() {
@@ -51,7 +49,7 @@ function denoEchoServer() {
         }
         if (n === null) break;
         hash.push(buf.slice(0, n));
-        await writeConn(conn, buf.subarray(0, n));
+        await writeAll(conn, buf.subarray(0, n));
       }
       await conn.closeWrite();
     } finally {
@@ -66,7 +64,7 @@ function denoEchoServer() {
   };
 }
 
-for (const maxVersion of ["TLSv1.2", "TLSv1.3"] as const) {
+for (const maxVersion of VERSIONS) {
   Deno.test(`secsock client ↔ Deno.listenTls: ${maxVersion}, echo with checksums`, async () => {
     const server = denoEchoServer();
     using client = clientContext({ maxVersion });
@@ -76,22 +74,10 @@ for (const maxVersion of ["TLSv1.2", "TLSv1.3"] as const) {
       const s = socket;
       assert.equal(s.protocol, maxVersion);
       assert.match(s.cipher ?? "", maxVersion === "TLSv1.3" ? TLS13_CIPHER : /^ECDHE-RSA-/);
-      assert.deepEqual(s.peerCertificateChain.map((c) => c.subject), [
-        "CN=localhost,O=secsock",
-        "CN=secsock Test Intermediate CA,O=secsock",
-      ]);
+      assert.deepEqual(s.peerCertificateChain.map((c) => c.subject), SERVER_CHAIN_SUBJECTS);
       const payload = randomBytes(SIZE);
-      const [, echoed] = await within(
-        Promise.all([
-          (async () => {
-            await s.write(payload);
-            await s.closeWrite();
-          })(),
-          readAll(s), // a TruncatedStreamError here means rustls ended without close_notify
-        ]),
-        20_000,
-        "echo through Deno.listenTls",
-      );
+      // A TruncatedStreamError here means rustls ended without close_notify.
+      const echoed = await within(roundTrip(s, payload), 20_000, "echo through Deno.listenTls");
       assert.equal(echoed.length, SIZE);
       assert.equal(await sha256(echoed), await sha256(payload));
       const result = await within(server.done, 10_000, "Deno server end");
@@ -108,26 +94,14 @@ for (const maxVersion of ["TLSv1.2", "TLSv1.3"] as const) {
 
 Deno.test("Deno.connectTls (IP 127.0.0.1, caCerts) ↔ secsock server: echo with checksums", async () => {
   using server = serverContext();
-  const seen: { protocol: string | null; servername: string | null }[] = [];
-  const echo = echoServer(server, async (s) => {
-    await s.handshake();
-    seen.push({ protocol: s.protocol, servername: s.servername });
-  });
+  const seen: HandshakeView[] = [];
+  const echo = echoServer(server, recordHandshake(seen));
   try {
     const conn = await Deno.connectTls({ hostname: "127.0.0.1", port: echo.port, caCerts: [fixture("ca.pem")] });
     try {
       const payload = randomBytes(SIZE);
-      const [, echoed] = await within(
-        Promise.all([
-          (async () => {
-            await writeConn(conn, payload);
-            await conn.closeWrite();
-          })(),
-          readConn(conn), // rustls rejects an end without close_notify
-        ]),
-        20_000,
-        "echo through secsock server",
-      );
+      // rustls rejects an end without close_notify.
+      const echoed = await within(roundTrip(conn, payload), 20_000, "echo through secsock server");
       assert.equal(echoed.length, SIZE);
       assert.equal(await sha256(echoed), await sha256(payload));
     } finally {
@@ -143,11 +117,8 @@ Deno.test("Deno.connectTls (IP 127.0.0.1, caCerts) ↔ secsock server: echo with
 
 Deno.test("Deno.startTls (hostname localhost, SNI) ↔ secsock server: echo with checksums", async () => {
   using server = serverContext();
-  const seen: { protocol: string | null; servername: string | null }[] = [];
-  const echo = echoServer(server, async (s) => {
-    await s.handshake();
-    seen.push({ protocol: s.protocol, servername: s.servername });
-  });
+  const seen: HandshakeView[] = [];
+  const echo = echoServer(server, recordHandshake(seen));
   try {
     const tcp = await Deno.connect({ hostname: "127.0.0.1", port: echo.port });
     const conn = await Deno.startTls(tcp, { hostname: "localhost", caCerts: [fixture("ca.pem")] });
@@ -155,17 +126,7 @@ Deno.test("Deno.startTls (hostname localhost, SNI) ↔ secsock server: echo with
       const handshake = await conn.handshake();
       assert.equal(handshake.alpnProtocol, null);
       const payload = randomBytes(64 * 1024 + 5);
-      const [, echoed] = await within(
-        Promise.all([
-          (async () => {
-            await writeConn(conn, payload);
-            await conn.closeWrite();
-          })(),
-          readConn(conn),
-        ]),
-        20_000,
-        "echo through secsock server",
-      );
+      const echoed = await within(roundTrip(conn, payload), 20_000, "echo through secsock server");
       assert.equal(await sha256(echoed), await sha256(payload));
     } finally {
       conn.close();

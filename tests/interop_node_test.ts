@@ -10,12 +10,19 @@ import {
   connectLocal,
   echoServer,
   fixturePath,
+  type HandshakeView,
   nodePeer,
-  readAll,
+  randomBytes,
+  recordHandshake,
+  roundTrip,
   serverContext,
   sha256,
+  stopPeer,
+  VERSIONS,
+  waitExit,
+  within,
 } from "./helpers.ts";
-import { randomBytes, stopPeer, TLS13_CIPHER, waitExit, within } from "./peers/peer_utils.ts";
+import { TLS13_CIPHER } from "./peers/openssl.ts";
 
 const FIXTURES = fixturePath("");
 const SIZE = 1024 * 1024 + 123;
@@ -26,7 +33,7 @@ const SIZE = 1024 * 1024 + 123;
 const CLOSE_NOTIFY_TRACE =
   /Received Record\r?\nHeader:\r?\n(?: {2}[^\n]*\n){2,5}? {4}Level=warning\(1\), description=close notify\(0\)/;
 
-for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+for (const version of VERSIONS) {
   Deno.test(`secsock client ↔ Node tls server: ${version}, byte-exact echo, clean close`, async () => {
     const peer = nodePeer("node_tls_server.mjs", [FIXTURES, version, version, String(SIZE)]);
     using client = clientContext();
@@ -40,18 +47,8 @@ for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
       assert.equal(s.peerCertificate?.subject, "CN=localhost,O=secsock");
 
       const payload = randomBytes(SIZE);
-      const [, echoed] = await within(
-        Promise.all([
-          (async () => {
-            await s.write(payload);
-            await s.closeWrite();
-          })(),
-          // readAll throws TruncatedStreamError if Node ends without close_notify.
-          readAll(s),
-        ]),
-        20_000,
-        "echo through Node",
-      );
+      // roundTrip throws TruncatedStreamError if Node ends without close_notify.
+      const echoed = await within(roundTrip(s, payload), 20_000, "echo through Node");
       assert.equal(echoed.length, payload.length);
       assert.equal(await sha256(echoed), await sha256(payload));
 
@@ -76,11 +73,8 @@ for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
 
   Deno.test(`Node tls client ↔ secsock server: ${version}, byte-exact echo, clean close`, async () => {
     using server = serverContext();
-    const seen: { protocol: string | null; servername: string | null }[] = [];
-    const echo = echoServer(server, async (s) => {
-      await s.handshake();
-      seen.push({ protocol: s.protocol, servername: s.servername });
-    });
+    const seen: HandshakeView[] = [];
+    const echo = echoServer(server, recordHandshake(seen));
     const peer = nodePeer("node_tls_client.mjs", [FIXTURES, String(echo.port), version, version, String(SIZE)]);
     try {
       const { status, exited } = await waitExit(peer, 30_000);

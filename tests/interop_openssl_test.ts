@@ -11,24 +11,27 @@ import {
   enc,
   fixture,
   fixturePath,
-  opensslServer,
   readAll,
+  readExactly,
+  readUntil,
   serverContext,
   sha256,
+  stopPeer,
+  VERSIONS,
+  waitExit,
+  within,
 } from "./helpers.ts";
 import {
   hexLines,
   opensslClient,
-  readExactly,
-  readUntil,
+  opensslServer,
   SERVER_CHAIN_SUBJECTS,
   serverCertArgs,
   type ServerLeaf,
-  stopPeer,
+  strictClientArgs,
   TLS13_CIPHER,
-  waitExit,
-  within,
-} from "./peers/peer_utils.ts";
+  versionFlag,
+} from "./peers/openssl.ts";
 
 const reverse = (line: string) => [...line.replace(/\n$/, "")].reverse().join("") + "\n";
 
@@ -40,15 +43,9 @@ const CIPHER_TLS12: Record<string, RegExp> = {
 };
 
 for (const leaf of ["server", "server-ec", "server-ed25519"] as ServerLeaf[]) {
-  for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+  for (const version of VERSIONS) {
     Deno.test(`secsock client ↔ openssl s_server -rev: ${leaf} chain, ${version}`, async () => {
-      const peer = await opensslServer([
-        ...serverCertArgs(leaf),
-        "-rev",
-        "-naccept",
-        "1",
-        version === "TLSv1.2" ? "-tls1_2" : "-tls1_3",
-      ]);
+      const peer = await opensslServer([...serverCertArgs(leaf), "-rev", "-naccept", "1", versionFlag(version)]);
       using client = clientContext();
       let socket: SecureSocket | null = null;
       try {
@@ -163,22 +160,10 @@ function replyServer(options: { requireClientCert?: boolean } = {}) {
   };
 }
 
-for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
+for (const version of VERSIONS) {
   Deno.test(`openssl s_client ↔ secsock server: ${version}, verify ok, bytes both ways`, async () => {
     const server = replyServer();
-    const peer = opensslClient([
-      "-connect",
-      `127.0.0.1:${server.port}`,
-      "-CAfile",
-      fixturePath("ca.pem"),
-      "-servername",
-      "localhost",
-      "-verify_hostname",
-      "localhost",
-      "-verify_return_error",
-      "-ign_eof",
-      version === "TLSv1.2" ? "-tls1_2" : "-tls1_3",
-    ]);
+    const peer = opensslClient(server.port, [...strictClientArgs(), "-ign_eof", versionFlag(version)]);
     try {
       const lines = hexLines(30, 500, 3).join("") + "END\n";
       await peer.send(lines);
@@ -210,9 +195,7 @@ for (const version of ["TLSv1.2", "TLSv1.3"] as const) {
 
 Deno.test("openssl s_client with a client certificate ↔ secsock server requiring one", async () => {
   const server = replyServer({ requireClientCert: true });
-  const peer = opensslClient([
-    "-connect",
-    `127.0.0.1:${server.port}`,
+  const peer = opensslClient(server.port, [
     "-CAfile",
     fixturePath("ca.pem"),
     "-cert",

@@ -14,16 +14,20 @@ import {
 } from "../mod.ts";
 import {
   clientContext,
+  concat,
   connectLocal,
   dec,
   echoServer,
   enc,
   fixture,
+  randomBytes,
   readAll,
+  readExactly,
+  roundTrip,
   serverContext,
   sha256,
+  within,
 } from "./helpers.ts";
-import { concat, randomBytes, readExactly, within } from "./peers/peer_utils.ts";
 
 /**
  * A connected client/server pair over loopback (both handshakes done). The
@@ -138,13 +142,7 @@ Deno.test("closing contexts while their sockets live: the sockets keep working",
   try {
     await assert.rejects(connectLocal(clientCtx, echo.port), SocketClosedError);
     const payload = randomBytes(200_000);
-    const [, echoed] = await Promise.all([
-      (async () => {
-        await socket.write(payload);
-        await socket.closeWrite();
-      })(),
-      readAll(socket),
-    ]);
+    const echoed = await roundTrip(socket, payload);
     assert.equal(await sha256(echoed), await sha256(payload));
     assert.equal(socket.peerCertificate?.subject, "CN=localhost,O=secsock");
   } finally {
@@ -326,13 +324,7 @@ Deno.test("closeWrite() half-closes: the peer's reply is still read afterwards",
     assert.equal(await sha256(received), await sha256(request));
     // ...and can still answer at length.
     const reply = randomBytes(300_000);
-    const [, got] = await Promise.all([
-      (async () => {
-        await pair.server.write(reply);
-        await pair.server.closeWrite();
-      })(),
-      readAll(pair.client),
-    ]);
+    const [, got] = await Promise.all([roundTrip(pair.server, reply), readAll(pair.client)]);
     assert.equal(await sha256(got), await sha256(reply));
   } finally {
     pair.close();

@@ -23,8 +23,8 @@ import {
 } from "../mod.ts";
 import { liveSocketCount } from "../lib/registry.ts";
 import { openCallbackCount } from "../ffi/callbacks.ts";
-import { fixture, fixturePath, serverContext } from "./helpers.ts";
-import { Proc, sleep } from "./matrix_utils.ts";
+import { delay, fixture, fixturePath, serverContext } from "./helpers.ts";
+import { Proc } from "./matrix_utils.ts";
 
 const CLIENTS = Number(Deno.env.get("SECSOCK_LOAD_CLIENTS") ?? 500);
 const BYTES = Number(Deno.env.get("SECSOCK_LOAD_BYTES") ?? 1024 * 1024);
@@ -164,7 +164,7 @@ Deno.test({
     };
     const native = async () => {
       gc();
-      await sleep(0);
+      await delay(0);
       gc();
       const m = Deno.memoryUsage();
       return m.rss - m.heapTotal;

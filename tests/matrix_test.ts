@@ -11,7 +11,21 @@
  */
 import assert from "node:assert/strict";
 import { SecureSocket, type SecureSocketContext, X509Certificate } from "../mod.ts";
-import { fixture, fixturePath, hasPeer, sha256 } from "./helpers.ts";
+import {
+  concat,
+  fixture,
+  fixtureFingerprint,
+  fixturePath,
+  freePort,
+  hasPeer,
+  indexOfBytes,
+  randomBytes,
+  readAll,
+  readExactly,
+  settle,
+  sha256,
+  within,
+} from "./helpers.ts";
 import {
   assertCloseNotify,
   assertHandshakeInfo,
@@ -21,31 +35,22 @@ import {
   cellName,
   CELLS,
   CHOSEN_CLIENT_SUBJECT,
-  concat,
   echoHandler,
-  fingerprintOf,
-  freePort,
   httpEchoHandler,
   httpMessage,
-  indexOfBytes,
   jsonEvents,
   MatrixSummary,
   nodeScript,
   type Observed,
   observed,
   Proc,
-  randomBytes,
   randomText,
-  readExactly,
   readHttpMessage,
-  readToEnd,
   recordingClientContext,
   recordingServerContext,
   ROOT_CA_NAME,
   serveOne,
-  settle,
   waitForEvent,
-  withTimeout,
 } from "./matrix_utils.ts";
 
 const SERVER_SUBJECT = "CN=localhost,O=secsock";
@@ -59,7 +64,7 @@ const summary = new MatrixSummary();
 const encoder = new TextEncoder();
 
 function connect(ctx: SecureSocketContext, port: number): Promise<SecureSocket> {
-  return withTimeout(
+  return within(
     SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", port, handshakeTimeout: 15_000 }),
     20_000,
     "secsock connect",
@@ -103,13 +108,13 @@ function checkServerSide(
 
 /** Writes `up` while reading `down.length` bytes back, then closes cleanly: close_notify both ways. */
 async function exchangeAndClose(socket: SecureSocket, up: Uint8Array, downLength: number): Promise<Uint8Array> {
-  const [, received] = await withTimeout(
+  const [, received] = await within(
     Promise.all([socket.write(up), readExactly(socket, downLength)]),
     STEP_TIMEOUT,
     "echo",
   );
   await socket.closeWrite();
-  assert.equal(await withTimeout(socket.read(new Uint8Array(16)), 10_000, "the peer's close_notify"), null);
+  assert.equal(await within(socket.read(new Uint8Array(16)), 10_000, "the peer's close_notify"), null);
   return received;
 }
 
@@ -182,7 +187,7 @@ matrix("secsock client → openssl s_server", hasPeer("openssl"), async (cell) =
       const up = randomBytes(PAYLOAD);
       const down = randomText(PAYLOAD);
       await socket.write(marker);
-      const [, received] = await withTimeout(
+      const [, received] = await within(
         Promise.all([socket.write(up), readExactly(socket, down.length), server.write(down)]),
         STEP_TIMEOUT,
         "exchange with s_server",
@@ -200,7 +205,7 @@ matrix("secsock client → openssl s_server", hasPeer("openssl"), async (cell) =
       const echoed = server.stdout.subarray(start + marker.length, start + marker.length + up.length);
       assert.equal(await sha256(echoed), await sha256(up), "secsock → s_server checksum");
       await socket.closeWrite();
-      assert.equal(await withTimeout(socket.read(new Uint8Array(16)), 10_000, "s_server's close_notify"), null);
+      assert.equal(await within(socket.read(new Uint8Array(16)), 10_000, "s_server's close_notify"), null);
     } finally {
       socket.close();
     }
@@ -212,7 +217,7 @@ matrix("secsock client → openssl s_server", hasPeer("openssl"), async (cell) =
     const pem = text.match(/Client certificate\s*\n(-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----)/);
     if (cell.clientCert) {
       assert.ok(pem, `s_server did not report a client certificate\n${server.describe()}`);
-      assert.equal(X509Certificate.fromPEM(pem[1]).fingerprint256, fingerprintOf("client-ec.pem"));
+      assert.equal(X509Certificate.fromPEM(pem[1]).fingerprint256, fixtureFingerprint("client-ec.pem"));
     } else {
       assert.equal(pem, null);
     }
@@ -310,7 +315,7 @@ async function startNginx(): Promise<{ on: number; off: number; dir: string; pro
     await Deno.remove(dir, { recursive: true });
   };
   try {
-    await withTimeout(
+    await within(
       (async () => {
         for (;;) {
           if (proc.exited) throw new Error(`nginx exited\n${proc.describe()}`);
@@ -344,7 +349,7 @@ async function httpRequest(
   headers: Record<string, string> = {},
 ): Promise<{ status: number; body: Uint8Array; headers: Map<string, string> }> {
   await socket.write(httpMessage(`${method} ${path} HTTP/1.1`, { Host: "localhost", ...headers }, body));
-  const response = await withTimeout(readHttpMessage(reader, true), STEP_TIMEOUT, `${method} ${path}`);
+  const response = await within(readHttpMessage(reader, true), STEP_TIMEOUT, `${method} ${path}`);
   assert.ok(response, `no response to ${method} ${path}`);
   return { status: Number(response.startLine.split(" ")[1]), body: response.body, headers: response.headers };
 }
@@ -398,7 +403,7 @@ matrix(
         assert.equal(dn, "");
         assert.equal(verify, "NONE");
       }
-      assert.equal((await withTimeout(reader.readToEnd(), 10_000, "nginx's close_notify")).length, 0);
+      assert.equal((await within(reader.readToEnd(), 10_000, "nginx's close_notify")).length, 0);
       await socket.closeWrite();
     } finally {
       socket.close();
@@ -453,7 +458,7 @@ matrix("secsock client → Node tls server", hasPeer("node"), async (cell) => {
     assert.equal(secure.protocol, cell.version);
     assert.equal(secure.authorized, cell.clientCert);
     assert.equal(secure.peerSubject, cell.clientCert ? CHOSEN_CLIENT_SUBJECT : null);
-    if (cell.clientCert) assert.equal(secure.peerFingerprint256, fingerprintOf("client-ec.pem"));
+    if (cell.clientCert) assert.equal(secure.peerFingerprint256, fixtureFingerprint("client-ec.pem"));
     const end = await waitForEvent(server, "end");
     assert.equal(end.bytes, payload.length);
     assert.equal(end.sha256, await sha256(payload));
@@ -508,7 +513,7 @@ matrix(
       } finally {
         socket.close();
       }
-      const result = await withTimeout(served, STEP_TIMEOUT, "the Deno.listenTls side");
+      const result = await within(served, STEP_TIMEOUT, "the Deno.listenTls side");
       if (!result.ok) throw result.error;
       assert.equal(await sha256(result.value), await sha256(payload), "what Deno.listenTls received");
       assertHandshakeInfo(obs, "client");
@@ -541,7 +546,7 @@ matrix("openssl s_client → secsock server", hasPeer("openssl"), async (cell) =
     await client.waitFor(() => client.stdoutLength >= payload.length, STEP_TIMEOUT, "the echo on s_client's stdout");
     assert.equal(await sha256(client.stdout), await sha256(payload), "echo checksum at s_client");
     await client.closeStdin();
-    const served = await withTimeout(server.result, STEP_TIMEOUT, "the secsock server");
+    const served = await within(server.result, STEP_TIMEOUT, "the secsock server");
     checkServerSide(served, cell, obs, await sha256(payload), payload.length);
     const status = await client.exit(10_000);
     assert.equal(status.code, 0, client.describe());
@@ -570,7 +575,7 @@ matrix("gnutls-cli → secsock server", hasPeer("gnutls-cli"), async (cell) => {
     assert.equal(await sha256(client.stdout), await sha256(payload), "echo checksum at gnutls-cli");
     // stdin EOF: gnutls-cli sends close_notify (gnutls_bye).
     await client.closeStdin();
-    const served = await withTimeout(server.result, STEP_TIMEOUT, "the secsock server");
+    const served = await within(server.result, STEP_TIMEOUT, "the secsock server");
     checkServerSide(served, cell, obs, await sha256(payload), payload.length);
     const status = await client.exit(10_000);
     const info = await Deno.readTextFile(log);
@@ -613,7 +618,7 @@ matrix("curl → secsock server (HTTPS)", hasPeer("curl"), async (cell) => {
     assert.match(headers, /^HTTP\/1\.1 200/);
     assert.match(headers, new RegExp(`X-Protocol: ${cell.version}`, "i"));
     assert.match(headers, new RegExp(`X-Client-Subject: ${cell.clientCert ? PEER_CLIENT_SUBJECT : "none"}`, "i"));
-    const served = await withTimeout(server.result, STEP_TIMEOUT, "the secsock server");
+    const served = await within(server.result, STEP_TIMEOUT, "the secsock server");
     checkServerSide(served, cell, obs, await sha256(payload), payload.length);
   } finally {
     server.close();
@@ -639,7 +644,7 @@ matrix("Node tls client → secsock server", hasPeer("node"), async (cell) => {
     assert.equal(secure.protocol, cell.version);
     assert.equal(secure.authorized, true);
     assert.equal(secure.peerSubject, SERVER_SUBJECT);
-    const served = await withTimeout(server.result, STEP_TIMEOUT, "the secsock server");
+    const served = await within(server.result, STEP_TIMEOUT, "the secsock server");
     checkServerSide(served, cell, obs, String(end.sentSha256), PAYLOAD);
     assert.equal((await waitForEvent(client, "close")).hadError, false);
     assert.equal((await client.exit(10_000)).code, 0);
@@ -656,7 +661,7 @@ matrix("Deno.connectTls → secsock server", true, async (cell) => {
   using ctx = recordingServerContext(cell.version, obs, cell.clientCert);
   const server = serveOne(ctx, echoHandler);
   try {
-    const conn = await withTimeout(
+    const conn = await within(
       Deno.connectTls({
         hostname: "127.0.0.1",
         port: server.port,
@@ -670,14 +675,14 @@ matrix("Deno.connectTls → secsock server", true, async (cell) => {
     let received: Uint8Array;
     try {
       await conn.handshake();
-      [, received] = await withTimeout(
+      [, received] = await within(
         Promise.all([
           (async () => {
             let offset = 0;
             while (offset < payload.length) offset += await conn.write(payload.subarray(offset));
             await conn.closeWrite();
           })(),
-          readToEnd(conn),
+          readAll(conn),
         ]),
         STEP_TIMEOUT,
         "Deno.connectTls echo",
@@ -686,7 +691,7 @@ matrix("Deno.connectTls → secsock server", true, async (cell) => {
       conn.close();
     }
     assert.equal(await sha256(received), await sha256(payload), "echo checksum at Deno.connectTls");
-    const served = await withTimeout(server.result, STEP_TIMEOUT, "the secsock server");
+    const served = await within(server.result, STEP_TIMEOUT, "the secsock server");
     checkServerSide(served, cell, obs, await sha256(payload), payload.length);
   } finally {
     server.close();

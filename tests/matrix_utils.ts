@@ -1,22 +1,39 @@
 /**
- * Helpers for the interop matrix, fault, load and fuzz tests: free ports,
- * child processes with binary output, contexts that record every callback,
- * a buffered reader with a tiny HTTP/1.1 client and server, a re-chunking TCP
- * proxy and a TLS record writer.
+ * Helpers for the interop matrix, fault, load and fuzz tests: child processes
+ * with binary output, contexts that record every callback, a buffered reader
+ * with a tiny HTTP/1.1 client and server, a re-chunking TCP proxy and a TLS
+ * record writer. Generic helpers (bytes, bounded waits, ports) are in
+ * tests/helpers.ts.
  */
 import assert from "node:assert/strict";
 import {
   type ClientCertificate,
   InfoWhere,
   SecureSocket,
-  SecureSocketContext,
+  type SecureSocketContext,
   SecureSocketListener,
   VerifyMode,
-  X509Certificate,
 } from "../mod.ts";
-import { fixture, fixturePath, sha256 } from "./helpers.ts";
-
-export type Version = "TLSv1.2" | "TLSv1.3";
+import {
+  clientContext,
+  concat,
+  delay,
+  echoUntilEnd,
+  fixture,
+  indexOfBytes,
+  type Outcome,
+  peerScript,
+  randomBytes,
+  readAll,
+  type Reader,
+  serverContext,
+  settle,
+  sha256,
+  spawnPiped,
+  type Version,
+  within,
+  writeAll,
+} from "./helpers.ts";
 
 /** One cell of the matrix: a protocol version, with or without a client certificate. */
 export interface Cell {
@@ -39,38 +56,6 @@ export function cellName(cell: Cell): string {
 
 // ---------------------------------------------------------------- basics
 
-/** A free TCP port on 127.0.0.1: bind port 0, read it, close. */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
-
-export function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** Rejects with a clear message when `promise` takes longer than `ms`; never leaves a timer behind. */
-export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: no result within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Settles `promise` into a result object, so a rejection can be inspected later without being unhandled. */
-export function settle<T>(promise: Promise<T>): Promise<{ ok: true; value: T } | { ok: false; error: unknown }> {
-  return promise.then((value) => ({ ok: true as const, value }), (error) => ({ ok: false as const, error }));
-}
-
 /** Waits until something accepts TCP connections on 127.0.0.1:port. */
 export async function waitForPort(port: number, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -83,16 +68,9 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
       if (Date.now() > deadline) {
         throw new Error(`nothing listens on 127.0.0.1:${port} after ${timeoutMs} ms`, { cause: error });
       }
-      await sleep(25);
+      await delay(25);
     }
   }
-}
-
-/** Cryptographically random bytes (any length). */
-export function randomBytes(length: number): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(length);
-  for (let i = 0; i < length; i += 65536) crypto.getRandomValues(out.subarray(i, Math.min(length, i + 65536)));
-  return out;
 }
 
 /**
@@ -108,55 +86,6 @@ export function randomText(length: number): Uint8Array<ArrayBuffer> {
     out[i] = (i % 65 === 64 || i === length - 1) ? 0x0a : alphabet[out[i] % alphabet.length];
   }
   return out;
-}
-
-export function concat(chunks: Uint8Array[]): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
-  }
-  return out;
-}
-
-export function indexOfBytes(haystack: Uint8Array, needle: Uint8Array, from = 0): number {
-  outer: for (let i = from; i <= haystack.length - needle.length; i++) {
-    for (let j = 0; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
-    return i;
-  }
-  return -1;
-}
-
-/** Anything with a `read()` like Deno.Conn and SecureSocket. */
-export interface Reader {
-  read(p: Uint8Array): Promise<number | null>;
-}
-
-/** Reads exactly `n` bytes; an early end is an error. */
-export async function readExactly(reader: Reader, n: number): Promise<Uint8Array<ArrayBuffer>> {
-  const out = new Uint8Array(n);
-  let got = 0;
-  while (got < n) {
-    const r = await reader.read(out.subarray(got));
-    if (r === null) throw new Error(`stream ended after ${got} of ${n} bytes`);
-    got += r;
-  }
-  return out;
-}
-
-/** Reads until the end (null), returning everything. */
-export async function readToEnd(reader: Reader, limit = 64 * 1024 * 1024): Promise<Uint8Array<ArrayBuffer>> {
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  const buf = new Uint8Array(65536);
-  for (;;) {
-    const n = await reader.read(buf);
-    if (n === null) return concat(chunks);
-    chunks.push(buf.slice(0, n));
-    total += n;
-    if (total > limit) throw new Error(`more than ${limit} bytes`);
-  }
 }
 
 // ---------------------------------------------------------------- child processes
@@ -178,14 +107,7 @@ export class Proc {
 
   constructor(command: string, args: string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
     this.command = command;
-    const child = new Deno.Command(command, {
-      args,
-      cwd: options.cwd ?? fixturePath(""),
-      env: options.env,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-    }).spawn();
+    const child = spawnPiped(command, args, options);
     this.child = child;
     this.#writer = child.stdin.getWriter();
     const notify = () => this.#listeners.forEach((l) => l());
@@ -293,7 +215,7 @@ export class Proc {
 
   /** Waits for the process to exit on its own. */
   async exit(timeoutMs: number): Promise<Deno.CommandStatus> {
-    const status = await withTimeout(this.status, timeoutMs, `${this.command} to exit`);
+    const status = await within(this.status, timeoutMs, `${this.command} to exit`);
     await this.#pumps;
     return status;
   }
@@ -342,7 +264,7 @@ export async function waitForEvent(
 
 /** Starts a Node peer script from tests/peers/. */
 export function nodeScript(script: string, args: string[]): Proc {
-  return new Proc("node", [new URL(`./peers/${script}`, import.meta.url).pathname, ...args]);
+  return new Proc("node", [peerScript(script), ...args]);
 }
 
 // ---------------------------------------------------------------- contexts that record their callbacks
@@ -387,11 +309,6 @@ export function chosenClientCertificate(): ClientCertificate {
 
 export const CHOSEN_CLIENT_SUBJECT = "CN=secsock client ec,O=secsock";
 
-/** Fingerprint of a fixture certificate. */
-export function fingerprintOf(name: string): string {
-  return X509Certificate.fromPEM(fixture(name)).fingerprint256;
-}
-
 function record(ctx: SecureSocketContext, obs: Observed): void {
   ctx.setCertificateVerifyCallback((ok, store) => {
     obs.verifyDepths.push(store.depth);
@@ -410,12 +327,7 @@ function record(ctx: SecureSocketContext, obs: Observed): void {
  * callback is always installed; it answers with {@linkcode chosenClientCertificate}.
  */
 export function recordingClientContext(version: Version, obs: Observed): SecureSocketContext {
-  const ctx = new SecureSocketContext({
-    useSystemTrust: false,
-    ca: fixture("ca.pem"),
-    minVersion: version,
-    maxVersion: version,
-  });
+  const ctx = clientContext({ minVersion: version, maxVersion: version });
   record(ctx, obs);
   ctx.setClientCertificateCallback((socket) => {
     obs.clientCertCalls++;
@@ -435,14 +347,11 @@ export function recordingServerContext(
   obs: Observed,
   requireClientCert: boolean,
 ): SecureSocketContext {
-  const ctx = new SecureSocketContext({
-    useSystemTrust: false,
+  const ctx = serverContext({
     minVersion: version,
     maxVersion: version,
     ...(requireClientCert ? { ca: fixture("ca.pem"), verifyMode: VerifyMode.Peer | VerifyMode.FailIfNoPeerCert } : {}),
   });
-  ctx.useCertificateChainFile(fixturePath("server-chain.pem"));
-  ctx.usePrivateKeyFile(fixturePath("server.key"));
   record(ctx, obs);
   return ctx;
 }
@@ -665,16 +574,7 @@ export function serveOne(
 
 /** Echoes until the peer's close_notify, then sends ours. */
 export async function echoHandler(socket: SecureSocket): Promise<{ received: Uint8Array; cleanEnd: boolean }> {
-  const chunks: Uint8Array[] = [];
-  const buf = new Uint8Array(65536);
-  for (;;) {
-    const n = await socket.read(buf);
-    if (n === null) break;
-    chunks.push(buf.slice(0, n));
-    await socket.write(buf.subarray(0, n));
-  }
-  await socket.closeWrite();
-  return { received: concat(chunks), cleanEnd: true };
+  return { received: await echoUntilEnd(socket), cleanEnd: true };
 }
 
 /**
@@ -703,7 +603,7 @@ export async function httpEchoHandler(socket: SecureSocket): Promise<{ received:
   // The client's close_notify (or its absence) decides how clean the end was.
   let cleanEnd = false;
   try {
-    cleanEnd = (await readToEnd(socket)).length === 0;
+    cleanEnd = (await readAll(socket)).length === 0;
   } catch {
     cleanEnd = false;
   }
@@ -776,11 +676,6 @@ export interface DirectionStats {
   bytes: number;
   writes: number;
   largestWrite: number;
-}
-
-async function writeAll(conn: Deno.Conn, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) offset += await conn.write(data.subarray(offset));
 }
 
 /** A TCP proxy on 127.0.0.1 in front of `targetPort` that re-chunks the ciphertext. */
@@ -897,7 +792,7 @@ export class ChunkingProxy {
         signal.wake = null;
         continue;
       }
-      while (!eof && performance.now() - last < idle) await sleep(idle);
+      while (!eof && performance.now() - last < idle) await delay(idle);
       const chunk = concat(pending);
       pending = [];
       await this.#write(dst, chunk, stats);
@@ -983,7 +878,7 @@ export async function captureClientHello(
     SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: hostname, port: listener.addr.port }),
   );
   try {
-    return await withTimeout(capture, 10_000, "capturing a ClientHello");
+    return await within(capture, 10_000, "capturing a ClientHello");
   } finally {
     listener.close();
     const result = await client;
@@ -992,8 +887,6 @@ export async function captureClientHello(
 }
 
 // ---------------------------------------------------------------- a secsock server that keeps every outcome
-
-export type Outcome<T> = { ok: true; value: T } | { ok: false; error: unknown };
 
 /**
  * A secsock listener on 127.0.0.1 that runs `handler` for every accepted
@@ -1048,9 +941,9 @@ export class TestServer<T> {
     const deadline = Date.now() + timeoutMs;
     while (this.#outcomes.length <= index) {
       if (Date.now() > deadline) throw new Error(`connection #${index} was never accepted`);
-      await sleep(5);
+      await delay(5);
     }
-    return await withTimeout(this.#outcomes[index], Math.max(1, deadline - Date.now()), `connection #${index}`);
+    return await within(this.#outcomes[index], Math.max(1, deadline - Date.now()), `connection #${index}`);
   }
 
   /** Waits until `count` accept errors were seen. */
@@ -1058,7 +951,7 @@ export class TestServer<T> {
     const deadline = Date.now() + timeoutMs;
     while (this.acceptErrors.length < count) {
       if (Date.now() > deadline) throw new Error(`expected ${count} accept errors, saw ${this.acceptErrors.length}`);
-      await sleep(5);
+      await delay(5);
     }
   }
 
@@ -1078,7 +971,7 @@ export function rawConnect(port: number): Promise<Deno.TcpConn> {
 
 /** Reads a plain connection until the peer closes it: the bytes, or the error (e.g. a reset). */
 export async function drainRaw(conn: Deno.Conn, timeoutMs = 10_000): Promise<Outcome<Uint8Array>> {
-  return await withTimeout(settle(readToEnd(conn)), timeoutMs, "the peer to close the connection");
+  return await within(settle(readAll(conn)), timeoutMs, "the peer to close the connection");
 }
 
 /**

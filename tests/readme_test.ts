@@ -4,7 +4,7 @@
  * on a free port instead.
  */
 import assert from "node:assert/strict";
-import { opensslServer } from "./helpers.ts";
+import { opensslServer } from "./peers/openssl.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const readme = Deno.readTextFileSync(`${root}README.md`);

@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { SecureSocket, SocketClosedError } from "../mod.ts";
-import { clientContext, connectLocal, dec, echoServer, enc, readAll, serverContext, sha256 } from "./helpers.ts";
+import {
+  clientContext,
+  connectLocal,
+  dec,
+  echoServer,
+  enc,
+  randomBytes,
+  roundTrip,
+  serverContext,
+  sha256,
+} from "./helpers.ts";
 
 Deno.test("secsock client echoes through a secsock server (TLS 1.3)", async () => {
   using server = serverContext();
@@ -9,9 +19,7 @@ Deno.test("secsock client echoes through a secsock server (TLS 1.3)", async () =
   const socket = await connectLocal(client, echo.port);
   assert.equal(socket.protocol, "TLSv1.3");
   assert.equal(socket.peerCertificate?.subject, "CN=localhost,O=secsock");
-  await socket.write(enc("hello"));
-  await socket.closeWrite();
-  assert.equal(dec(await readAll(socket)), "hello");
+  assert.equal(dec(await roundTrip(socket, enc("hello"))), "hello");
   socket.close();
   await echo.close();
   assert.deepEqual(echo.errors, []);
@@ -22,16 +30,9 @@ Deno.test("writes from 0 bytes to 8 MiB arrive byte-exact", async () => {
   using client = clientContext();
   const echo = echoServer(server);
   const socket = await connectLocal(client, echo.port);
-  const payload = new Uint8Array(8 * 1024 * 1024 + 17);
-  for (let i = 0; i < payload.length; i += 65536) crypto.getRandomValues(payload.subarray(i, i + 65536));
+  const payload = randomBytes(8 * 1024 * 1024 + 17);
   assert.equal(await socket.write(new Uint8Array(0)), 0);
-  const [, received] = await Promise.all([
-    (async () => {
-      await socket.write(payload);
-      await socket.closeWrite();
-    })(),
-    readAll(socket),
-  ]);
+  const received = await roundTrip(socket, payload);
   assert.equal(received.length, payload.length);
   assert.equal(await sha256(received), await sha256(payload));
   socket.close();

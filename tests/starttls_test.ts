@@ -4,8 +4,20 @@
  */
 import assert from "node:assert/strict";
 import { CertificateVerificationError, HandshakeError, SecureSocket, SocketClosedError } from "../mod.ts";
-import { clientContext, dec, enc, fixture, readAll, serverContext, sha256 } from "./helpers.ts";
-import { randomBytes, within } from "./peers/peer_utils.ts";
+import {
+  clientContext,
+  dec,
+  echoUntilEnd,
+  enc,
+  fixture,
+  randomBytes,
+  readAll,
+  roundTrip,
+  serverContext,
+  sha256,
+  within,
+  writeAll,
+} from "./helpers.ts";
 
 /** Reads one CRLF-terminated line byte by byte, so no TLS byte is consumed by accident. */
 async function readLine(conn: Deno.Conn): Promise<string> {
@@ -19,10 +31,8 @@ async function readLine(conn: Deno.Conn): Promise<string> {
   return dec(new Uint8Array(bytes));
 }
 
-async function writeText(conn: Deno.Conn, text: string): Promise<void> {
-  const data = enc(text);
-  let o = 0;
-  while (o < data.length) o += await conn.write(data.subarray(o));
+function writeText(conn: Deno.Conn, text: string): Promise<void> {
+  return writeAll(conn, enc(text));
 }
 
 Deno.test("STARTTLS: plain greeting, upgrade on both ends, echo with checksums, clean close", async () => {
@@ -43,13 +53,7 @@ Deno.test("STARTTLS: plain greeting, upgrade on both ends, echo with checksums, 
       tls = await SecureSocket.startTls(conn, serverCtx, { server: true });
       const info = { isServer: tls.isServer, protocol: tls.protocol, servername: tls.servername };
       // Echo until the client's close_notify, then ours.
-      const buf = new Uint8Array(65536);
-      for (;;) {
-        const n = await tls.read(buf);
-        if (n === null) break;
-        await tls.write(buf.subarray(0, n));
-      }
-      await tls.closeWrite();
+      await echoUntilEnd(tls);
       return info;
     } finally {
       if (tls) tls.close();
@@ -70,17 +74,7 @@ Deno.test("STARTTLS: plain greeting, upgrade on both ends, echo with checksums, 
     assert.equal(t.isServer, false);
     assert.equal(t.protocol, "TLSv1.3");
     assert.equal(t.peerCertificate?.subject, "CN=localhost,O=secsock");
-    const [, echoed] = await within(
-      Promise.all([
-        (async () => {
-          await t.write(payload);
-          await t.closeWrite();
-        })(),
-        readAll(t),
-      ]),
-      20_000,
-      "echo over STARTTLS",
-    );
+    const echoed = await within(roundTrip(t, payload), 20_000, "echo over STARTTLS");
     assert.equal(await sha256(echoed), await sha256(payload));
   } finally {
     if (tls) tls.close();
@@ -109,9 +103,7 @@ Deno.test("STARTTLS with IP verification: hostname 127.0.0.1 matches the IP SAN"
   const conn = await Deno.connect({ hostname: "127.0.0.1", port: listener.addr.port });
   const tls = await SecureSocket.startTls(conn, clientCtx, { hostname: "127.0.0.1" });
   try {
-    await tls.write(enc("ping"));
-    await tls.closeWrite();
-    assert.equal(dec(await readAll(tls)), "got ping");
+    assert.equal(dec(await roundTrip(tls, enc("ping"))), "got ping");
   } finally {
     tls.close();
     listener.close();

@@ -17,8 +17,20 @@ import {
   X509Certificate,
   type X509StoreContext,
 } from "../mod.ts";
-import { clientContext, dec, enc, fixture, fixturePath, opensslServer, serverContext, spawnPeer } from "./helpers.ts";
-import { delay, failure, fixtureFingerprint256, settle, success, timed, tlsPair } from "./callback_utils.ts";
+import {
+  clientContext,
+  dec,
+  delay,
+  enc,
+  fixture,
+  fixtureFingerprint256,
+  fixturePath,
+  serverContext,
+  settle,
+  timed,
+} from "./helpers.ts";
+import { failure, success, tlsPair } from "./callback_utils.ts";
+import { opensslClient, opensslServer, serverCertArgs } from "./peers/openssl.ts";
 
 const ROOT = "CN=secsock Test Root CA,O=secsock";
 const INTERMEDIATE = "CN=secsock Test Intermediate CA,O=secsock";
@@ -533,16 +545,7 @@ Deno.test("verify: a wrong return type is a TypeError", async (t) => {
 });
 
 Deno.test("verify: our client verifies openssl s_server's chain", async () => {
-  const peer = await opensslServer([
-    "-cert",
-    "server.pem",
-    "-key",
-    "server.key",
-    "-cert_chain",
-    "intermediate.pem",
-    "-naccept",
-    "1",
-  ]);
+  const peer = await opensslServer([...serverCertArgs(), "-naccept", "1"]);
   try {
     using client = clientContext();
     const cb = recordingVerifier();
@@ -561,7 +564,7 @@ Deno.test("verify: our client verifies openssl s_server's chain", async () => {
 });
 
 Deno.test("verify: our client's callback rejects openssl s_server", async () => {
-  const peer = await opensslServer(["-cert", "server.pem", "-key", "server.key", "-cert_chain", "intermediate.pem"]);
+  const peer = await opensslServer(serverCertArgs());
   try {
     using client = clientContext();
     client.setCertificateVerifyCallback((ok, store) => store.depth === 0 ? false : ok);
@@ -583,10 +586,7 @@ Deno.test("verify: our server verifies openssl s_client's certificate chain", as
       using server = clientAuthServer(cb);
       const listener = SecureSocketListener.listen(server, { hostname: "127.0.0.1", port: 0 });
       const accepted = listener.accept();
-      const peer = spawnPeer("openssl", [
-        "s_client",
-        "-connect",
-        `127.0.0.1:${listener.addr.port}`,
+      const peer = opensslClient(listener.addr.port, [
         "-servername",
         "localhost",
         "-CAfile",

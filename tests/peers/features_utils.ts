@@ -1,109 +1,17 @@
 /**
- * Helpers for the issue 7 feature suites (tests/features_*_test.ts): bounded
- * waits, openssl CLI peers, the Node tls peer (features_node_peer.mjs) and a
- * one-shot secsock server. Kept apart from tests/helpers.ts, which other
- * suites share.
+ * Helpers for the issue 7 feature suites (tests/features_*_test.ts): the Node
+ * tls peer (features_node_peer.mjs), a one-shot secsock server and the
+ * connection handlers the suites share. Generic helpers are in
+ * tests/helpers.ts, the openssl CLI in tests/peers/openssl.ts.
  */
 import assert from "node:assert/strict";
 import { type SecureSocket, type SecureSocketContext, SecureSocketListener, X509Certificate } from "../../mod.ts";
-import { fixture, fixturePath, nodePeer, type Peer, spawnPeer } from "../helpers.ts";
-
-/** Rejects with a clear message when `promise` does not settle within `ms`. */
-export async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms: ${what}`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/** Resolves after `ms`. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/**
- * Stops a peer and waits for it. `Peer.waitFor` arms a 50 ms timer when the
- * process exits; waiting a little longer keeps the op sanitizer quiet.
- */
-export async function stopPeer(peer: Peer): Promise<Deno.CommandStatus> {
-  const status = await peer.close();
-  await delay(80);
-  return status;
-}
-
-/** Waits (bounded) for a peer to exit by itself, then stops it; true when it exited on its own. */
-export async function waitExit(peer: Peer, ms = 10_000): Promise<boolean> {
-  let exited = true;
-  try {
-    await within(peer.process.status, ms, "peer exit");
-  } catch {
-    exited = false;
-  }
-  await stopPeer(peer);
-  return exited;
-}
-
-/** `openssl s_server` arguments serving a fixture leaf with its intermediate (-cert reads one certificate). */
-export function serverCertArgs(leaf: "server" | "server-ec" = "server"): string[] {
-  return [
-    "-cert",
-    fixturePath(`${leaf}.pem`),
-    "-cert_chain",
-    fixturePath("intermediate.pem"),
-    "-key",
-    fixturePath(`${leaf}.key`),
-  ];
-}
-
-/** Starts `openssl s_client` against 127.0.0.1:port with extra arguments. */
-export function opensslClient(port: number, args: string[]): Peer {
-  return spawnPeer("openssl", ["s_client", "-connect", `127.0.0.1:${port}`, ...args]);
-}
-
-/** Reads from `reader` until the decoded text contains `marker` (or EOF); bounded by the caller. */
-export async function readUntil(
-  reader: { read(p: Uint8Array): Promise<number | null> },
-  marker: string,
-): Promise<string> {
-  const decoder = new TextDecoder();
-  const buf = new Uint8Array(16384);
-  let text = "";
-  while (!text.includes(marker)) {
-    const n = await reader.read(buf);
-    if (n === null) break;
-    text += decoder.decode(buf.subarray(0, n), { stream: true });
-  }
-  return text;
-}
+import { enc, nodePeer, type Peer, readUntil, stopPeer, waitExit, within } from "../helpers.ts";
 
 /** The certificates (PEM blocks) printed in a peer's output, in order. */
 export function pemBlocks(text: string): X509Certificate[] {
   const blocks = text.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
   return blocks.map((pem) => X509Certificate.fromPEM(pem + "\n"));
-}
-
-/** SHA-256 fingerprint ("AB:CD:…") of a fixture certificate. */
-export function fixtureFingerprint(name: string): string {
-  return X509Certificate.fromPEM(fixture(name)).fingerprint256;
-}
-
-/** Hex of bytes. */
-export function hex(bytes: Uint8Array): string {
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-/** Bytes of hex. */
-export function unhex(text: string): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(text.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
-  return out;
 }
 
 /** What the Node tls peer reports about one connection (see features_node_peer.mjs). */
@@ -278,6 +186,60 @@ export function assertServed(result: PromiseSettledResult<void> | undefined, wha
   if (result.status === "rejected") throw result.reason;
 }
 
+/** Asserts every settled server task succeeded ("connection 0", "connection 1"…). */
+export function assertAllServed(results: PromiseSettledResult<void>[]): void {
+  results.forEach((r, i) => assertServed(r, `connection ${i}`));
+}
+
+/** Asserts a settled server task failed (with an instance of `type` when given); returns the reason. */
+export function assertRejected(
+  result: PromiseSettledResult<void> | undefined,
+  what?: string,
+  type?: new (...args: never[]) => unknown,
+): unknown {
+  assert.equal(result?.status, "rejected", what);
+  const reason = (result as PromiseRejectedResult).reason;
+  if (type) assert.ok(reason instanceof type, `${what ?? "reason"}: ${String(reason)}`);
+  return reason;
+}
+
+/** The server's handshake, bounded. */
+export function serverHandshake(socket: SecureSocket): Promise<void> {
+  return within(socket.handshake(), 10_000, "server handshake");
+}
+
+/** Ends a served connection: close_notify, then wait (bounded) for the client's close. */
+export async function closeAndDrain(socket: SecureSocket): Promise<void> {
+  await socket.closeWrite();
+  await drain(socket);
+}
+
+/**
+ * A handler for {@linkcode oneShotServer}: handshake, write `text` (or what
+ * it returns for the handshaken socket), close_notify, wait for the client.
+ */
+export function sendText(text: string | ((socket: SecureSocket) => string)) {
+  return async (socket: SecureSocket): Promise<void> => {
+    await serverHandshake(socket);
+    await socket.write(enc(typeof text === "string" ? text : text(socket)));
+    await closeAndDrain(socket);
+  };
+}
+
+/**
+ * A handler for {@linkcode oneShotServer}: handshake, `onHandshake` (to
+ * record the server's view), echo one line, close_notify, wait for the client.
+ */
+export function echoLine(onHandshake?: (socket: SecureSocket) => void) {
+  return async (socket: SecureSocket): Promise<void> => {
+    await serverHandshake(socket);
+    onHandshake?.(socket);
+    const line = await within(readUntil(socket, "\n"), 10_000, "line");
+    await socket.write(enc(line));
+    await closeAndDrain(socket);
+  };
+}
+
 /** Reads what is left until the peer's close (bounded); "clean" on close_notify, else the error. */
 export async function drain(socket: SecureSocket, ms = 10_000): Promise<"clean" | unknown> {
   try {
@@ -293,20 +255,4 @@ export async function drain(socket: SecureSocket, ms = 10_000): Promise<"clean" 
   } catch (error) {
     return error;
   }
-}
-
-/** Runs a command to completion (bounded by `timeout` seconds via coreutils timeout) and returns its output. */
-export async function run(
-  command: string,
-  args: string[],
-  timeoutSeconds = 20,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command("timeout", {
-    args: ["-k", "2", String(timeoutSeconds), command, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const d = new TextDecoder();
-  return { code: out.code, stdout: d.decode(out.stdout), stderr: d.decode(out.stderr) };
 }
