@@ -23,15 +23,17 @@ import {
   delay,
   enc,
   fixture,
+  freePort,
   hasPeer,
   indexOfBytes,
+  type Outcome,
   randomBytes,
   readAll,
   readExactly,
   serverContext,
   settle,
   sha256,
-  type Version,
+  VERSIONS,
   within,
 } from "./helpers.ts";
 import {
@@ -53,8 +55,7 @@ import {
   TrickleConn,
   waitForEvent,
 } from "./matrix_utils.ts";
-
-const VERSIONS: Version[] = ["TLSv1.2", "TLSv1.3"];
+import { serverCertArgs } from "./peers/openssl.ts";
 
 function connectTo(ctx: SecureSocketContext, port: number, handshakeTimeout = 10_000): Promise<SecureSocket> {
   return SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", port, handshakeTimeout });
@@ -73,6 +74,23 @@ function faultTest(name: string, fn: (t: Deno.TestContext) => Promise<void>, opt
   });
 }
 
+/** Asserts that `outcome` failed with an instance of `type`; returns the error. */
+function assertFailed<E>(outcome: Outcome<unknown>, type: new (...args: never[]) => E, what = "the outcome"): E {
+  assert.equal(outcome.ok, false, `${what}: expected ${type.name}, but it succeeded`);
+  const error = (outcome as { error: unknown }).error;
+  assert.ok(
+    error instanceof type,
+    `${what}: expected ${type.name}, got ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`,
+  );
+  return error;
+}
+
+/** Asserts that `outcome` succeeded (showing the error if not); returns its value. */
+function assertOk<T>(outcome: Outcome<T>): T {
+  assert.ok(outcome.ok, String(!outcome.ok && outcome.error));
+  return outcome.value;
+}
+
 /** Asserts that `promise` rejects with an instance of `type` within `ms`; returns the error. */
 async function rejectsWithin<E extends Error>(
   promise: Promise<unknown>,
@@ -80,15 +98,130 @@ async function rejectsWithin<E extends Error>(
   ms: number,
   what: string,
 ): Promise<E> {
-  const result = await within(settle(promise), ms, what);
-  assert.equal(result.ok, false, `${what}: expected ${type.name}, but it succeeded`);
-  const error = (result as { error: unknown }).error;
-  assert.ok(
-    error instanceof type,
-    `${what}: expected ${type.name}, got ${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`,
-  );
-  return error as E;
+  return assertFailed(await within(settle(promise), ms, what), type, what);
 }
+
+/** Runs `body` against a {@linkcode TestServer} on `ctx` serving with `handler`; closes the server afterwards. */
+async function withTestServer<T>(
+  ctx: SecureSocketContext,
+  handler: (socket: SecureSocket) => Promise<T>,
+  body: (server: TestServer<T>) => Promise<void>,
+  options: { handshakeTimeout?: number } = {},
+): Promise<void> {
+  const server = new TestServer(ctx, handler, options);
+  try {
+    await body(server);
+  } finally {
+    await server.close();
+  }
+}
+
+/** Runs `body` with `count` plain TCP connections to 127.0.0.1:port; closes them afterwards. */
+async function withRawConns(
+  port: number,
+  count: number,
+  body: (conns: Deno.TcpConn[]) => Promise<void>,
+): Promise<void> {
+  const conns = await Promise.all(Array.from({ length: count }, () => rawConnect(port)));
+  try {
+    await body(conns);
+  } finally {
+    conns.forEach((c) => c.close());
+  }
+}
+
+/** Runs `body` with a plain TCP connection to 127.0.0.1:port; closes it afterwards. */
+function withRawConn(port: number, body: (conn: Deno.TcpConn) => Promise<void>): Promise<void> {
+  return withRawConns(port, 1, ([conn]) => body(conn));
+}
+
+/**
+ * A plain TCP listener standing in for a TLS server: its first connection is
+ * handed to `serve`, then closed. `body` gets the port and what `serve`
+ * returns; afterwards the listener and the connection are closed and `serve`
+ * is waited for.
+ */
+async function withRawServer<T>(
+  serve: (conn: Deno.Conn) => Promise<T>,
+  body: (port: number, served: Promise<T>) => Promise<void>,
+): Promise<void> {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  let conn: Deno.Conn | null = null;
+  const closeConn = () => {
+    try {
+      conn?.close();
+    } catch { /* closed */ }
+  };
+  const served = (async () => {
+    conn = await listener.accept();
+    try {
+      return await serve(conn);
+    } finally {
+      closeConn();
+    }
+  })();
+  let failed = true;
+  try {
+    await body(listener.addr.port, served);
+    failed = false;
+  } finally {
+    listener.close();
+    closeConn();
+    if (failed) await settle(served);
+    else await served;
+  }
+}
+
+/** Runs `body` with tests/peers/matrix_fault_peer.mjs started with `args`; stops it afterwards. */
+async function withFaultPeer<T>(args: string[], body: (peer: Proc) => Promise<T>): Promise<T> {
+  const peer = nodeScript("matrix_fault_peer.mjs", args);
+  try {
+    return await body(peer);
+  } finally {
+    await peer.stop();
+  }
+}
+
+/** `openssl s_server` (binary-safe {@linkcode Proc}) for one connection on a free port, with the fixture chain. */
+function sServerProc(args: string[]): { server: Proc; port: number } {
+  const port = freePort();
+  const server = new Proc("openssl", [
+    ...["s_server", "-accept", `127.0.0.1:${port}`, "-naccept", "1", ...serverCertArgs()],
+    ...args,
+  ]);
+  return { server, port };
+}
+
+/** `openssl s_client` (binary-safe {@linkcode Proc}) verifying the secsock server on 127.0.0.1:port as "localhost". */
+function sClientProc(port: number, args: string[]): Proc {
+  return new Proc("openssl", [
+    ...["s_client", "-connect", `127.0.0.1:${port}`, "-servername", "localhost"],
+    ...["-CAfile", "ca.pem", "-verify_return_error", ...args],
+  ]);
+}
+
+/** Connects a client to 127.0.0.1:port and runs `body` with it; closes it afterwards. */
+async function withClient(
+  ctx: SecureSocketContext,
+  port: number,
+  body: (socket: SecureSocket) => Promise<void>,
+): Promise<void> {
+  const socket = await connectTo(ctx, port);
+  try {
+    await body(socket);
+  } finally {
+    socket.close();
+  }
+}
+
+/** Sends our close_notify and asserts (within `ms`) that the peer's comes back: read() resolves null. */
+async function closeNotifyRoundTrip(socket: SecureSocket, ms = 10_000): Promise<void> {
+  await socket.closeWrite();
+  assert.equal(await within(socket.read(new Uint8Array(8)), ms, "close_notify"), null);
+}
+
+/** A {@linkcode TestServer} handler that only runs the handshake. */
+const handshakeOnly = (socket: SecureSocket) => socket.handshake();
 
 /** A good client still completes a handshake with `server`: the accept loop survived. */
 async function assertServerStillWorks(server: TestServer<unknown>): Promise<void> {
@@ -100,8 +233,7 @@ async function assertServerStillWorks(server: TestServer<unknown>): Promise<void
   } finally {
     socket.close();
   }
-  const outcome = await server.outcome(index);
-  assert.ok(outcome.ok, `the server failed the good client: ${!outcome.ok && outcome.error}`);
+  assertOk(await server.outcome(index));
 }
 
 // ---------------------------------------------------------------- re-chunked ciphertext
@@ -113,39 +245,37 @@ faultTest("ciphertext delivered one byte at a time (proxy), both directions, mut
       const clientObs = observed();
       using sctx = recordingServerContext(version, serverObs, true);
       using cctx = recordingClientContext(version, clientObs);
-      const server = new TestServer(sctx, echoHandler);
-      const proxy = new ChunkingProxy(server.port, { mode: "bytes", chunkSize: 1 });
-      try {
-        const socket = await within(connectTo(cctx, proxy.port, 60_000), 60_000, "handshake through the proxy");
-        const payload = randomBytes(20_000);
+      await withTestServer(sctx, echoHandler, async (server) => {
+        const proxy = new ChunkingProxy(server.port, { mode: "bytes", chunkSize: 1 });
         try {
-          assert.equal(socket.protocol, version);
-          const [, echoed] = await within(
-            Promise.all([socket.write(payload), readExactly(socket, payload.length)]),
-            60_000,
-            "echo one byte at a time",
-          );
-          assert.equal(await sha256(echoed), await sha256(payload));
-          await socket.closeWrite();
-          assert.equal(await within(socket.read(new Uint8Array(8)), 30_000, "close_notify"), null);
+          const socket = await within(connectTo(cctx, proxy.port, 60_000), 60_000, "handshake through the proxy");
+          const payload = randomBytes(20_000);
+          try {
+            assert.equal(socket.protocol, version);
+            const [, echoed] = await within(
+              Promise.all([socket.write(payload), readExactly(socket, payload.length)]),
+              60_000,
+              "echo one byte at a time",
+            );
+            assert.equal(await sha256(echoed), await sha256(payload));
+            await closeNotifyRoundTrip(socket, 30_000);
+          } finally {
+            socket.close();
+          }
+          const { received } = assertOk(await server.outcome(0, 30_000));
+          assert.equal(await sha256(received), await sha256(payload));
+          // Really one byte per write, in both directions.
+          assert.equal(proxy.toClient.largestWrite, 1);
+          assert.equal(proxy.toServer.largestWrite, 1);
+          assert.ok(proxy.toClient.writes > payload.length && proxy.toServer.writes > payload.length);
+          // The callbacks still saw whole chains.
+          assert.deepEqual(clientObs.verifyDepths, [2, 1, 0]);
+          assert.deepEqual(serverObs.verifyDepths, [2, 1, 0]);
+          assert.equal(clientObs.clientCertCalls, 1);
         } finally {
-          socket.close();
+          await proxy.close();
         }
-        const outcome = await server.outcome(0, 30_000);
-        assert.ok(outcome.ok, String(!outcome.ok && outcome.error));
-        assert.equal(await sha256(outcome.value.received), await sha256(payload));
-        // Really one byte per write, in both directions.
-        assert.equal(proxy.toClient.largestWrite, 1);
-        assert.equal(proxy.toServer.largestWrite, 1);
-        assert.ok(proxy.toClient.writes > payload.length && proxy.toServer.writes > payload.length);
-        // The callbacks still saw whole chains.
-        assert.deepEqual(clientObs.verifyDepths, [2, 1, 0]);
-        assert.deepEqual(serverObs.verifyDepths, [2, 1, 0]);
-        assert.equal(clientObs.clientCertCalls, 1);
-      } finally {
-        await proxy.close();
-        await server.close();
-      }
+      });
     });
   }
 });
@@ -209,33 +339,31 @@ faultTest("ciphertext coalesced into single chunks (proxy)", async (t) => {
     await t.step(version, async () => {
       using sctx = serverContext({ minVersion: version, maxVersion: version });
       using cctx = clientContext({ minVersion: version, maxVersion: version });
-      const server = new TestServer(sctx, echoHandler);
-      const proxy = new ChunkingProxy(server.port, { mode: "coalesce", idleMs: 40 });
-      try {
-        const socket = await within(connectTo(cctx, proxy.port), 20_000, "handshake through the proxy");
-        // 300 small writes: 300 records that the proxy hands over as one chunk.
-        const parts = Array.from({ length: 300 }, () => randomBytes(1 + Math.floor(Math.random() * 200)));
-        const payload = concat(parts);
+      await withTestServer(sctx, echoHandler, async (server) => {
+        const proxy = new ChunkingProxy(server.port, { mode: "coalesce", idleMs: 40 });
         try {
-          const reading = readExactly(socket, payload.length);
-          for (const part of parts) await socket.write(part);
-          const echoed = await within(reading, 20_000, "coalesced echo");
-          assert.equal(await sha256(echoed), await sha256(payload));
-          await socket.closeWrite();
-          assert.equal(await within(socket.read(new Uint8Array(8)), 10_000, "close_notify"), null);
+          const socket = await within(connectTo(cctx, proxy.port), 20_000, "handshake through the proxy");
+          // 300 small writes: 300 records that the proxy hands over as one chunk.
+          const parts = Array.from({ length: 300 }, () => randomBytes(1 + Math.floor(Math.random() * 200)));
+          const payload = concat(parts);
+          try {
+            const reading = readExactly(socket, payload.length);
+            for (const part of parts) await socket.write(part);
+            const echoed = await within(reading, 20_000, "coalesced echo");
+            assert.equal(await sha256(echoed), await sha256(payload));
+            await closeNotifyRoundTrip(socket);
+          } finally {
+            socket.close();
+          }
+          assertOk(await server.outcome(0));
+          // The 300 records went to the server in a few large writes.
+          assert.ok(proxy.toServer.writes <= 10, `proxy wrote ${proxy.toServer.writes} chunks to the server`);
+          assert.ok(proxy.toServer.largestWrite > payload.length, `largest chunk ${proxy.toServer.largestWrite}`);
+          assert.ok(proxy.toClient.largestWrite > payload.length, `largest chunk ${proxy.toClient.largestWrite}`);
         } finally {
-          socket.close();
+          await proxy.close();
         }
-        const outcome = await server.outcome(0);
-        assert.ok(outcome.ok, String(!outcome.ok && outcome.error));
-        // The 300 records went to the server in a few large writes.
-        assert.ok(proxy.toServer.writes <= 10, `proxy wrote ${proxy.toServer.writes} chunks to the server`);
-        assert.ok(proxy.toServer.largestWrite > payload.length, `largest chunk ${proxy.toServer.largestWrite}`);
-        assert.ok(proxy.toClient.largestWrite > payload.length, `largest chunk ${proxy.toClient.largestWrite}`);
-      } finally {
-        await proxy.close();
-        await server.close();
-      }
+      });
     });
   }
 });
@@ -247,65 +375,38 @@ faultTest("peer closes mid-handshake: HandshakeError on both sides", async (t) =
     using sctx = serverContext();
     using cctx = clientContext();
     const hello = await captureClientHello(cctx);
-    const server = new TestServer(sctx, (s) => s.handshake());
-    try {
-      const conn = await rawConnect(server.port);
-      try {
+    await withTestServer(sctx, handshakeOnly, async (server) => {
+      await withRawConn(server.port, async (conn) => {
         await conn.write(hello.subarray(0, hello.length >> 1));
         await conn.closeWrite();
-        const outcome = await server.outcome(0);
-        assert.equal(outcome.ok, false);
-        assert.ok(!outcome.ok && outcome.error instanceof HandshakeError, String(!outcome.ok && outcome.error));
+        assertFailed(await server.outcome(0), HandshakeError);
         // Our side closed the connection.
         assert.ok((await drainRaw(conn)).ok);
-      } finally {
-        conn.close();
-      }
+      });
       await assertServerStillWorks(server);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
-  await t.step("client side: the server reads the ClientHello and closes", async () => {
-    using cctx = clientContext();
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const peer = (async () => {
-      const conn = await listener.accept();
-      try {
+  // The server reads the ClientHello, (optionally) answers, and closes.
+  const closingServers: [string, Uint8Array | null][] = [
+    ["the server reads the ClientHello and closes", null],
+    [
+      "the server sends half a ServerHello and closes",
+      // A handshake record announcing 90 bytes; 40 arrive.
+      concat([new Uint8Array([0x16, 0x03, 0x03, 0x00, 90]), new Uint8Array(40).fill(2)]),
+    ],
+  ];
+  for (const [name, answer] of closingServers) {
+    await t.step(`client side: ${name}`, async () => {
+      using cctx = clientContext();
+      await withRawServer(async (conn) => {
         await conn.read(new Uint8Array(4096));
-      } finally {
-        conn.close();
-      }
-    })();
-    try {
-      await rejectsWithin(connectTo(cctx, listener.addr.port), HandshakeError, 10_000, "connect");
-    } finally {
-      listener.close();
-      await peer;
-    }
-  });
-
-  await t.step("client side: the server sends half a ServerHello and closes", async () => {
-    using cctx = clientContext();
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const peer = (async () => {
-      const conn = await listener.accept();
-      try {
-        await conn.read(new Uint8Array(4096));
-        // A handshake record announcing 90 bytes; 40 arrive.
-        await conn.write(concat([new Uint8Array([0x16, 0x03, 0x03, 0x00, 90]), new Uint8Array(40).fill(2)]));
-      } finally {
-        conn.close();
-      }
-    })();
-    try {
-      await rejectsWithin(connectTo(cctx, listener.addr.port), HandshakeError, 10_000, "connect");
-    } finally {
-      listener.close();
-      await peer;
-    }
-  });
+        if (answer) await conn.write(answer);
+      }, async (port) => {
+        await rejectsWithin(connectTo(cctx, port), HandshakeError, 10_000, "connect");
+      });
+    });
+  }
 });
 
 faultTest("peer closes mid-record: TruncatedStreamError (also while other sockets are busy)", async (t) => {
@@ -317,23 +418,18 @@ faultTest("peer closes mid-record: TruncatedStreamError (also while other socket
       // The server side lives in this process too and is reading when the cut
       // happens: its OpenSSL calls run between our failing read and its
       // classification. Five rounds, so a race cannot hide.
-      const server = new TestServer(sctx, async (s) => {
+      const serve = async (s: SecureSocket) => {
         await s.handshake();
         await s.write(message);
         return await readAll(s).catch((e) => e);
-      });
-      try {
+      };
+      await withTestServer(sctx, serve, async (server) => {
         for (let round = 0; round < 5; round++) {
           const proxy = new ChunkingProxy(server.port, { mode: "cut", cutAbove: 4096 });
           try {
             const socket = await within(connectTo(cctx, proxy.port), 10_000, "handshake");
             try {
-              const error = await rejectsWithin(
-                readAll(socket),
-                TruncatedStreamError,
-                10_000,
-                `read, round ${round}`,
-              );
+              const error = await rejectsWithin(readAll(socket), TruncatedStreamError, 10_000, `read, round ${round}`);
               assert.match(error.message, /close_notify/);
               assert.ok(proxy.cut, "the proxy never cut a record");
               // Later calls report the same failure, no hang.
@@ -345,9 +441,7 @@ faultTest("peer closes mid-record: TruncatedStreamError (also while other socket
             await proxy.close();
           }
         }
-      } finally {
-        await server.close();
-      }
+      });
     });
   }
 });
@@ -356,58 +450,46 @@ faultTest("peer closes between records without close_notify: all data, then Trun
   using sctx = serverContext();
   using cctx = clientContext();
   const parts = [randomBytes(1000), randomBytes(20_000), randomBytes(5)];
-  const server = new TestServer(sctx, async (s) => {
+  const serve = async (s: SecureSocket) => {
     for (const p of parts) await s.write(p);
     // close() does not send close_notify (documented): a truncation for the reader.
-  });
-  try {
-    const socket = await connectTo(cctx, server.port);
-    try {
+  };
+  await withTestServer(sctx, serve, async (server) => {
+    await withClient(cctx, server.port, async (socket) => {
       const all = concat(parts);
       const got = await within(readExactly(socket, all.length), 10_000, "data before the truncation");
       assert.equal(await sha256(got), await sha256(all));
       await rejectsWithin(socket.read(new Uint8Array(100)), TruncatedStreamError, 10_000, "read at the end");
-    } finally {
-      socket.close();
-    }
-    assert.ok((await server.outcome(0)).ok);
-  } finally {
-    await server.close();
-  }
+    });
+    assertOk(await server.outcome(0));
+  });
 });
 
 faultTest("peer closes with close_notify: every byte, then a clean null (repeatedly)", async () => {
   using sctx = serverContext();
   using cctx = clientContext();
   const parts = [randomBytes(1000), randomBytes(70_000)];
-  const server = new TestServer(sctx, async (s) => {
+  const serve = async (s: SecureSocket) => {
     for (const p of parts) await s.write(p);
     await s.closeWrite();
-  });
-  try {
-    const socket = await connectTo(cctx, server.port);
-    try {
+  };
+  await withTestServer(sctx, serve, async (server) => {
+    await withClient(cctx, server.port, async (socket) => {
       const got = await within(readAll(socket), 10_000, "read to the end");
       assert.equal(await sha256(got), await sha256(concat(parts)));
       assert.equal(await socket.read(new Uint8Array(8)), null);
       assert.equal(await socket.read(new Uint8Array(8)), null);
-    } finally {
-      socket.close();
-    }
-    assert.ok((await server.outcome(0)).ok);
-  } finally {
-    await server.close();
-  }
+    });
+    assertOk(await server.outcome(0));
+  });
 });
 
 faultTest("connection reset by the peer", async (t) => {
   await t.step("client side: a Node server resets after sending data (socket.resetAndDestroy)", async () => {
     using cctx = clientContext();
-    const peer = nodeScript("matrix_fault_peer.mjs", ["reset-server", "TLSv1.3"]);
-    try {
+    await withFaultPeer(["reset-server", "TLSv1.3"], async (peer) => {
       const port = Number((await waitForEvent(peer, "listening")).port);
-      const socket = await connectTo(cctx, port);
-      try {
+      await withClient(cctx, port, async (socket) => {
         const got = await within(readExactly(socket, 65536), 10_000, "data before the reset");
         assert.ok(got.every((b) => b === 0x61));
         await socket.write(enc("go"));
@@ -416,40 +498,25 @@ faultTest("connection reset by the peer", async (t) => {
         assert.ok(!(error instanceof SocketClosedError), "a reset is not our own close()");
         // The failure sticks.
         await rejectsWithin(socket.write(enc("x")), SecureSocketError, 1000, "write after the reset");
-      } finally {
-        socket.close();
-      }
-    } finally {
-      await peer.stop();
-    }
+      });
+    });
   });
 
   await t.step("server side: a client resets mid-handshake → HandshakeError", async () => {
     using sctx = serverContext();
-    const server = new TestServer(sctx, (s) => s.handshake());
-    const peer = nodeScript("matrix_fault_peer.mjs", ["reset-mid-handshake", String(server.port)]);
-    try {
-      await waitForEvent(peer, "reset");
-      const outcome = await server.outcome(0);
-      assert.equal(outcome.ok, false);
-      const error = !outcome.ok && outcome.error;
-      assert.ok(
-        error instanceof HandshakeError,
-        `a peer that vanished mid-handshake must be a HandshakeError, got ${(error as Error)?.constructor?.name}: ${
-          (error as Error)?.message
-        }`,
-      );
-      await assertServerStillWorks(server);
-    } finally {
-      await peer.stop();
-      await server.close();
-    }
+    await withTestServer(sctx, handshakeOnly, async (server) => {
+      await withFaultPeer(["reset-mid-handshake", String(server.port)], async (peer) => {
+        await waitForEvent(peer, "reset");
+        assertFailed(await server.outcome(0), HandshakeError, "a peer that vanished mid-handshake");
+        await assertServerStillWorks(server);
+      });
+    });
   });
 }, { ignore: !hasPeer("node") });
 
 faultTest("half-close: after the peer's close_notify we still write the answer and it arrives", async () => {
   using sctx = serverContext();
-  const server = new TestServer(sctx, async (s) => {
+  const serve = async (s: SecureSocket) => {
     // Read the whole request: it ends with the client's close_notify.
     const request = await readAll(s);
     // Answer after that: the request itself, in 7 writes.
@@ -458,28 +525,23 @@ faultTest("half-close: after the peer's close_notify we still write the answer a
     }
     await s.closeWrite();
     return request.length;
+  };
+  await withTestServer(sctx, serve, async (server) => {
+    await withFaultPeer(["half-close", String(server.port), "200000"], async (peer) => {
+      const answer = await waitForEvent(peer, "answer");
+      assert.equal(answer.bytes, 200_000);
+      assert.equal(answer.sha256, answer.requestSha256);
+      assert.equal(assertOk(await server.outcome(0)), 200_000);
+      assert.equal((await waitForEvent(peer, "close")).hadError, false);
+      assert.deepEqual(jsonEvents(peer).filter((e) => e.event === "error"), []);
+    });
   });
-  const peer = nodeScript("matrix_fault_peer.mjs", ["half-close", String(server.port), "200000"]);
-  try {
-    const answer = await waitForEvent(peer, "answer");
-    assert.equal(answer.bytes, 200_000);
-    assert.equal(answer.sha256, answer.requestSha256);
-    const outcome = await server.outcome(0);
-    assert.ok(outcome.ok, String(!outcome.ok && outcome.error));
-    assert.equal(outcome.value, 200_000);
-    assert.equal((await waitForEvent(peer, "close")).hadError, false);
-    assert.deepEqual(jsonEvents(peer).filter((e) => e.event === "error"), []);
-  } finally {
-    await peer.stop();
-    await server.close();
-  }
 }, { ignore: !hasPeer("node") });
 
 // ---------------------------------------------------------------- bad input before the handshake
 
 faultTest("bad bytes instead of a handshake: HandshakeError, the accept loop survives", async (t) => {
   using sctx = serverContext();
-  const server = new TestServer(sctx, (s) => s.handshake());
   let index = 0;
   const cases: [string, Uint8Array, boolean][] = [
     ["an HTTP request to the TLS port", enc("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n"), false],
@@ -507,32 +569,21 @@ faultTest("bad bytes instead of a handshake: HandshakeError, the accept loop sur
       true,
     ],
   ];
-  try {
+  await withTestServer(sctx, handshakeOnly, async (server) => {
     for (const [name, bytes, closeAfter] of cases) {
       await t.step(name, async () => {
-        const conn = await rawConnect(server.port);
-        try {
+        await withRawConn(server.port, async (conn) => {
           await conn.write(bytes).catch(() => {});
           // Some inputs leave OpenSSL waiting for more: then EOF must end it.
           if (closeAfter) await conn.closeWrite().catch(() => {});
-          const outcome = await server.outcome(index++);
-          assert.equal(outcome.ok, false, "the handshake succeeded");
-          const error = !outcome.ok && outcome.error;
-          assert.ok(
-            error instanceof HandshakeError,
-            `${(error as Error)?.constructor?.name}: ${(error as Error)?.message}`,
-          );
+          assertFailed(await server.outcome(index++), HandshakeError, "the handshake");
           // The server dropped the connection (possibly after an alert).
           await drainRaw(conn);
-        } finally {
-          conn.close();
-        }
+        });
       });
     }
     await t.step("a good client still gets through", () => assertServerStillWorks(server));
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 faultTest("concurrent failing handshakes each keep their own OpenSSL reason", async () => {
@@ -540,11 +591,9 @@ faultTest("concurrent failing handshakes each keep their own OpenSSL reason", as
   // failure must be classified from its own entries, whatever other sockets
   // do meanwhile.
   using sctx = serverContext();
-  const server = new TestServer(sctx, (s) => s.handshake());
   const COUNT = 40;
-  try {
-    const conns = await Promise.all(Array.from({ length: COUNT }, () => rawConnect(server.port)));
-    try {
+  await withTestServer(sctx, handshakeOnly, async (server) => {
+    await withRawConns(server.port, COUNT, async (conns) => {
       await Promise.all(
         conns.map((c, i) =>
           c.write(i % 2 ? enc("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n") : randomBytes(512)).catch(() => {})
@@ -562,12 +611,8 @@ faultTest("concurrent failing handshakes each keep their own OpenSSL reason", as
           !missing[0]?.ok && (missing[0]?.error as Error)?.message
         }"`,
       );
-    } finally {
-      conns.forEach((c) => c.close());
-    }
-  } finally {
-    await server.close();
-  }
+    });
+  });
 });
 
 // ---------------------------------------------------------------- bad records after the handshake
@@ -581,22 +626,22 @@ async function withRecordWriter<T>(
   kind: string,
   count: number,
   reader: (s: SecureSocket) => Promise<T>,
-): Promise<{ outcome: Awaited<ReturnType<TestServer<T>["outcome"]>>; peer: Record<string, unknown>[] }> {
+): Promise<{ outcome: Outcome<T>; peer: Record<string, unknown>[] }> {
   using sctx = serverContext({ minVersion: "TLSv1.3", cipherSuites: "TLS_AES_128_GCM_SHA256" });
-  const server = new TestServer(sctx, async (s) => {
+  const serve = async (s: SecureSocket) => {
     await s.handshake();
     return await reader(s);
+  };
+  let result!: { outcome: Outcome<T>; peer: Record<string, unknown>[] };
+  await withTestServer(sctx, serve, async (server) => {
+    result = await withFaultPeer(["records", String(server.port), kind, String(count)], async (peer) => {
+      await waitForEvent(peer, "injected");
+      const outcome = await server.outcome(0, 10_000);
+      await waitForEvent(peer, "close");
+      return { outcome, peer: jsonEvents(peer) };
+    });
   });
-  const peer = nodeScript("matrix_fault_peer.mjs", ["records", String(server.port), kind, String(count)]);
-  try {
-    await waitForEvent(peer, "injected");
-    const outcome = await server.outcome(0, 10_000);
-    await waitForEvent(peer, "close");
-    return { outcome, peer: jsonEvents(peer) };
-  } finally {
-    await peer.stop();
-    await server.close();
-  }
+  return result;
 }
 
 faultTest("encrypted records written raw after a TLS 1.3 handshake", async (t) => {
@@ -612,19 +657,16 @@ faultTest("encrypted records written raw after a TLS 1.3 handshake", async (t) =
       await s.closeWrite();
       return text;
     });
-    assert.ok(outcome.ok, String(!outcome.ok && outcome.error));
-    assert.equal(outcome.value, "injected hello");
+    assert.equal(assertOk(outcome), "injected hello");
   });
 
   for (const [kind, what] of [["empty", "1000 empty records"], ["warn", "1000 warning alerts (user_canceled)"]]) {
     await t.step(`a flood of ${what} fails fast with a fatal alert`, async () => {
       const started = performance.now();
       const { outcome, peer } = await withRecordWriter(kind, 1000, (s) => readText(s));
-      assert.equal(outcome.ok, false, `the flood was accepted: ${outcome.ok && outcome.value}`);
-      const error = !outcome.ok && outcome.error;
-      assert.ok(error instanceof SecureSocketError, String(error));
+      const error = assertFailed(outcome, SecureSocketError, "the flood");
       assert.ok(!(error instanceof SocketClosedError) && !(error instanceof TruncatedStreamError), String(error));
-      assert.ok((error as SecureSocketError).openssl.length > 0, "the error carries OpenSSL's reason");
+      assert.ok(error.openssl.length > 0, "the error carries OpenSSL's reason");
       // We told the peer: it saw a fatal alert.
       assert.ok(peer.some((e) => e.event === "error" && /alert/i.test(String(e.message))), JSON.stringify(peer));
       assert.ok(performance.now() - started < 10_000);
@@ -633,9 +675,8 @@ faultTest("encrypted records written raw after a TLS 1.3 handshake", async (t) =
 
   await t.step("an oversized encrypted record header fails at once", async () => {
     const { outcome, peer } = await withRecordWriter("oversized", 1, (s) => readText(s));
-    assert.equal(outcome.ok, false);
-    const error = !outcome.ok && outcome.error;
-    assert.ok(error instanceof SecureSocketError && !(error instanceof SocketClosedError), String(error));
+    const error = assertFailed(outcome, SecureSocketError, "the oversized record");
+    assert.ok(!(error instanceof SocketClosedError), String(error));
     assert.ok(peer.some((e) => e.event === "error" && /alert/i.test(String(e.message))), JSON.stringify(peer));
   });
 
@@ -645,8 +686,7 @@ faultTest("encrypted records written raw after a TLS 1.3 handshake", async (t) =
       await s.closeWrite();
       return reads;
     });
-    assert.ok(outcome.ok, String(!outcome.ok && outcome.error));
-    assert.deepEqual(outcome.value, ["before close_notify", null, null]);
+    assert.deepEqual(assertOk(outcome), ["before close_notify", null, null]);
   });
 }, { ignore: !hasPeer("node") });
 
@@ -676,16 +716,7 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
   await t.step("secsock client ↔ openssl s_server (K/k on its stdin, and our updateKeys())", async () => {
     using cctx = clientContext({ minVersion: "TLSv1.3" });
     const msgfile = await Deno.makeTempFile({ prefix: "secsock-keyupdate-" });
-    const port = (() => {
-      const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const p = l.addr.port;
-      l.close();
-      return p;
-    })();
-    const server = new Proc("openssl", [
-      ...["s_server", "-accept", `127.0.0.1:${port}`, "-naccept", "1", "-tls1_3"],
-      ...["-cert", "server.pem", "-key", "server.key", "-cert_chain", "intermediate.pem", "-msg", "-msgfile", msgfile],
-    ]);
+    const { server, port } = sServerProc(["-tls1_3", "-msg", "-msgfile", msgfile]);
     try {
       await server.waitForText(/ACCEPT/);
       const socket = await connectTo(cctx, port);
@@ -713,8 +744,7 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
           }
           await round();
         }
-        await socket.closeWrite();
-        assert.equal(await within(socket.read(new Uint8Array(8)), 10_000, "close_notify"), null);
+        await closeNotifyRoundTrip(socket);
       } finally {
         socket.close();
       }
@@ -735,7 +765,7 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
   await t.step("openssl s_client (K/k on its stdin) ↔ secsock server (updateKeys(true) while echoing)", async () => {
     using sctx = serverContext({ minVersion: "TLSv1.3" });
     const msgfile = await Deno.makeTempFile({ prefix: "secsock-keyupdate-" });
-    const server = new TestServer(sctx, async (s) => {
+    const serve = async (s: SecureSocket) => {
       const buf = new Uint8Array(65536);
       let reads = 0;
       for (;;) {
@@ -746,37 +776,37 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
       }
       await s.closeWrite();
       return reads;
-    });
-    const client = new Proc("openssl", [
-      ...["s_client", "-connect", `127.0.0.1:${server.port}`, "-servername", "localhost", "-tls1_3"],
-      ...["-CAfile", "ca.pem", "-verify_return_error", "-msg", "-msgfile", msgfile],
-    ]);
+    };
     try {
-      const blocks: Uint8Array[] = [];
-      const round = async () => {
-        const block = randomText(20_000);
-        blocks.push(block);
-        await client.write(block);
-        await client.waitFor(() => indexOfBytes(client.stdout, block) >= 0, 20_000, "the echo");
-      };
-      await round();
-      for (const command of ["K\n", "k\n", "K\n"]) {
-        await client.write(command);
-        await delay(200);
-        await round();
-        await round();
-      }
-      await client.closeStdin();
-      assert.equal((await client.exit(10_000)).code, 0, client.describe());
-      assertBlocksInOrder(client.stdout, blocks, "the echo at s_client");
-      const outcome = await server.outcome(0);
-      assert.ok(outcome.ok, String(!outcome.ok && outcome.error));
-      const updates = await keyUpdates(msgfile);
-      assert.ok(updates.sent >= 3, `s_client sent ${updates.sent} KeyUpdates`);
-      assert.ok(updates.received >= 3, `s_client received ${updates.received} KeyUpdates`);
+      await withTestServer(sctx, serve, async (server) => {
+        const client = sClientProc(server.port, ["-tls1_3", "-msg", "-msgfile", msgfile]);
+        try {
+          const blocks: Uint8Array[] = [];
+          const round = async () => {
+            const block = randomText(20_000);
+            blocks.push(block);
+            await client.write(block);
+            await client.waitFor(() => indexOfBytes(client.stdout, block) >= 0, 20_000, "the echo");
+          };
+          await round();
+          for (const command of ["K\n", "k\n", "K\n"]) {
+            await client.write(command);
+            await delay(200);
+            await round();
+            await round();
+          }
+          await client.closeStdin();
+          assert.equal((await client.exit(10_000)).code, 0, client.describe());
+          assertBlocksInOrder(client.stdout, blocks, "the echo at s_client");
+          assertOk(await server.outcome(0));
+          const updates = await keyUpdates(msgfile);
+          assert.ok(updates.sent >= 3, `s_client sent ${updates.sent} KeyUpdates`);
+          assert.ok(updates.received >= 3, `s_client received ${updates.received} KeyUpdates`);
+        } finally {
+          await client.stop();
+        }
+      });
     } finally {
-      await client.stop();
-      await server.close();
       await Deno.remove(msgfile);
     }
   });
@@ -784,26 +814,21 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
 
 faultTest("TLS 1.2 renegotiation attempts are refused cleanly", async (t) => {
   const NO_RENEGOTIATION = 0x0164; // warning(1) << 8 | no_renegotiation(100)
+  const assertSentNoRenegotiation = (info: { where: number; ret: number }[]) =>
+    assert.ok(
+      info.some((i) => (i.where & InfoWhere.WriteAlert) === InfoWhere.WriteAlert && i.ret === NO_RENEGOTIATION),
+      "we did not send a no_renegotiation alert",
+    );
 
   await t.step("server-initiated (s_server 'r' and 'R'): our client refuses", async (t) => {
     for (const command of ["r\n", "R\n"]) {
       await t.step(JSON.stringify(command), async () => {
         const obs = observed();
         using cctx = recordingClientContext("TLSv1.2", obs);
-        const port = (() => {
-          const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-          const p = l.addr.port;
-          l.close();
-          return p;
-        })();
-        const server = new Proc("openssl", [
-          ...["s_server", "-accept", `127.0.0.1:${port}`, "-naccept", "1", "-tls1_2"],
-          ...["-cert", "server.pem", "-key", "server.key", "-cert_chain", "intermediate.pem"],
-        ]);
+        const { server, port } = sServerProc(["-tls1_2"]);
         try {
           await server.waitForText(/ACCEPT/);
-          const socket = await connectTo(cctx, port);
-          try {
+          await withClient(cctx, port, async (socket) => {
             const finished = socket.getFinished();
             const down = randomText(1000);
             await server.write(down);
@@ -816,12 +841,7 @@ faultTest("TLS 1.2 renegotiation attempts are refused cleanly", async (t) => {
             const next = await within(settle(socket.read(new Uint8Array(4096))), 10_000, "read after the attempt");
             if (!next.ok) assert.ok(next.error instanceof SecureSocketError, String(next.error));
             const after = obs.info.slice(before);
-            assert.ok(
-              after.some((i) =>
-                (i.where & InfoWhere.WriteAlert) === InfoWhere.WriteAlert && i.ret === NO_RENEGOTIATION
-              ),
-              "we did not send a no_renegotiation alert",
-            );
+            assertSentNoRenegotiation(after);
             assert.ok(
               !after.some((i) =>
                 (i.where & InfoWhere.Alert) !== 0 && (i.ret >> 8) === 2 && (i.where & InfoWhere.Write)
@@ -829,9 +849,7 @@ faultTest("TLS 1.2 renegotiation attempts are refused cleanly", async (t) => {
               "we sent a fatal alert",
             );
             assert.deepEqual(socket.getFinished(), finished, "the handshake changed: renegotiated");
-          } finally {
-            socket.close();
-          }
+          });
           await server.exit(10_000);
           assert.match(server.stderr, /no renegotiation/i);
           // The client-certificate callback never ran (an 'R' would ask for a certificate).
@@ -848,7 +866,7 @@ faultTest("TLS 1.2 renegotiation attempts are refused cleanly", async (t) => {
     using sctx = recordingServerContext("TLSv1.2", obs, false);
     let finishedBefore: Uint8Array | null = null;
     let finishedAfter: Uint8Array | null = null;
-    const server = new TestServer(sctx, async (s) => {
+    const serve = async (s: SecureSocket) => {
       await s.handshake();
       finishedBefore = s.getFinished();
       const buf = new Uint8Array(65536);
@@ -861,37 +879,31 @@ faultTest("TLS 1.2 renegotiation attempts are refused cleanly", async (t) => {
       } finally {
         finishedAfter = s.getFinished();
       }
-    });
-    const client = new Proc("openssl", [
-      ...["s_client", "-connect", `127.0.0.1:${server.port}`, "-servername", "localhost", "-tls1_2"],
-      ...["-CAfile", "ca.pem", "-verify_return_error"],
-    ]);
-    try {
-      const block = randomText(1000);
-      await client.write(block);
-      await client.waitFor(() => indexOfBytes(client.stdout, block) >= 0, 10_000, "the echo");
-      const before = obs.info.length;
-      await client.write("R\n");
-      const outcome = await server.outcome(0);
-      // s_client answers our refusal with a fatal alert: a typed error on our side.
-      if (!outcome.ok) {
-        assert.ok(outcome.error instanceof SecureSocketError, String(outcome.error));
-        assert.ok(!(outcome.error instanceof SocketClosedError), String(outcome.error));
+    };
+    await withTestServer(sctx, serve, async (server) => {
+      const client = sClientProc(server.port, ["-tls1_2"]);
+      try {
+        const block = randomText(1000);
+        await client.write(block);
+        await client.waitFor(() => indexOfBytes(client.stdout, block) >= 0, 10_000, "the echo");
+        const before = obs.info.length;
+        await client.write("R\n");
+        const outcome = await server.outcome(0);
+        // s_client answers our refusal with a fatal alert: a typed error on our side.
+        if (!outcome.ok) {
+          assert.ok(outcome.error instanceof SecureSocketError, String(outcome.error));
+          assert.ok(!(outcome.error instanceof SocketClosedError), String(outcome.error));
+        }
+        assertSentNoRenegotiation(obs.info.slice(before));
+        assert.ok(finishedBefore && finishedAfter, "no Finished message");
+        assert.deepEqual(finishedAfter, finishedBefore, "the handshake changed: renegotiated");
+        await client.closeStdin();
+        await client.exit(10_000);
+        assert.match(client.stderr, /RENEGOTIATING/);
+      } finally {
+        await client.stop();
       }
-      const after = obs.info.slice(before);
-      assert.ok(
-        after.some((i) => (i.where & InfoWhere.WriteAlert) === InfoWhere.WriteAlert && i.ret === NO_RENEGOTIATION),
-        "we did not send a no_renegotiation alert",
-      );
-      assert.ok(finishedBefore && finishedAfter, "no Finished message");
-      assert.deepEqual(finishedAfter, finishedBefore, "the handshake changed: renegotiated");
-      await client.closeStdin();
-      await client.exit(10_000);
-      assert.match(client.stderr, /RENEGOTIATING/);
-    } finally {
-      await client.stop();
-      await server.close();
-    }
+    });
   });
 }, { ignore: !hasPeer("openssl") });
 
@@ -900,98 +912,70 @@ faultTest("TLS 1.2 renegotiation attempts are refused cleanly", async (t) => {
 faultTest("handshakeTimeout: silent or stalled peers cannot hold a server or a client", async (t) => {
   const LIMIT = 400;
 
-  await t.step("server: a client that never sends a ClientHello", async () => {
+  /** Asserts that a timed-out handshake failed after about LIMIT ms. */
+  const assertTimedOut = (error: Error, elapsed: number) => {
+    assert.match(error.message, /timed out/);
+    assert.ok(elapsed >= LIMIT - 50 && elapsed < LIMIT + 1500, `failed after ${Math.round(elapsed)} ms`);
+  };
+  /** Runs `body` against a handshake-only {@linkcode TestServer} with a handshake time limit. */
+  const withLimitedServer = async (body: (server: TestServer<void>) => Promise<void>) => {
     using sctx = serverContext();
-    const server = new TestServer(sctx, (s) => s.handshake(), { handshakeTimeout: LIMIT });
-    try {
-      const conn = await rawConnect(server.port);
-      try {
+    await withTestServer(sctx, handshakeOnly, body, { handshakeTimeout: LIMIT });
+  };
+
+  await t.step("server: a client that never sends a ClientHello", async () => {
+    await withLimitedServer(async (server) => {
+      await withRawConn(server.port, async (conn) => {
         const started = performance.now();
         const outcome = await server.outcome(0, 5000);
         const elapsed = performance.now() - started;
-        assert.equal(outcome.ok, false);
-        const error = !outcome.ok && outcome.error;
-        assert.ok(error instanceof HandshakeError, String(error));
-        assert.match((error as Error).message, /timed out/);
-        assert.ok(elapsed >= LIMIT - 50 && elapsed < LIMIT + 1500, `failed after ${Math.round(elapsed)} ms`);
+        assertTimedOut(assertFailed(outcome, HandshakeError), elapsed);
         // The server let go of the connection: we see its end.
         assert.ok((await drainRaw(conn, 3000)).ok);
-      } finally {
-        conn.close();
-      }
+      });
       await assertServerStillWorks(server);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   await t.step("server: a client that stalls after half a ClientHello", async () => {
-    using sctx = serverContext();
     using cctx = clientContext();
     const hello = await captureClientHello(cctx);
-    const server = new TestServer(sctx, (s) => s.handshake(), { handshakeTimeout: LIMIT });
-    try {
-      const conn = await rawConnect(server.port);
-      try {
+    await withLimitedServer(async (server) => {
+      await withRawConn(server.port, async (conn) => {
         await conn.write(hello.subarray(0, 60));
-        const outcome = await server.outcome(0, 5000);
-        assert.ok(!outcome.ok && outcome.error instanceof HandshakeError, String(!outcome.ok && outcome.error));
+        assertFailed(await server.outcome(0, 5000), HandshakeError);
         assert.ok((await drainRaw(conn, 3000)).ok);
-      } finally {
-        conn.close();
-      }
-    } finally {
-      await server.close();
-    }
+      });
+    });
   });
 
   await t.step("server: 50 silent clients at once are all dropped", async () => {
-    using sctx = serverContext();
-    const server = new TestServer(sctx, (s) => s.handshake(), { handshakeTimeout: LIMIT });
-    const conns = await Promise.all(Array.from({ length: 50 }, () => rawConnect(server.port)));
-    try {
-      const outcomes = await Promise.all(conns.map((_, i) => server.outcome(i, 5000)));
-      assert.ok(outcomes.every((o) => !o.ok && o.error instanceof HandshakeError));
-      const ends = await Promise.all(conns.map((c) => drainRaw(c, 3000)));
-      assert.ok(ends.every((e) => e.ok));
-    } finally {
-      conns.forEach((c) => c.close());
-      await server.close();
-    }
+    await withLimitedServer(async (server) => {
+      await withRawConns(server.port, 50, async (conns) => {
+        const outcomes = await Promise.all(conns.map((_, i) => server.outcome(i, 5000)));
+        assert.ok(outcomes.every((o) => !o.ok && o.error instanceof HandshakeError));
+        const ends = await Promise.all(conns.map((c) => drainRaw(c, 3000)));
+        assert.ok(ends.every((e) => e.ok));
+      });
+    });
   });
 
   await t.step("client: a server that accepts and never answers", async () => {
     using cctx = clientContext();
-    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    const accepted: Deno.Conn[] = [];
-    const peer = (async () => {
-      const conn = await listener.accept();
-      accepted.push(conn);
-      // Read the ClientHello, say nothing, wait for the client to give up.
-      return await readAll(conn).then(() => "closed", (e) => String(e));
-    })();
-    try {
+    // Read the ClientHello, say nothing, wait for the client to give up.
+    const silent = (conn: Deno.Conn) => readAll(conn).then(() => "closed", (e) => String(e));
+    await withRawServer(silent, async (port, served) => {
       const started = performance.now();
       const error = await rejectsWithin(
-        connectTo(cctx, listener.addr.port, LIMIT),
+        connectTo(cctx, port, LIMIT),
         HandshakeError,
         5000,
         "connect to a silent server",
       );
-      const elapsed = performance.now() - started;
-      assert.match(error.message, /timed out/);
-      assert.ok(elapsed >= LIMIT - 50 && elapsed < LIMIT + 1500, `failed after ${Math.round(elapsed)} ms`);
+      assertTimedOut(error, performance.now() - started);
       // The client closed its connection.
-      assert.equal(await within(peer, 3000, "the client to hang up"), "closed");
-    } finally {
-      listener.close();
-      accepted.forEach((c) => {
-        try {
-          c.close();
-        } catch { /* closed */ }
-      });
-      await settle(peer);
-    }
+      assert.equal(await within(served, 3000, "the client to hang up"), "closed");
+    });
   });
 });
 
@@ -1014,7 +998,7 @@ faultTest("backpressure: a reader that stops makes write() wait; memory stays bo
   const chunk = randomBytes(CHUNK);
   let written = 0;
   let pendingSince = 0;
-  const server = new TestServer(sctx, async (s) => {
+  const serve = async (s: SecureSocket) => {
     while (written < TOTAL) {
       pendingSince = performance.now();
       await s.write(chunk);
@@ -1022,10 +1006,9 @@ faultTest("backpressure: a reader that stops makes write() wait; memory stays bo
       written += CHUNK;
     }
     await s.closeWrite();
-  });
-  try {
-    const socket = await connectTo(cctx, server.port);
-    try {
+  };
+  await withTestServer(sctx, serve, async (server) => {
+    await withClient(cctx, server.port, async (socket) => {
       await socket.handshake();
       const rssBefore = Deno.memoryUsage().rss;
       // Not reading: the writer must stall once the socket buffers are full.
@@ -1057,14 +1040,9 @@ faultTest("backpressure: a reader that stops makes write() wait; memory stays bo
         total += n;
       }
       assert.equal(total, TOTAL);
-    } finally {
-      socket.close();
-    }
-    const outcome = await server.outcome(0);
-    assert.ok(outcome.ok, String(!outcome.ok && outcome.error));
-  } finally {
-    await server.close();
-  }
+    });
+    assertOk(await server.outcome(0));
+  });
 });
 
 // ---------------------------------------------------------------- API abuse
@@ -1072,8 +1050,7 @@ faultTest("backpressure: a reader that stops makes write() wait; memory stays bo
 faultTest("API abuse: write after closeWrite/close, read after close, double close", async () => {
   using sctx = serverContext();
   using cctx = clientContext();
-  const server = new TestServer(sctx, echoHandler);
-  try {
+  await withTestServer(sctx, echoHandler, async (server) => {
     const socket = await connectTo(cctx, server.port);
     await socket.write(enc("ping"));
     await socket.closeWrite();
@@ -1088,15 +1065,13 @@ faultTest("API abuse: write after closeWrite/close, read after close, double clo
     assert.throws(() => socket.peerCertificate, SocketClosedError);
     assert.throws(() => socket.setInfoCallback(null), SocketClosedError);
     await socket[Symbol.asyncDispose](); // still fine
-    assert.ok((await server.outcome(0)).ok);
+    assertOk(await server.outcome(0));
     // A socket closed before it ever connected.
     const unused = new SecureSocket(cctx, { hostname: "localhost" });
     unused.close();
     await assert.rejects(unused.connect({ hostname: "127.0.0.1", port: server.port }), SocketClosedError);
     await assert.rejects(unused.handshake(), SecureSocketError);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 faultTest("close() during a pending read, write or handshake rejects it with SocketClosedError", async (t) => {
@@ -1110,11 +1085,11 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
     await t.step("pending read (client)", async () => {
       using sctx = serverContext();
       using cctx = clientContext();
-      const server = new TestServer(sctx, async (s) => {
+      const serve = async (s: SecureSocket) => {
         await s.handshake();
         return await readAll(s).catch((e) => e);
-      });
-      try {
+      };
+      await withTestServer(sctx, serve, async (server) => {
         const socket = await connectTo(cctx, server.port);
         const reading = socket.read(new Uint8Array(100));
         await delay(100);
@@ -1123,34 +1098,26 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
         // The server sees a truncation, not a hang.
         const outcome = await server.outcome(0);
         assert.ok(outcome.ok && outcome.value instanceof TruncatedStreamError, String(outcome.ok && outcome.value));
-      } finally {
-        await server.close();
-      }
+      });
     });
 
     await t.step("pending read (server)", async () => {
       using sctx = serverContext();
       using cctx = clientContext();
       let serverSocket: SecureSocket | null = null;
-      const server = new TestServer(sctx, async (s) => {
+      const serve = async (s: SecureSocket) => {
         serverSocket = s;
         await s.handshake();
         return await s.read(new Uint8Array(100));
-      });
-      try {
-        const socket = await connectTo(cctx, server.port);
-        try {
+      };
+      await withTestServer(sctx, serve, async (server) => {
+        await withClient(cctx, server.port, async () => {
           while (!serverSocket) await delay(5);
           await delay(100);
           (serverSocket as SecureSocket).close();
-          const outcome = await server.outcome(0);
-          assert.ok(!outcome.ok && outcome.error instanceof SocketClosedError, String(!outcome.ok && outcome.error));
-        } finally {
-          socket.close();
-        }
-      } finally {
-        await server.close();
-      }
+          assertFailed(await server.outcome(0), SocketClosedError);
+        });
+      });
     });
 
     await t.step("pending write (stalled by backpressure)", async () => {
@@ -1159,51 +1126,42 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
       // The server never reads after the handshake: our write fills the buffers and waits.
       let release!: () => void;
       const hold = new Promise<void>((resolve) => (release = resolve));
-      const server = new TestServer(sctx, async (s) => {
+      const serve = async (s: SecureSocket) => {
         await s.handshake();
         await hold;
-      });
-      try {
-        const socket = await connectTo(cctx, server.port);
+      };
+      await withTestServer(sctx, serve, async (server) => {
         try {
-          const writing = settle(socket.write(randomBytes(64 * 1024 * 1024)));
-          await delay(300);
-          socket.close();
-          await rejectsWithin(
-            writing.then((r) => r.ok ? r.value : Promise.reject(r.error)),
-            SocketClosedError,
-            5000,
-            "the pending write",
-          );
+          await withClient(cctx, server.port, async (socket) => {
+            const writing = settle(socket.write(randomBytes(64 * 1024 * 1024)));
+            await delay(300);
+            socket.close();
+            await rejectsWithin(
+              writing.then((r) => r.ok ? r.value : Promise.reject(r.error)),
+              SocketClosedError,
+              5000,
+              "the pending write",
+            );
+          });
         } finally {
-          socket.close();
+          release();
         }
-      } finally {
-        release();
-        await server.close();
-      }
+      });
     });
 
     await t.step("pending handshake (client and server)", async () => {
       using sctx = serverContext();
       using cctx = clientContext();
       // Client: the server accepts TCP and never answers.
-      const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-      const peer = (async () => {
-        const conn = await listener.accept();
-        try {
-          await readAll(conn).catch(() => {});
-        } finally {
-          conn.close();
-        }
-      })();
-      const client = new SecureSocket(cctx, { hostname: "localhost" });
-      const connecting = client.connect({ hostname: "127.0.0.1", port: listener.addr.port });
-      await delay(150);
-      client.close();
-      await rejectsWithin(connecting, SocketClosedError, 2000, "the pending client handshake");
-      await within(peer, 3000, "the raw server to see the close");
-      listener.close();
+      const silent = (conn: Deno.Conn) => readAll(conn).then(() => {}, () => {});
+      await withRawServer(silent, async (port, served) => {
+        const client = new SecureSocket(cctx, { hostname: "localhost" });
+        const connecting = client.connect({ hostname: "127.0.0.1", port });
+        await delay(150);
+        client.close();
+        await rejectsWithin(connecting, SocketClosedError, 2000, "the pending client handshake");
+        await within(served, 3000, "the raw server to see the close");
+      });
 
       // Server: the client connects and never sends a ClientHello.
       const secure = SecureSocketListener.listen(sctx, { hostname: "127.0.0.1", port: 0 });
@@ -1230,10 +1188,8 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
 faultTest("closing the context while its sockets live", async () => {
   const sctx = serverContext();
   const cctx = clientContext();
-  const server = new TestServer(sctx, echoHandler);
-  try {
-    const socket = await connectTo(cctx, server.port);
-    try {
+  await withTestServer(sctx, echoHandler, async (server) => {
+    await withClient(cctx, server.port, async (socket) => {
       await socket.write(enc("one"));
       // Both contexts go away: the live connection keeps working.
       cctx.close();
@@ -1245,10 +1201,8 @@ faultTest("closing the context while its sockets live", async () => {
       assert.equal(socket.peerCertificate?.subject, "CN=localhost,O=secsock");
       await socket.closeWrite();
       assert.equal(await socket.read(new Uint8Array(8)), null);
-    } finally {
-      socket.close();
-    }
-    assert.ok((await server.outcome(0)).ok);
+    });
+    assertOk(await server.outcome(0));
     // New sockets from a closed context: clear errors, on both sides.
     assert.throws(() => new SecureSocket(cctx, { hostname: "localhost" }), SocketClosedError);
     await assert.rejects(connectTo(cctx, server.port), SocketClosedError);
@@ -1266,9 +1220,7 @@ faultTest("closing the context while its sockets live", async () => {
     }
     assert.equal(server.acceptErrors.length, 0);
     assert.throws(() => SecureSocketListener.listen(sctx, { hostname: "127.0.0.1", port: 0 }), SocketClosedError);
-  } finally {
-    await server.close();
-  }
+  });
 });
 
 faultTest("callbacks that close the socket from inside", async (t) => {
@@ -1280,15 +1232,11 @@ faultTest("callbacks that close the socket from inside", async (t) => {
       calls++;
       if (where & InfoWhere.HandshakeStart) socket.close();
     });
-    const server = new TestServer(sctx, (s) => s.handshake());
-    try {
+    await withTestServer(sctx, handshakeOnly, async (server) => {
       await rejectsWithin(connectTo(cctx, server.port), SocketClosedError, 5000, "connect");
       assert.ok(calls >= 1);
-      const outcome = await server.outcome(0);
-      assert.ok(!outcome.ok && outcome.error instanceof HandshakeError, String(!outcome.ok && outcome.error));
-    } finally {
-      await server.close();
-    }
+      assertFailed(await server.outcome(0), HandshakeError);
+    });
   });
 
   await t.step("info callback calls socket.close() in the middle of the handshake (server)", async () => {
@@ -1304,15 +1252,11 @@ faultTest("callbacks that close the socket from inside", async (t) => {
         socket.close(); // twice, inside the callback
       }
     });
-    const server = new TestServer(sctx, (s) => s.handshake());
-    try {
+    await withTestServer(sctx, handshakeOnly, async (server) => {
       await rejectsWithin(connectTo(cctx, server.port), HandshakeError, 5000, "connect");
-      const outcome = await server.outcome(0);
-      assert.ok(!outcome.ok && outcome.error instanceof SocketClosedError, String(!outcome.ok && outcome.error));
+      assertFailed(await server.outcome(0), SocketClosedError);
       assert.ok(closedIn, "the callback never reached the 4th handshake state");
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   await t.step("info callback closes the socket when the peer's close_notify arrives", async () => {
@@ -1321,21 +1265,16 @@ faultTest("callbacks that close the socket from inside", async (t) => {
     cctx.setInfoCallback((socket, where) => {
       if ((where & InfoWhere.ReadAlert) === InfoWhere.ReadAlert) socket.close();
     });
-    const server = new TestServer(sctx, async (s) => {
+    const serve = async (s: SecureSocket) => {
       await s.write(enc("bye"));
       await s.closeWrite();
-    });
-    try {
-      const socket = await connectTo(cctx, server.port);
-      try {
+    };
+    await withTestServer(sctx, serve, async (server) => {
+      await withClient(cctx, server.port, async (socket) => {
         assert.equal(dec(await readExactly(socket, 3)), "bye");
         await rejectsWithin(socket.read(new Uint8Array(8)), SocketClosedError, 5000, "read");
-      } finally {
-        socket.close();
-      }
-    } finally {
-      await server.close();
-    }
+      });
+    });
   });
 
   await t.step("verify callback closes the socket", async () => {
@@ -1345,13 +1284,10 @@ faultTest("callbacks that close the socket from inside", async (t) => {
       if (store.depth === 0) store.socket.close();
       return ok;
     });
-    const server = new TestServer(sctx, (s) => s.handshake());
-    try {
+    await withTestServer(sctx, handshakeOnly, async (server) => {
       await rejectsWithin(connectTo(cctx, server.port), SocketClosedError, 5000, "connect");
       await server.outcome(0);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   await t.step("client-certificate callback closes the socket", async () => {
@@ -1362,12 +1298,9 @@ faultTest("callbacks that close the socket from inside", async (t) => {
       socket.close();
       return { certificate: fixture("client.pem"), privateKey: fixture("client.key") };
     });
-    const server = new TestServer(sctx, (s) => s.handshake());
-    try {
+    await withTestServer(sctx, handshakeOnly, async (server) => {
       await rejectsWithin(connectTo(cctx, server.port), SocketClosedError, 5000, "connect");
       await server.outcome(0);
-    } finally {
-      await server.close();
-    }
+    });
   });
 });
