@@ -18,6 +18,7 @@ import {
 import { liveSocketCount } from "../lib/registry.ts";
 import {
   clientContext,
+  closeBothWays,
   concat,
   dec,
   delay,
@@ -33,6 +34,7 @@ import {
   serverContext,
   settle,
   sha256,
+  type Version,
   VERSIONS,
   within,
 } from "./helpers.ts";
@@ -214,10 +216,22 @@ async function withClient(
   }
 }
 
-/** Sends our close_notify and asserts (within `ms`) that the peer's comes back: read() resolves null. */
-async function closeNotifyRoundTrip(socket: SecureSocket, ms = 10_000): Promise<void> {
-  await socket.closeWrite();
-  assert.equal(await within(socket.read(new Uint8Array(8)), ms, "close_notify"), null);
+/** Mutual-TLS contexts pinned to `version` whose callbacks record into `serverObs` and `clientObs`. */
+function recordingMutualTls(version: Version) {
+  const serverObs = observed();
+  const clientObs = observed();
+  const sctx = recordingServerContext(version, serverObs, true);
+  const cctx = recordingClientContext(version, clientObs);
+  return {
+    serverObs,
+    clientObs,
+    sctx,
+    cctx,
+    [Symbol.dispose]() {
+      cctx.close();
+      sctx.close();
+    },
+  };
 }
 
 /** A {@linkcode TestServer} handler that only runs the handshake. */
@@ -241,10 +255,8 @@ async function assertServerStillWorks(server: TestServer<unknown>): Promise<void
 faultTest("ciphertext delivered one byte at a time (proxy), both directions, mutual TLS", async (t) => {
   for (const version of VERSIONS) {
     await t.step(version, async () => {
-      const serverObs = observed();
-      const clientObs = observed();
-      using sctx = recordingServerContext(version, serverObs, true);
-      using cctx = recordingClientContext(version, clientObs);
+      using contexts = recordingMutualTls(version);
+      const { serverObs, clientObs, sctx, cctx } = contexts;
       await withTestServer(sctx, echoHandler, async (server) => {
         const proxy = new ChunkingProxy(server.port, { mode: "bytes", chunkSize: 1 });
         try {
@@ -258,7 +270,7 @@ faultTest("ciphertext delivered one byte at a time (proxy), both directions, mut
               "echo one byte at a time",
             );
             assert.equal(await sha256(echoed), await sha256(payload));
-            await closeNotifyRoundTrip(socket, 30_000);
+            await closeBothWays(socket, 30_000, "close_notify");
           } finally {
             socket.close();
           }
@@ -285,10 +297,8 @@ faultTest(
   async (t) => {
     for (const version of VERSIONS) {
       await t.step(version, async () => {
-        const serverObs = observed();
-        const clientObs = observed();
-        using sctx = recordingServerContext(version, serverObs, true);
-        using cctx = recordingClientContext(version, clientObs);
+        using contexts = recordingMutualTls(version);
+        const { serverObs, clientObs, sctx, cctx } = contexts;
         const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
         const [a, b] = await Promise.all([rawConnect(listener.addr.port), listener.accept() as Promise<Deno.TcpConn>]);
         listener.close();
@@ -351,7 +361,7 @@ faultTest("ciphertext coalesced into single chunks (proxy)", async (t) => {
             for (const part of parts) await socket.write(part);
             const echoed = await within(reading, 20_000, "coalesced echo");
             assert.equal(await sha256(echoed), await sha256(payload));
-            await closeNotifyRoundTrip(socket);
+            await closeBothWays(socket, 10_000, "close_notify");
           } finally {
             socket.close();
           }
@@ -744,7 +754,7 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
           }
           await round();
         }
-        await closeNotifyRoundTrip(socket);
+        await closeBothWays(socket, 10_000, "close_notify");
       } finally {
         socket.close();
       }

@@ -39,7 +39,7 @@ import {
   serverHandshake,
   withServer,
 } from "./peers/features_utils.ts";
-import { opensslClient, opensslServer, sClient, serverCertArgs, versionFlag } from "./peers/openssl.ts";
+import { clientCertArgs, opensslClient, opensslServer, sClient, serverCertArgs, versionFlag } from "./peers/openssl.ts";
 
 const CLIENT_FP = fixtureFingerprint("client.pem");
 
@@ -121,12 +121,7 @@ Deno.test("PHA: openssl s_client -enable_pha -cert client.pem ↔ secsock server
   const [result] = await withServer(server, async () => {
     const peer = opensslClient(server.port, [
       "-enable_pha",
-      "-cert",
-      fixturePath("client.pem"),
-      "-cert_chain",
-      fixturePath("intermediate.pem"),
-      "-key",
-      fixturePath("client.key"),
+      ...clientCertArgs(),
       "-CAfile",
       fixturePath("ca.pem"),
       "-tls1_3",

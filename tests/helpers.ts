@@ -4,6 +4,7 @@
  * started as child processes (see also tests/peers/openssl.ts for the openssl
  * CLI).
  */
+import assert from "node:assert/strict";
 import {
   SecureSocket,
   SecureSocketContext,
@@ -251,18 +252,42 @@ export function connectLocal(
   return SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", ...opts, port });
 }
 
-/** Echoes until the peer's close_notify, then sends ours; returns what it received. */
-export async function echoUntilEnd(socket: SecureSocket): Promise<Uint8Array<ArrayBuffer>> {
+/** Accepts one connection on `listener` and runs its handshake; the socket is closed if that fails. */
+export async function acceptHandshake(listener: SecureSocketListener): Promise<SecureSocket> {
+  const socket = await listener.accept();
+  try {
+    await socket.handshake();
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
+  return socket;
+}
+
+/** Echoes until the peer's close_notify (or EOF), then sends ours (or FIN); returns what it received. */
+export async function echoUntilEnd(
+  conn: Reader & Writer & { closeWrite(): Promise<void> },
+): Promise<Uint8Array<ArrayBuffer>> {
   const chunks: Uint8Array[] = [];
   const buf = new Uint8Array(65536);
   for (;;) {
-    const n = await socket.read(buf);
+    const n = await conn.read(buf);
     if (n === null) break;
     chunks.push(buf.slice(0, n));
-    await socket.write(buf.subarray(0, n));
+    await writeAll(conn, buf.subarray(0, n));
   }
-  await socket.closeWrite();
+  await conn.closeWrite();
   return concat(chunks);
+}
+
+/** Sends our close_notify and asserts (within `ms`) that the peer's comes back: read() then resolves null. */
+export async function closeBothWays(
+  socket: SecureSocket,
+  ms = 10_000,
+  what = "the peer's close_notify",
+): Promise<void> {
+  await socket.closeWrite();
+  assert.equal(await within(socket.read(new Uint8Array(16)), ms, what), null);
 }
 
 /** What a server saw in a handshake. */

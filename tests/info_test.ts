@@ -15,8 +15,9 @@ import {
   SecureSocketError,
   SecureSocketListener,
 } from "../mod.ts";
-import { clientContext, enc, readAll, serverContext, spawnPeer } from "./helpers.ts";
-import { failure, success, tlsPair } from "./callback_utils.ts";
+import { clientContext, enc, readAll, serverContext } from "./helpers.ts";
+import { failure, type Pair, type PairOptions, success, tlsPair } from "./callback_utils.ts";
+import { opensslClient } from "./peers/openssl.ts";
 
 /** One info callback invocation, with what was readable at that moment. */
 interface Event {
@@ -35,6 +36,22 @@ function recorder(): InfoCallback & { events: Event[] } {
   }) as InfoCallback & { events: Event[] };
   cb.events = events;
   return cb;
+}
+
+/** A {@linkcode tlsPair} whose client and server sockets each record their info callback calls. */
+async function tracedPair(
+  server: SecureSocketContext,
+  client: SecureSocketContext,
+  options: PairOptions = {},
+): Promise<Pair & { onClient: ReturnType<typeof recorder>; onServer: ReturnType<typeof recorder> }> {
+  const onClient = recorder();
+  const onServer = recorder();
+  const pair = await tlsPair(server, client, {
+    ...options,
+    onClient: (s) => s.setInfoCallback(onClient),
+    onServer: (s) => s.setInfoCallback(onServer),
+  });
+  return { ...pair, onClient, onServer };
 }
 
 const has = (where: number, flags: number) => (where & flags) === flags;
@@ -64,20 +81,14 @@ Deno.test("info: socket callbacks see the whole handshake on client and server",
     await t.step(maxVersion, async () => {
       using server = serverContext();
       using client = clientContext({ maxVersion });
-      const onClient = recorder();
-      const onServer = recorder();
-      using pair = await tlsPair(server, client, {
-        exchange: true,
-        onClient: (s) => s.setInfoCallback(onClient),
-        onServer: (s) => s.setInfoCallback(onServer),
-      });
+      using pair = await tracedPair(server, client, { exchange: true });
       success(pair.clientResult);
       success(pair.serverResult);
       assert.equal(pair.client.protocol, maxVersion);
-      assertHandshakeSequence(onClient.events, pair.client, "connect");
-      assertHandshakeSequence(onServer.events, pair.server, "accept");
+      assertHandshakeSequence(pair.onClient.events, pair.client, "connect");
+      assertHandshakeSequence(pair.onServer.events, pair.server, "accept");
       assert.ok(
-        has(onClient.events[0].where, InfoWhere.HandshakeStart),
+        has(pair.onClient.events[0].where, InfoWhere.HandshakeStart),
         "the client's first event starts the handshake",
       );
     });
@@ -116,12 +127,8 @@ Deno.test("info: the context's callback is the default, a socket's own overrides
 Deno.test("info: a client rejecting the server writes a fatal alert that the server reads", async () => {
   using server = serverContext();
   using client = new SecureSocketContext({ useSystemTrust: false }); // trusts nothing
-  const onClient = recorder();
-  const onServer = recorder();
-  using pair = await tlsPair(server, client, {
-    onClient: (s) => s.setInfoCallback(onClient),
-    onServer: (s) => s.setInfoCallback(onServer),
-  });
+  using pair = await tracedPair(server, client);
+  const { onClient, onServer } = pair;
   failure(pair.clientResult, "client");
   failure(pair.serverResult, "server");
   const written = alerts(onClient.events, InfoWhere.WriteAlert);
@@ -145,13 +152,8 @@ Deno.test("info: a client rejecting the server writes a fatal alert that the ser
 Deno.test("info: close_notify shows as a warning alert on both ends", async () => {
   using server = serverContext();
   using client = clientContext();
-  const onClient = recorder();
-  const onServer = recorder();
-  using pair = await tlsPair(server, client, {
-    exchange: true,
-    onClient: (s) => s.setInfoCallback(onClient),
-    onServer: (s) => s.setInfoCallback(onServer),
-  });
+  using pair = await tracedPair(server, client, { exchange: true });
+  const { onClient, onServer } = pair;
   success(pair.clientResult);
   assert.equal(alerts(onClient.events, InfoWhere.Alert).length, 0, "no alert during a good handshake");
   await pair.client.write(enc("bye"));
@@ -240,13 +242,8 @@ Deno.test("info: an exception thrown in the callback fails the handshake with th
 Deno.test("info: formatInfo writes s_client -state style lines", async () => {
   using server = serverContext();
   using client = clientContext();
-  const onClient = recorder();
-  const onServer = recorder();
-  using pair = await tlsPair(server, client, {
-    exchange: true,
-    onClient: (s) => s.setInfoCallback(onClient),
-    onServer: (s) => s.setInfoCallback(onServer),
-  });
+  using pair = await tracedPair(server, client, { exchange: true });
+  const { onClient, onServer } = pair;
   success(pair.clientResult);
   const clientLines = onClient.events.map((e) => e.line).filter((l) => l !== null);
   const serverLines = onServer.events.map((e) => e.line).filter((l) => l !== null);
@@ -294,16 +291,7 @@ Deno.test("info: our trace matches openssl s_client -state against the same serv
 
   // openssl s_client -state against the same server.
   const servingPeer = serveOne();
-  const peer = spawnPeer("openssl", [
-    "s_client",
-    "-state",
-    "-connect",
-    `127.0.0.1:${port}`,
-    "-servername",
-    "localhost",
-    "-CAfile",
-    "ca.pem",
-  ]);
+  const peer = opensslClient(port, ["-state", "-servername", "localhost", "-CAfile", "ca.pem"]);
   try {
     await peer.waitFor(/greetings from secsock/);
     await peer.waitFor(/SSL3 alert read:warning/);

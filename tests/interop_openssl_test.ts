@@ -22,6 +22,7 @@ import {
   within,
 } from "./helpers.ts";
 import {
+  clientCertArgs,
   hexLines,
   opensslClient,
   opensslServer,
@@ -196,14 +197,9 @@ for (const version of VERSIONS) {
 Deno.test("openssl s_client with a client certificate ↔ secsock server requiring one", async () => {
   const server = replyServer({ requireClientCert: true });
   const peer = opensslClient(server.port, [
+    ...clientCertArgs(),
     "-CAfile",
     fixturePath("ca.pem"),
-    "-cert",
-    fixturePath("client.pem"),
-    "-cert_chain",
-    fixturePath("intermediate.pem"),
-    "-key",
-    fixturePath("client.key"),
     "-servername",
     "localhost",
     "-verify_return_error",

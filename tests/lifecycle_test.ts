@@ -13,6 +13,7 @@ import {
   TruncatedStreamError,
 } from "../mod.ts";
 import {
+  acceptHandshake,
   clientContext,
   concat,
   connectLocal,
@@ -38,16 +39,7 @@ async function connectedPair(): Promise<{ client: SecureSocket; server: SecureSo
   const clientCtx = clientContext();
   const listener = SecureSocketListener.listen(serverCtx, { hostname: "127.0.0.1", port: 0 });
   try {
-    const accepted = listener.accept().then(async (s) => {
-      try {
-        await s.handshake();
-      } catch (error) {
-        s.close();
-        throw error;
-      }
-      return s;
-    });
-    const [c, s] = await Promise.all([connectLocal(clientCtx, listener.addr.port), accepted]);
+    const [c, s] = await Promise.all([connectLocal(clientCtx, listener.addr.port), acceptHandshake(listener)]);
     return {
       client: c,
       server: s,

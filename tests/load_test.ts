@@ -13,17 +13,10 @@
  * Both print their figures with console.log.
  */
 import assert from "node:assert/strict";
-import {
-  PrivateKey,
-  SecureSocket,
-  SecureSocketContext,
-  SecureSocketListener,
-  VerifyMode,
-  X509Certificate,
-} from "../mod.ts";
+import { PrivateKey, type SecureSocket, SecureSocketListener, VerifyMode, X509Certificate } from "../mod.ts";
 import { liveSocketCount } from "../lib/registry.ts";
 import { openCallbackCount } from "../ffi/callbacks.ts";
-import { delay, fixture, fixturePath, serverContext } from "./helpers.ts";
+import { acceptHandshake, clientContext, connectLocal, delay, fixture, fixturePath, serverContext } from "./helpers.ts";
 import { Proc } from "./matrix_utils.ts";
 
 const CLIENTS = Number(Deno.env.get("SECSOCK_LOAD_CLIENTS") ?? 500);
@@ -128,7 +121,7 @@ Deno.test({
     sctx.setInfoCallback(() => {
       counts.serverInfo++;
     });
-    using cctx = new SecureSocketContext({ useSystemTrust: false, ca: fixture("ca.pem") });
+    using cctx = clientContext();
     cctx.setCertificateVerifyCallback((ok) => {
       counts.clientVerify++;
       return ok;
@@ -148,16 +141,8 @@ Deno.test({
     const port = listener.addr.port;
     const one = async () => {
       const [client, server] = await Promise.all([
-        SecureSocket.connect(cctx, { hostname: "127.0.0.1", servername: "localhost", port }),
-        listener.accept().then(async (s) => {
-          try {
-            await s.handshake();
-          } catch (error) {
-            s.close();
-            throw error;
-          }
-          return s;
-        }),
+        connectLocal(cctx, port),
+        acceptHandshake(listener),
       ]);
       client.close();
       server.close();

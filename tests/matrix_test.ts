@@ -10,9 +10,11 @@
  * A summary table is printed by the last test.
  */
 import assert from "node:assert/strict";
-import { SecureSocket, type SecureSocketContext, X509Certificate } from "../mod.ts";
+import { type SecureSocket, type SecureSocketContext, X509Certificate } from "../mod.ts";
 import {
-  concat,
+  closeBothWays,
+  connectLocal,
+  echoUntilEnd,
   fixture,
   fixtureFingerprint,
   fixturePath,
@@ -52,6 +54,7 @@ import {
   serveOne,
   waitForEvent,
 } from "./matrix_utils.ts";
+import { clientCertArgs, serverCertArgs, versionFlag } from "./peers/openssl.ts";
 
 const SERVER_SUBJECT = "CN=localhost,O=secsock";
 /** The client certificate the command-line and Node peers send (the callback picks the EC one). */
@@ -64,11 +67,7 @@ const summary = new MatrixSummary();
 const encoder = new TextEncoder();
 
 function connect(ctx: SecureSocketContext, port: number): Promise<SecureSocket> {
-  return within(
-    SecureSocket.connect(ctx, { hostname: "127.0.0.1", servername: "localhost", port, handshakeTimeout: 15_000 }),
-    20_000,
-    "secsock connect",
-  );
+  return within(connectLocal(ctx, port, { handshakeTimeout: 15_000 }), 20_000, "secsock connect");
 }
 
 /** Client-side checks common to every cell once the handshake is done. */
@@ -113,9 +112,51 @@ async function exchangeAndClose(socket: SecureSocket, up: Uint8Array, downLength
     STEP_TIMEOUT,
     "echo",
   );
-  await socket.closeWrite();
-  assert.equal(await within(socket.read(new Uint8Array(16)), 10_000, "the peer's close_notify"), null);
+  await closeBothWays(socket);
   return received;
+}
+
+/** Connects to an echoing peer on `port`, checks the handshake, echoes `payload` byte-exact, closes cleanly. */
+async function echoAsClient(
+  ctx: SecureSocketContext,
+  port: number,
+  cell: Cell,
+  obs: Observed,
+  payload: Uint8Array,
+): Promise<void> {
+  const socket = await connect(ctx, port);
+  try {
+    checkClientHandshake(socket, cell, obs);
+    const received = await exchangeAndClose(socket, payload, payload.length);
+    assert.equal(await sha256(received), await sha256(payload), "echo checksum");
+  } finally {
+    socket.close();
+  }
+}
+
+/**
+ * Pipes a payload through a peer client's stdin, expects the echo on its
+ * stdout, closes its stdin (the peer then sends close_notify) and checks the
+ * secsock server's side; returns the client's exit status.
+ */
+async function echoThroughStdin(
+  client: Proc,
+  server: ReturnType<typeof serveOne>,
+  cell: Cell,
+  obs: Observed,
+): Promise<Deno.CommandStatus> {
+  const payload = randomBytes(PAYLOAD);
+  await client.write(payload);
+  await client.waitFor(
+    () => client.stdoutLength >= payload.length,
+    STEP_TIMEOUT,
+    `the echo on ${client.command}'s stdout`,
+  );
+  assert.equal(await sha256(client.stdout), await sha256(payload), `echo checksum at ${client.command}`);
+  await client.closeStdin();
+  const served = await within(server.result, STEP_TIMEOUT, "the secsock server");
+  checkServerSide(served, cell, obs, await sha256(payload), payload.length);
+  return await client.exit(10_000);
 }
 
 /**
@@ -160,7 +201,6 @@ function matrix(
   }
 }
 
-const versionFlag = (cell: Cell) => (cell.version === "TLSv1.2" ? "-tls1_2" : "-tls1_3");
 const gnutlsPriority = (cell: Cell) => `NORMAL:-VERS-ALL:+VERS-TLS${cell.version.slice(4)}`;
 
 // ======================================================================
@@ -171,8 +211,8 @@ matrix("secsock client → openssl s_server", hasPeer("openssl"), async (cell) =
   const obs = observed();
   using ctx = recordingClientContext(cell.version, obs);
   const port = freePort();
-  const args = ["s_server", "-accept", `127.0.0.1:${port}`, "-naccept", "1", versionFlag(cell)];
-  args.push("-cert", "server.pem", "-key", "server.key", "-cert_chain", "intermediate.pem");
+  const args = ["s_server", "-accept", `127.0.0.1:${port}`, "-naccept", "1", versionFlag(cell.version)];
+  args.push(...serverCertArgs());
   if (cell.clientCert) args.push("-Verify", "2", "-CAfile", "ca.pem", "-verify_return_error");
   // Not -quiet: s_server then reports the client certificate. Data from us
   // goes to its stdout as raw bytes; its stdin goes to us (text without the
@@ -239,16 +279,8 @@ matrix("secsock client → gnutls-serv", hasPeer("gnutls-serv"), async (cell) =>
   const server = new Proc("gnutls-serv", args);
   try {
     await server.waitForText(/listening on .*done/);
-    const socket = await connect(ctx, port);
-    try {
-      checkClientHandshake(socket, cell, obs);
-      // gnutls-serv's echo mode is line-based over C strings: text lines only.
-      const payload = randomText(PAYLOAD);
-      const received = await exchangeAndClose(socket, payload, payload.length);
-      assert.equal(await sha256(received), await sha256(payload), "echo checksum");
-    } finally {
-      socket.close();
-    }
+    // gnutls-serv's echo mode is line-based over C strings: text lines only.
+    await echoAsClient(ctx, port, cell, obs, randomText(PAYLOAD));
     await server.waitForText(/Accepted connection/);
     const text = server.stdoutText;
     if (cell.clientCert) {
@@ -445,15 +477,8 @@ matrix("secsock client → Node tls server", hasPeer("node"), async (cell) => {
   const server = nodeScript("matrix_node_server.mjs", [cell.version, cell.clientCert ? "1" : "0"]);
   try {
     const port = Number((await waitForEvent(server, "listening")).port);
-    const socket = await connect(ctx, port);
     const payload = randomBytes(PAYLOAD);
-    try {
-      checkClientHandshake(socket, cell, obs);
-      const received = await exchangeAndClose(socket, payload, payload.length);
-      assert.equal(await sha256(received), await sha256(payload), "echo checksum");
-    } finally {
-      socket.close();
-    }
+    await echoAsClient(ctx, port, cell, obs, payload);
     const secure = await waitForEvent(server, "secure");
     assert.equal(secure.protocol, cell.version);
     assert.equal(secure.authorized, cell.clientCert);
@@ -488,31 +513,14 @@ matrix(
     const served = settle((async () => {
       const conn = await listener.accept();
       try {
-        const chunks: Uint8Array[] = [];
-        const buf = new Uint8Array(65536);
-        for (;;) {
-          const n = await conn.read(buf);
-          if (n === null) break;
-          chunks.push(buf.slice(0, n));
-          let offset = 0;
-          while (offset < n) offset += await conn.write(buf.subarray(offset, n));
-        }
-        await conn.closeWrite();
-        return concat(chunks);
+        return await echoUntilEnd(conn);
       } finally {
         conn.close();
       }
     })());
     try {
       const payload = randomBytes(PAYLOAD);
-      const socket = await connect(ctx, listener.addr.port);
-      try {
-        checkClientHandshake(socket, cell, obs);
-        const received = await exchangeAndClose(socket, payload, payload.length);
-        assert.equal(await sha256(received), await sha256(payload), "echo checksum");
-      } finally {
-        socket.close();
-      }
+      await echoAsClient(ctx, listener.addr.port, cell, obs, payload);
       const result = await within(served, STEP_TIMEOUT, "the Deno.listenTls side");
       if (!result.ok) throw result.error;
       assert.equal(await sha256(result.value), await sha256(payload), "what Deno.listenTls received");
@@ -534,21 +542,21 @@ matrix("openssl s_client → secsock server", hasPeer("openssl"), async (cell) =
   const obs = observed();
   using ctx = recordingServerContext(cell.version, obs, cell.clientCert);
   const server = serveOne(ctx, echoHandler);
-  const args = ["s_client", "-connect", `127.0.0.1:${server.port}`, "-servername", "localhost", versionFlag(cell)];
+  const args = [
+    "s_client",
+    "-connect",
+    `127.0.0.1:${server.port}`,
+    "-servername",
+    "localhost",
+    versionFlag(cell.version),
+  ];
   args.push("-verify_hostname", "localhost", "-CAfile", "ca.pem", "-verify_return_error");
-  if (cell.clientCert) args.push("-cert", "client.pem", "-key", "client.key", "-cert_chain", "intermediate.pem");
+  if (cell.clientCert) args.push(...clientCertArgs());
   // -quiet: stdout carries only data; -no_ign_eof: stdin EOF sends close_notify; -nocommands: binary-safe stdin.
   args.push("-quiet", "-no_ign_eof", "-nocommands");
   const client = new Proc("openssl", args);
   try {
-    const payload = randomBytes(PAYLOAD);
-    await client.write(payload);
-    await client.waitFor(() => client.stdoutLength >= payload.length, STEP_TIMEOUT, "the echo on s_client's stdout");
-    assert.equal(await sha256(client.stdout), await sha256(payload), "echo checksum at s_client");
-    await client.closeStdin();
-    const served = await within(server.result, STEP_TIMEOUT, "the secsock server");
-    checkServerSide(served, cell, obs, await sha256(payload), payload.length);
-    const status = await client.exit(10_000);
+    const status = await echoThroughStdin(client, server, cell, obs);
     assert.equal(status.code, 0, client.describe());
     assert.match(client.stderr, /verify return:1/);
     assert.doesNotMatch(client.stderr, /error/i, client.describe());
@@ -569,15 +577,8 @@ matrix("gnutls-cli → secsock server", hasPeer("gnutls-cli"), async (cell) => {
   args.push("127.0.0.1");
   const client = new Proc("gnutls-cli", args);
   try {
-    const payload = randomBytes(PAYLOAD);
-    await client.write(payload);
-    await client.waitFor(() => client.stdoutLength >= payload.length, STEP_TIMEOUT, "the echo on gnutls-cli's stdout");
-    assert.equal(await sha256(client.stdout), await sha256(payload), "echo checksum at gnutls-cli");
     // stdin EOF: gnutls-cli sends close_notify (gnutls_bye).
-    await client.closeStdin();
-    const served = await within(server.result, STEP_TIMEOUT, "the secsock server");
-    checkServerSide(served, cell, obs, await sha256(payload), payload.length);
-    const status = await client.exit(10_000);
+    const status = await echoThroughStdin(client, server, cell, obs);
     const info = await Deno.readTextFile(log);
     assert.equal(status.code, 0, `${client.describe()}\n${info}`);
     assert.match(info, /Handshake was completed/);

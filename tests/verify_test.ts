@@ -30,7 +30,7 @@ import {
   timed,
 } from "./helpers.ts";
 import { failure, success, tlsPair } from "./callback_utils.ts";
-import { opensslClient, opensslServer, serverCertArgs } from "./peers/openssl.ts";
+import { clientCertArgs, opensslClient, opensslServer, serverCertArgs } from "./peers/openssl.ts";
 
 const ROOT = "CN=secsock Test Root CA,O=secsock";
 const INTERMEDIATE = "CN=secsock Test Intermediate CA,O=secsock";
@@ -587,17 +587,8 @@ Deno.test("verify: our server verifies openssl s_client's certificate chain", as
       const listener = SecureSocketListener.listen(server, { hostname: "127.0.0.1", port: 0 });
       const accepted = listener.accept();
       const peer = opensslClient(listener.addr.port, [
-        "-servername",
-        "localhost",
-        "-CAfile",
-        "ca.pem",
-        "-verify_return_error",
-        "-cert",
-        "client.pem",
-        "-key",
-        "client.key",
-        "-cert_chain",
-        "intermediate.pem",
+        ...["-servername", "localhost", "-CAfile", "ca.pem", "-verify_return_error"],
+        ...clientCertArgs(),
       ]);
       const socket = await accepted;
       try {

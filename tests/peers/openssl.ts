@@ -8,12 +8,8 @@ import { fixturePath, type Peer, spawnPeer, type Version, waitExit } from "../he
 /** Server leaves of the fixture PKI that the openssl CLI can serve. */
 export type ServerLeaf = "server" | "server-ec" | "server-ed25519" | "expired" | "not-yet-valid" | "wronghost";
 
-/**
- * `openssl s_server` arguments serving `leaf` with its intermediate: `-cert`
- * reads only the first certificate of a file, so the intermediate goes in
- * `-cert_chain`.
- */
-export function serverCertArgs(leaf: ServerLeaf = "server"): string[] {
+/** `-cert`, `-cert_chain` (the intermediate) and `-key` arguments for a fixture leaf. */
+function chainArgs(leaf: string): string[] {
   return [
     "-cert",
     fixturePath(`${leaf}.pem`),
@@ -22,6 +18,20 @@ export function serverCertArgs(leaf: ServerLeaf = "server"): string[] {
     "-key",
     fixturePath(`${leaf}.key`),
   ];
+}
+
+/**
+ * `openssl s_server` arguments serving `leaf` with its intermediate: `-cert`
+ * reads only the first certificate of a file, so the intermediate goes in
+ * `-cert_chain`.
+ */
+export function serverCertArgs(leaf: ServerLeaf = "server"): string[] {
+  return chainArgs(leaf);
+}
+
+/** `openssl s_client` arguments presenting the fixture client certificate with its intermediate. */
+export function clientCertArgs(leaf: "client" | "client-ec" = "client"): string[] {
+  return chainArgs(leaf);
 }
 
 /**
