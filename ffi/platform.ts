@@ -72,6 +72,8 @@ export interface Conn {
   readonly localAddr: Addr;
   /** The remote address. */
   readonly remoteAddr: Addr;
+  /** TCP only: disables Nagle's algorithm (optional; a Deno.TcpConn has it). */
+  setNoDelay?(noDelay?: boolean): void;
 }
 
 /** A TCP listener. `Deno.TcpListener` is one. */

@@ -16,6 +16,12 @@ export const denoPlatform: Platform = {
   env: (name) => Deno.env.get(name),
   readFileSync: (path) => Deno.readFileSync(path),
   appendTextFileSync: (path, text) => Deno.writeTextFileSync(path, text, { append: true }),
-  connect: (options) => Deno.connect({ hostname: options.hostname, port: options.port }),
+  connect: async (options) => {
+    const conn = await Deno.connect({ hostname: options.hostname, port: options.port });
+    // TLS writes whole records: Nagle would hold a small request behind the
+    // unacknowledged Finished until the peer's delayed ACK (tens of ms).
+    conn.setNoDelay(true);
+    return conn;
+  },
   listen: (options) => Deno.listen({ hostname: options.hostname, port: options.port, transport: "tcp" }),
 };

@@ -196,6 +196,8 @@ export const CRYPTO_SYMBOLS = {
 
   // unsigned long ERR_get_error(void);
   ERR_get_error: { parameters: [], result: "u64" },
+  // unsigned long ERR_peek_error(void);
+  ERR_peek_error: { parameters: [], result: "u64" },
   // void ERR_clear_error(void);
   ERR_clear_error: { parameters: [], result: "void" },
   // const char *ERR_lib_error_string(unsigned long e);

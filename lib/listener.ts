@@ -96,6 +96,11 @@ export class SecureSocketListener implements AsyncIterable<SecureSocket>, Dispos
       if (this.#closed) throw new SocketClosedError("SecureSocketListener");
       throw error;
     }
+    try {
+      conn.setNoDelay?.(true); // whole TLS records: no reason to wait for ACKs
+    } catch {
+      // not TCP, or already closed: the handshake will tell
+    }
     return acceptedSocket(this.#context, conn, { handshakeTimeout: this.#handshakeTimeout });
   }
 

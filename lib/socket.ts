@@ -71,6 +71,7 @@ export interface StartTlsOptions extends SecureSocketOptions {
   server?: boolean;
 }
 
+const SSL_ERROR_SSL = 1;
 const SSL_ERROR_WANT_READ = 2;
 const SSL_ERROR_WANT_WRITE = 3;
 const SSL_ERROR_WANT_X509_LOOKUP = 4;
@@ -92,8 +93,12 @@ const TLSEXT_NAMETYPE_HOST_NAME = 0;
 const WRITE_CHUNK = 4 * 16384;
 /** Transport read size: a few records at a time. */
 const TRANSPORT_BUFFER = 64 * 1024;
-/** First transport read size: one full record. Grows to TRANSPORT_BUFFER when reads fill it. */
-const FIRST_TRANSPORT_BUFFER = 16 * 1024 + 512;
+/**
+ * Transport read size of a quiet connection (a pending read holds its buffer,
+ * so idle connections should hold little). Grows to TRANSPORT_BUFFER when
+ * reads fill it, and comes back when the traffic does.
+ */
+const SMALL_TRANSPORT_BUFFER = 4096;
 /** Room for WRITE_CHUNK plus record overhead. */
 const FLUSH_BUFFER = WRITE_CHUNK + 4 * 512;
 /** Shared by all sockets: a buffer is held only while its bytes are being written. */
@@ -165,6 +170,8 @@ export class SecureSocket implements AsyncDisposable {
   #flushesQueued = 0;
   #verifyFailure: { code: number; depth: number } | null = null;
   #lastErrors: OpenSSLErrorEntry[] = [];
+  /** SSL_get_error of the last I/O call (0 after a success). */
+  #sslError = 0;
   readonly #verifyAnswers = new Map<string, boolean>();
   readonly #verifyAsking = new Set<string>();
   #verifyPending: Promise<void>[] = [];
@@ -405,7 +412,8 @@ export class SecureSocket implements AsyncDisposable {
     }
     try {
       for (;;) {
-        const [result, error] = this.#call((ssl) => libssl().SSL_do_handshake(ssl));
+        const result = this.#doHandshake();
+        const error = this.#sslError;
         await this.#afterCall();
         if (result === 1) break;
         switch (error) {
@@ -446,34 +454,53 @@ export class SecureSocket implements AsyncDisposable {
     }
   }
 
-  /** Runs one OpenSSL I/O call with a clean error queue; returns its result and SSL_get_error. */
-  #call(fn: (ssl: Pointer) => number): [number, number] {
+  /**
+   * Starts one OpenSSL I/O call: the live SSL, with a clean error queue (so
+   * what the call leaves there is its own). Pair with `#leave`. The native
+   * call itself cannot throw: every callback catches its own exceptions.
+   */
+  #enter(): Pointer {
     const ssl = this.#live;
     if (this.#inNative > 0) {
       throw new SecureSocketError("SecureSocket I/O cannot be started from inside an OpenSSL callback", {
         openssl: [],
       });
     }
-    clearErrors();
+    // Failures drain the queue (see #leave), so it is normally empty: peeking
+    // is cheaper than clearing on every record.
+    if (libcrypto().ERR_peek_error() !== 0n) clearErrors();
     this.#inNative++;
-    let result: number;
-    try {
-      result = fn(ssl);
-    } finally {
-      this.#inNative--;
-    }
+    return ssl;
+  }
+
+  /** Ends an I/O call: records SSL_get_error in `#sslError` and returns `result`. */
+  #leave(ssl: Pointer, result: number): number {
+    this.#inNative--;
     // close() from inside a callback is deferred until OpenSSL has returned.
     if (this.#closed) {
       this.#freeNative();
       this.#callbackErrors.rethrow();
       throw new SocketClosedError("SecureSocket");
     }
-    if (result > 0) return [result, 0];
-    const error = libssl().SSL_get_error(ssl, result);
+    if (result > 0) {
+      this.#sslError = 0;
+      return result;
+    }
+    const error = this.#sslError = libssl().SSL_get_error(ssl, result);
     // The queue is per thread and shared by every socket: take this call's
     // reasons now, before any await lets another socket clear or add to it.
-    this.#lastErrors = drainErrors();
-    return [result, error];
+    if (error === SSL_ERROR_SSL || error === SSL_ERROR_SYSCALL) {
+      // A repeated failure may leave nothing new: keep the first call's reasons.
+      const drained = drainErrors();
+      if (drained.length > 0) this.#lastErrors = drained;
+    }
+    return result;
+  }
+
+  /** SSL_do_handshake, with #enter/#leave. */
+  #doHandshake(): number {
+    const ssl = this.#enter();
+    return this.#leave(ssl, libssl().SSL_do_handshake(ssl));
   }
 
   /** Sends what OpenSSL produced (alerts included), then rethrows a callback's exception. */
@@ -484,6 +511,17 @@ export class SecureSocket implements AsyncDisposable {
       this.#callbackErrors.rethrow();
     }
     if (this.#flushesQueued > 0 || this.#outputPending()) await this.#flush();
+  }
+
+  /** A callback threw during a call that otherwise succeeded: send any alert, then fail the connection with its error. */
+  async #failWithCallbackError(): Promise<never> {
+    await this.#flush().catch(() => {});
+    try {
+      this.#callbackErrors.rethrow();
+    } catch (error) {
+      throw this.#fail(error);
+    }
+    throw new SecureSocketError("internal error: no callback error to rethrow", { openssl: [] });
   }
 
   /** True when OpenSSL has ciphertext waiting to be sent. */
@@ -554,7 +592,7 @@ export class SecureSocket implements AsyncDisposable {
     const conn = this.#conn!;
     // Small while the connection is idle (a pending read holds its buffer),
     // larger once the peer sends more than a record at a time.
-    const buffer = this.#inBuffer ??= new Uint8Array(FIRST_TRANSPORT_BUFFER);
+    const buffer = this.#inBuffer ??= new Uint8Array(SMALL_TRANSPORT_BUFFER);
     let n: number | null;
     try {
       n = await conn.read(buffer);
@@ -572,16 +610,18 @@ export class SecureSocket implements AsyncDisposable {
     }
     crypto.BIO_write(this.#rbio, buffer, n);
     if (n === buffer.length && buffer.length < TRANSPORT_BUFFER) this.#inBuffer = new Uint8Array(TRANSPORT_BUFFER);
+    else if (n < SMALL_TRANSPORT_BUFFER && buffer.length > SMALL_TRANSPORT_BUFFER) this.#inBuffer = null;
     return true;
   }
 
   /** Writes whatever ciphertext OpenSSL has produced to the transport, in order. */
   #flush(): Promise<void> {
+    // Drains run one after another (they share the transport); with none
+    // queued, start at once instead of chaining promises on every record.
+    const idle = this.#flushesQueued === 0;
     this.#flushesQueued++;
-    const next = this.#flushing.then(() => this.#drain()).finally(() => {
-      this.#flushesQueued--;
-    });
-    this.#flushing = next.catch(() => {});
+    const next = idle ? this.#drain() : this.#flushing.then(() => this.#drain(), () => this.#drain());
+    this.#flushing = next;
     return next;
   }
 
@@ -600,9 +640,12 @@ export class SecureSocket implements AsyncDisposable {
           this.#checkOpen();
           throw this.#transportFailure("writing to", error);
         }
+        // A short read emptied the BIO; whatever OpenSSL adds later comes with its own flush.
+        if (n < buffer.length) return;
       }
     } finally {
       if (buffer) flushBuffers.release(buffer);
+      this.#flushesQueued--;
     }
   }
 
@@ -629,15 +672,17 @@ export class SecureSocket implements AsyncDisposable {
     const pending = this.#ready();
     if (pending) await pending;
     if (p.length === 0) return 0;
-    const length = Math.min(p.length, 0x7fffffff);
     const buffer = p as Uint8Array<ArrayBuffer>;
     for (;;) {
-      const [result, error] = this.#call((ssl) => libssl().SSL_read(ssl, buffer, length));
+      const result = this.#readRecords(buffer);
       if (result > 0) {
-        // Reading can make OpenSSL answer (a KeyUpdate, an alert): send it.
+        // Reading can make OpenSSL answer (a KeyUpdate, an alert): send it,
+        // and a callback that threw meanwhile fails the read.
+        if (this.#callbackErrors.pending) await this.#failWithCallbackError();
         if (this.#outputPending()) await this.#flush();
         return result;
       }
+      const error = this.#sslError;
       await this.#afterCall();
       switch (error) {
         case SSL_ERROR_WANT_READ:
@@ -651,6 +696,33 @@ export class SecureSocket implements AsyncDisposable {
           throw this.#fail(this.#ioFailure(error, "read"));
       }
     }
+  }
+
+  /**
+   * SSL_read into `buffer`, going on while whole records are already waiting
+   * in the read BIO, so one read() can return several records. Returns the
+   * bytes read, or the failing SSL_read result (error in `#sslError`) when
+   * nothing was read; a failure after some bytes waits for the next read().
+   */
+  #readRecords(buffer: Uint8Array<ArrayBuffer>): number {
+    const total = Math.min(buffer.length, 0x7fffffff);
+    let ssl = this.#enter();
+    let result = this.#leave(ssl, libssl().SSL_read(ssl, buffer, total));
+    if (result <= 0) return result;
+    let offset = result;
+    while (offset < total && Number(libcrypto().BIO_ctrl_pending(this.#rbio)) > 0) {
+      ssl = this.#enter();
+      result = this.#leave(ssl, libssl().SSL_read(ssl, buffer.subarray(offset), total - offset));
+      if (result <= 0) {
+        // OpenSSL repeats a close_notify or a fatal error on the next call:
+        // deliver what was read first. A callback's error must not wait.
+        if (this.#callbackErrors.pending) this.#callbackErrors.rethrow();
+        this.#sslError = 0;
+        break;
+      }
+      offset += result;
+    }
+    return offset;
   }
 
   #ioFailure(error: number, what: string): Error {
@@ -685,7 +757,9 @@ export class SecureSocket implements AsyncDisposable {
       const chunk = (offset === 0 && length === p.length ? p : p.subarray(offset, offset + length)) as Uint8Array<
         ArrayBuffer
       >;
-      const [result, error] = this.#call((ssl) => libssl().SSL_write(ssl, chunk, length));
+      const ssl = this.#enter();
+      const result = this.#leave(ssl, libssl().SSL_write(ssl, chunk, length));
+      const error = this.#sslError;
       if (result <= 0) {
         await this.#afterCall();
         if (error === SSL_ERROR_WANT_READ && !this.#transportEof) {
@@ -696,6 +770,7 @@ export class SecureSocket implements AsyncDisposable {
       }
       offset += result;
       await this.#flush();
+      if (this.#callbackErrors.pending) await this.#failWithCallbackError();
     }
     return p.length;
   }
@@ -719,7 +794,8 @@ export class SecureSocket implements AsyncDisposable {
     if (this.#handshakePromise && !this.#handshakeDone) await this.#handshakePromise;
     this.#writeClosed = true;
     if (this.#handshakeDone && this.#fatal === null) {
-      const [,] = this.#call((ssl) => libssl().SSL_shutdown(ssl));
+      const ssl = this.#enter();
+      this.#leave(ssl, libssl().SSL_shutdown(ssl));
       drainErrors();
       await this.#afterCall();
     }
@@ -918,7 +994,8 @@ export class SecureSocket implements AsyncDisposable {
       throw new SecureSocketError("cannot request a client certificate after the handshake");
     }
     // The CertificateRequest goes out with the next handshake step.
-    const [result, error] = this.#call((s) => libssl().SSL_do_handshake(s));
+    const result = this.#doHandshake();
+    const error = this.#sslError;
     await this.#afterCall();
     if (result !== 1 && error !== SSL_ERROR_WANT_READ) throw this.#fail(this.#ioFailure(error, "handshake"));
   }
@@ -941,7 +1018,8 @@ export class SecureSocket implements AsyncDisposable {
     if (libssl().SSL_key_update(this.#live, requestPeer ? 1 : 0) !== 1) {
       throw new SecureSocketError("cannot update keys (TLS 1.3 only)");
     }
-    const [result, error] = this.#call((s) => libssl().SSL_do_handshake(s));
+    const result = this.#doHandshake();
+    const error = this.#sslError;
     await this.#afterCall();
     if (result !== 1 && error !== SSL_ERROR_WANT_READ) throw this.#fail(this.#ioFailure(error, "key update"));
   }
