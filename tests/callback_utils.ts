@@ -47,6 +47,32 @@ export interface Pair {
   [Symbol.dispose](): void;
 }
 
+/**
+ * A {@linkcode tlsPair} over contexts made for it: closing (disposing of) the
+ * pair closes both contexts too, as does a failure to set it up.
+ */
+export async function ownedPair(
+  serverCtx: SecureSocketContext,
+  clientCtx: SecureSocketContext,
+  options: PairOptions = {},
+): Promise<Pair> {
+  const closeContexts = () => {
+    clientCtx.close();
+    serverCtx.close();
+  };
+  try {
+    const pair = await tlsPair(serverCtx, clientCtx, options);
+    const close = () => {
+      pair.close();
+      closeContexts();
+    };
+    return { ...pair, close, [Symbol.dispose]: close };
+  } catch (error) {
+    closeContexts();
+    throw error;
+  }
+}
+
 /** Connects a secsock client to a secsock server on 127.0.0.1 and runs both handshakes. */
 export async function tlsPair(
   serverCtx: SecureSocketContext,

@@ -19,7 +19,7 @@ import {
   X509Certificate,
 } from "../mod.ts";
 import { clientContext, delay, enc, fixture, fixturePath, serverContext } from "./helpers.ts";
-import { failure, type Pair, success, tlsPair } from "./callback_utils.ts";
+import { failure, ownedPair, type Pair, success, tlsPair } from "./callback_utils.ts";
 import { opensslServer, serverCertArgs } from "./peers/openssl.ts";
 
 const ROOT = "CN=secsock Test Root CA,O=secsock";
@@ -48,24 +48,10 @@ function clientPEM(): ClientCertificate {
  * {@linkcode requiringServer}) and a client context whose client certificate
  * callback is `cb`; disposing of the pair closes both contexts too.
  */
-async function pairWith(cb: ClientCertificateCallback, server = requiringServer()): Promise<Pair> {
+function pairWith(cb: ClientCertificateCallback, server = requiringServer()): Promise<Pair> {
   const client = clientContext();
-  const closeContexts = () => {
-    client.close();
-    server.close();
-  };
-  try {
-    client.setClientCertificateCallback(cb);
-    const pair = await tlsPair(server, client, { exchange: true });
-    const close = () => {
-      pair.close();
-      closeContexts();
-    };
-    return { ...pair, close, [Symbol.dispose]: close };
-  } catch (error) {
-    closeContexts();
-    throw error;
-  }
+  client.setClientCertificateCallback(cb);
+  return ownedPair(server, client, { exchange: true });
 }
 
 /** `openssl s_server` arguments requiring (`-Verify`) a client certificate chain of at most `depth` below ca.pem. */

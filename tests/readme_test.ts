@@ -4,7 +4,7 @@
  * on a free port instead.
  */
 import assert from "node:assert/strict";
-import { opensslServer } from "./peers/openssl.ts";
+import { opensslServer, serverCertArgs } from "./peers/openssl.ts";
 
 const root = new URL("../", import.meta.url).pathname;
 const readme = Deno.readTextFileSync(`${root}README.md`);
@@ -40,12 +40,7 @@ for (const [index, snippet] of snippets.entries()) {
     const needsServer = snippet.includes("8443");
     const server = needsServer
       ? await opensslServer([
-        "-cert",
-        "server.pem",
-        "-cert_chain",
-        "intermediate.pem",
-        "-key",
-        "server.key",
+        ...serverCertArgs(),
         "-www",
         ...(snippet.includes("setClientCertificateCallback") ? ["-Verify", "1", "-CAfile", "ca.pem"] : []),
       ])

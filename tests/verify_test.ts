@@ -29,7 +29,7 @@ import {
   settle,
   timed,
 } from "./helpers.ts";
-import { failure, success, tlsPair } from "./callback_utils.ts";
+import { failure, ownedPair, type Pair, type PairOptions, success, tlsPair } from "./callback_utils.ts";
 import { clientCertArgs, opensslClient, opensslServer, serverCertArgs } from "./peers/openssl.ts";
 
 const ROOT = "CN=secsock Test Root CA,O=secsock";
@@ -103,6 +103,22 @@ function clientWithCertificate(): SecureSocketContext {
   return ctx;
 }
 
+/**
+ * A handshake (see {@linkcode tlsPair}) between `server` (the fixture server
+ * by default) and a client context whose verify callback is `cb`; disposing of
+ * the pair closes both contexts.
+ */
+function pairVerifiedBy(cb: VerifyCallback, options: PairOptions = {}, server = serverContext()): Promise<Pair> {
+  const client = clientContext();
+  client.setCertificateVerifyCallback(cb);
+  return ownedPair(server, client, options);
+}
+
+/** A handshake with the one-byte exchange between {@linkcode clientAuthServer}(`cb`) and {@linkcode clientWithCertificate}. */
+function clientAuthPair(cb?: VerifyCallback): Promise<Pair> {
+  return ownedPair(clientAuthServer(cb), clientWithCertificate(), { exchange: true });
+}
+
 function assertStoreIsDead(store: X509StoreContext): void {
   for (
     const use of [
@@ -165,9 +181,7 @@ Deno.test("verify: a client's callback sees the server chain once per certificat
 
 Deno.test("verify: a server's callback sees the client chain once per certificate, deepest first", async () => {
   const cb = recordingVerifier();
-  using server = clientAuthServer(cb);
-  using client = clientWithCertificate();
-  using pair = await tlsPair(server, client, { exchange: true });
+  using pair = await clientAuthPair(cb);
   success(pair.serverResult);
   success(pair.clientResult);
   assert.deepEqual(cb.seen.map((s) => s.depth), [2, 1, 0]);
@@ -209,11 +223,8 @@ Deno.test("verify: a self-signed server is rejected by default and accepted by a
     assert.ok(failure(pair.serverResult, "server") instanceof SecureSocketError);
   });
   await t.step("callback returning true: handshake succeeds", async () => {
-    using server = selfSignedServer();
-    using client = clientContext();
     const cb = recordingVerifier(() => true);
-    client.setCertificateVerifyCallback(cb);
-    using pair = await tlsPair(server, client, { exchange: true });
+    using pair = await pairVerifiedBy(cb, { exchange: true }, selfSignedServer());
     success(pair.clientResult);
     success(pair.serverResult);
     assert.ok(cb.seen.length >= 1);
@@ -269,11 +280,8 @@ Deno.test("verify: fingerprint pinning accepts only the pinned certificate", asy
     recordingVerifier((ok, store) => store.depth === 0 ? store.currentCertificate?.fingerprint256 === pinned : ok);
 
   await t.step("the pinned self-signed server is accepted", async () => {
-    using server = selfSignedServer();
-    using client = clientContext();
     const cb = pinning(pin);
-    client.setCertificateVerifyCallback(cb);
-    using pair = await tlsPair(server, client, { exchange: true });
+    using pair = await pairVerifiedBy(cb, { exchange: true }, selfSignedServer());
     success(pair.clientResult);
     success(pair.serverResult);
     assert.equal(cb.seen[0].fingerprint, pin);
@@ -283,19 +291,13 @@ Deno.test("verify: fingerprint pinning accepts only the pinned certificate", asy
     assert.equal(dec(buf.subarray(0, n ?? 0)), "pinned");
   });
   await t.step("a different pin rejects the self-signed server", async () => {
-    using server = selfSignedServer();
-    using client = clientContext();
-    client.setCertificateVerifyCallback(pinning(await fixtureFingerprint256("server.pem")));
-    using pair = await tlsPair(server, client);
+    using pair = await pairVerifiedBy(pinning(await fixtureFingerprint256("server.pem")), {}, selfSignedServer());
     const error = failure(pair.clientResult, "client");
     assert.ok(error instanceof CertificateVerificationError, `got ${error}`);
     assert.equal(error.depth, 0);
   });
   await t.step("the pin also rejects a valid, CA-issued server with another key", async () => {
-    using server = serverContext();
-    using client = clientContext();
-    client.setCertificateVerifyCallback(pinning(pin));
-    using pair = await tlsPair(server, client);
+    using pair = await pairVerifiedBy(pinning(pin));
     assert.throws(() => {
       throw failure(pair.clientResult, "client");
     }, isVerificationError(APPLICATION_VERIFICATION, 0));
@@ -316,27 +318,21 @@ Deno.test("verify: returning false rejects a valid chain", async (t) => {
     assert.ok(failure(pair.serverResult, "server") instanceof SecureSocketError, "the server is told (alert)");
   });
   await t.step("client: false at the root stops at once (depth 2)", async () => {
-    using server = serverContext();
-    using client = clientContext();
     const cb = recordingVerifier(() => false);
-    client.setCertificateVerifyCallback(cb);
-    using pair = await tlsPair(server, client);
+    using pair = await pairVerifiedBy(cb);
     assert.throws(() => {
       throw failure(pair.clientResult, "client");
     }, isVerificationError(APPLICATION_VERIFICATION, 2));
     assert.deepEqual(cb.seen.map((s) => s.depth), [2]);
   });
   await t.step("client: a code set with store.setError is the error's code", async () => {
-    using server = serverContext();
-    using client = clientContext();
     let errorInside = -1;
-    client.setCertificateVerifyCallback((ok, store) => {
+    using pair = await pairVerifiedBy((ok, store) => {
       if (store.depth !== 1) return ok;
       store.setError(CERT_REJECTED);
       errorInside = store.error;
       return false;
     });
-    using pair = await tlsPair(server, client);
     assert.equal(errorInside, CERT_REJECTED);
     assert.throws(() => {
       throw failure(pair.clientResult, "client");
@@ -344,9 +340,7 @@ Deno.test("verify: returning false rejects a valid chain", async (t) => {
   });
   await t.step("server: false rejects the client's certificate", async () => {
     const cb = recordingVerifier((ok, store) => store.depth === 0 ? false : ok);
-    using server = clientAuthServer(cb);
-    using client = clientWithCertificate();
-    using pair = await tlsPair(server, client, { exchange: true });
+    using pair = await clientAuthPair(cb);
     assert.throws(() => {
       throw failure(pair.serverResult, "server");
     }, isVerificationError(APPLICATION_VERIFICATION, 0));
@@ -361,16 +355,13 @@ Deno.test("verify: returning false rejects a valid chain", async (t) => {
 
 Deno.test("verify: an error thrown by the callback rejects the handshake with the same object", async (t) => {
   await t.step("client: connect() rejects with it", async () => {
-    using server = serverContext();
-    using client = clientContext();
     const thrown = new Error("verification exploded");
     let calls = 0;
-    client.setCertificateVerifyCallback((ok, store) => {
+    using pair = await pairVerifiedBy((ok, store) => {
       calls++;
       if (store.depth === 1) throw thrown;
       return ok;
     });
-    using pair = await tlsPair(server, client);
     assert.equal(failure(pair.clientResult, "client"), thrown);
     assert.equal(calls, 2, "the handshake stops at the throwing certificate");
     assert.ok(failure(pair.serverResult, "server") instanceof SecureSocketError);
@@ -397,11 +388,9 @@ Deno.test("verify: an error thrown by the callback rejects the handshake with th
   });
   await t.step("server: handshake() rejects with it", async () => {
     const thrown = new Error("client not welcome");
-    using server = clientAuthServer(() => {
+    using pair = await clientAuthPair(() => {
       throw thrown;
     });
-    using client = clientWithCertificate();
-    using pair = await tlsPair(server, client, { exchange: true });
     assert.equal(failure(pair.serverResult, "server"), thrown);
     assert.ok(failure(pair.clientResult, "client") instanceof Error);
     // Later I/O on the failed server socket rejects too.
@@ -434,10 +423,8 @@ Deno.test("verify: a client's callback may answer with a Promise", async (t) => 
     assert.ok(cb.seen.every((s) => s.socket === pair.client));
   });
   await t.step("the store is dead once the callback has returned its Promise", async () => {
-    using server = serverContext();
-    using client = clientContext();
     const afterAwait: unknown[] = [];
-    client.setCertificateVerifyCallback(async (ok, store) => {
+    using pair = await pairVerifiedBy(async (ok, store) => {
       await delay(1);
       try {
         afterAwait.push(store.depth);
@@ -445,39 +432,30 @@ Deno.test("verify: a client's callback may answer with a Promise", async (t) => 
         afterAwait.push(error);
       }
       return ok;
-    });
-    using pair = await tlsPair(server, client, { exchange: true });
+    }, { exchange: true });
     success(pair.clientResult);
     assert.equal(afterAwait.length, 3);
     for (const e of afterAwait) assert.ok(e instanceof SecureSocketError, `store used after return gave ${e}`);
   });
   await t.step("mixed synchronous and asynchronous answers", async () => {
-    using server = serverContext();
-    using client = clientContext();
     const cb = recordingVerifier((ok, store) => store.depth === 1 ? delay(20).then(() => ok) : ok);
-    client.setCertificateVerifyCallback(cb);
-    using pair = await tlsPair(server, client, { exchange: true });
+    using pair = await pairVerifiedBy(cb, { exchange: true });
     success(pair.clientResult);
     assert.deepEqual(cb.seen.map((s) => s.depth), [2, 1, 0]);
   });
   await t.step("resolving false fails the handshake", async () => {
-    using server = serverContext();
-    using client = clientContext();
     const cb = recordingVerifier(async (ok, store) => {
       const depth = store.depth;
       await delay(10);
       return depth === 0 ? false : ok;
     });
-    client.setCertificateVerifyCallback(cb);
-    using pair = await tlsPair(server, client);
+    using pair = await pairVerifiedBy(cb);
     assert.throws(() => {
       throw failure(pair.clientResult, "client");
     }, isVerificationError(APPLICATION_VERIFICATION, 0));
     assert.deepEqual(cb.seen.map((s) => s.depth), [2, 1, 0], "exactly once per certificate");
   });
   await t.step("rejecting: connect() rejects with the same error object", async () => {
-    using server = serverContext();
-    using client = clientContext();
     const thrown = new Error("OCSP responder unreachable");
     const cb = recordingVerifier(async (ok, store) => {
       const depth = store.depth;
@@ -485,29 +463,22 @@ Deno.test("verify: a client's callback may answer with a Promise", async (t) => 
       if (depth === 0) throw thrown;
       return ok;
     });
-    client.setCertificateVerifyCallback(cb);
-    using pair = await tlsPair(server, client);
+    using pair = await pairVerifiedBy(cb);
     assert.equal(failure(pair.clientResult, "client"), thrown);
     assert.deepEqual(cb.seen.map((s) => s.depth), [2, 1, 0]);
   });
   await t.step("resolving to a non-boolean: TypeError", async () => {
-    using server = serverContext();
-    using client = clientContext();
-    client.setCertificateVerifyCallback((() => Promise.resolve("yes")) as unknown as VerifyCallback);
-    using pair = await tlsPair(server, client);
+    using pair = await pairVerifiedBy((() => Promise.resolve("yes")) as unknown as VerifyCallback);
     assert.ok(failure(pair.clientResult, "client") instanceof TypeError);
   });
   await t.step("the same answers for a self-signed server: a Promise of true pins it", async () => {
     const pin = await fixtureFingerprint256("selfsigned.pem");
-    using server = selfSignedServer();
-    using client = clientContext();
     const cb = recordingVerifier(async (_ok, store) => {
       const fingerprint = store.currentCertificate?.fingerprint256;
       await delay(10);
       return fingerprint === pin;
     });
-    client.setCertificateVerifyCallback(cb);
-    using pair = await tlsPair(server, client, { exchange: true });
+    using pair = await pairVerifiedBy(cb, { exchange: true }, selfSignedServer());
     success(pair.clientResult);
     assert.equal(cb.seen.length, 1, "once for the only certificate");
   });
@@ -515,9 +486,7 @@ Deno.test("verify: a client's callback may answer with a Promise", async (t) => 
 
 Deno.test("verify: a server's callback returning a Promise is a TypeError", async () => {
   const cb = recordingVerifier((ok) => Promise.resolve(ok));
-  using server = clientAuthServer(cb);
-  using client = clientWithCertificate();
-  using pair = await tlsPair(server, client, { exchange: true });
+  using pair = await clientAuthPair(cb);
   const error = failure(pair.serverResult, "server");
   assert.ok(error instanceof TypeError, `got ${error}`);
   assert.match(error.message, /Promise/);
@@ -529,17 +498,12 @@ Deno.test("verify: a wrong return type is a TypeError", async (t) => {
   const bad: [string, unknown][] = [["a string", "yes"], ["undefined", undefined], ["a number", 1], ["null", null]];
   for (const [label, value] of bad) {
     await t.step(`client, ${label}`, async () => {
-      using server = serverContext();
-      using client = clientContext();
-      client.setCertificateVerifyCallback((() => value) as unknown as VerifyCallback);
-      using pair = await tlsPair(server, client);
+      using pair = await pairVerifiedBy((() => value) as unknown as VerifyCallback);
       assert.ok(failure(pair.clientResult, "client") instanceof TypeError);
     });
   }
   await t.step("server, a string", async () => {
-    using server = clientAuthServer((() => "ok") as unknown as VerifyCallback);
-    using client = clientWithCertificate();
-    using pair = await tlsPair(server, client, { exchange: true });
+    using pair = await clientAuthPair((() => "ok") as unknown as VerifyCallback);
     assert.ok(failure(pair.serverResult, "server") instanceof TypeError);
   });
 });
@@ -619,14 +583,11 @@ Deno.test("verify: our server verifies openssl s_client's certificate chain", as
 });
 
 Deno.test("verify: X509StoreContext exposes certificates equal to the fixtures", async () => {
-  using server = serverContext();
-  using client = clientContext();
   const fromStore: X509Certificate[] = [];
-  client.setCertificateVerifyCallback((ok, store) => {
+  using pair = await pairVerifiedBy((ok, store) => {
     if (store.depth === 0) fromStore.push(...store.chain);
     return ok;
   });
-  using pair = await tlsPair(server, client);
   success(pair.clientResult);
   const expected = ["server.pem", "intermediate.pem", "ca.pem"].map((f) => X509Certificate.fromPEM(fixture(f)));
   assert.deepEqual(fromStore.map((c) => c.fingerprint256), expected.map((c) => c.fingerprint256));
