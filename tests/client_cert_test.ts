@@ -34,6 +34,14 @@ function requiringServer(): SecureSocketContext {
   return ctx;
 }
 
+/** A server that asks for a client certificate (issued under ca.pem) but does not require one. */
+function askingServer(): SecureSocketContext {
+  const ctx = serverContext();
+  ctx.addTrustedCertificate(fixture("ca.pem"));
+  ctx.setVerify(VerifyMode.Peer); // a certificate is optional
+  return ctx;
+}
+
 /** The fixture client identity as PEM strings. */
 function clientPEM(): ClientCertificate {
   return {
@@ -249,15 +257,10 @@ Deno.test("client cert: a thrown error rejects connect() with the same object", 
     });
   }
   await t.step("to a server that only asks: the handshake does not go on without a certificate", async () => {
-    using server = serverContext();
-    server.addTrustedCertificate(fixture("ca.pem"));
-    server.setVerify(VerifyMode.Peer); // a certificate is optional
-    using client = clientContext();
     const thrown = new Error("keychain locked");
-    client.setClientCertificateCallback(() => {
+    using pair = await pairWith(() => {
       throw thrown;
-    });
-    using pair = await tlsPair(server, client, { exchange: true });
+    }, askingServer());
     assert.equal(failure(pair.clientResult, "client"), thrown);
     failure(pair.serverResult, "server");
   });
@@ -286,11 +289,8 @@ Deno.test("client cert: not invoked when the context already has a certificate",
 });
 
 Deno.test("client cert: not invoked when the server does not ask", async () => {
-  using server = serverContext(); // VerifyMode.None: no CertificateRequest
-  using client = clientContext();
   const cb = chooser(() => clientPEM());
-  client.setClientCertificateCallback(cb);
-  using pair = await tlsPair(server, client, { exchange: true });
+  using pair = await pairWith(cb, serverContext()); // VerifyMode.None: no CertificateRequest
   success(pair.serverResult);
   success(pair.clientResult);
   assert.equal(cb.calls.length, 0);
@@ -299,13 +299,8 @@ Deno.test("client cert: not invoked when the server does not ask", async () => {
 });
 
 Deno.test("client cert: an optional request (Peer without FailIfNoPeerCert) accepts null", async () => {
-  using server = serverContext();
-  server.addTrustedCertificate(fixture("ca.pem"));
-  server.setVerify(VerifyMode.Peer);
-  using client = clientContext();
   const cb = chooser(() => null);
-  client.setClientCertificateCallback(cb);
-  using pair = await tlsPair(server, client, { exchange: true });
+  using pair = await pairWith(cb, askingServer());
   success(pair.serverResult);
   success(pair.clientResult);
   assert.equal(cb.calls.length, 1);

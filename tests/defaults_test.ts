@@ -20,6 +20,7 @@ import {
   fixture,
   fixtureFingerprint,
   fixturePath,
+  type Peer,
   readUntil,
   serverContext,
   stopPeer,
@@ -58,6 +59,11 @@ async function failureAgainst(
     if (!options.context) ctx.close();
     await stopPeer(peer);
   }
+}
+
+/** `openssl s_client` to our listener, trusting the fixture root, with extra arguments. */
+function sClientTo(listener: SecureSocketListener, args: string[]): Peer {
+  return opensslClient(listener.addr.port, ["-CAfile", fixturePath("ca.pem"), ...args]);
 }
 
 /** The codes of the alerts sockets of `ctx` write, collected by an info callback. */
@@ -181,13 +187,7 @@ Deno.test("TLS 1.1-only server is refused by default (HandshakeError); explicit 
 Deno.test("our server refuses a TLS 1.1-only client by default", async () => {
   using server = serverContext();
   using listener = SecureSocketListener.listen(server, { hostname: "127.0.0.1", port: 0 });
-  const peer = opensslClient(listener.addr.port, [
-    "-CAfile",
-    fixturePath("ca.pem"),
-    "-tls1_1",
-    "-cipher",
-    "DEFAULT@SECLEVEL=0",
-  ]);
+  const peer = sClientTo(listener, ["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]);
   try {
     const socket = await listener.accept();
     try {
@@ -273,13 +273,7 @@ Deno.test("TLS 1.2 renegotiation requested by an s_client is refused by our serv
   using server = serverContext();
   const written = writtenAlerts(server);
   using listener = SecureSocketListener.listen(server, { hostname: "127.0.0.1", port: 0 });
-  const peer = opensslClient(listener.addr.port, [
-    "-CAfile",
-    fixturePath("ca.pem"),
-    "-servername",
-    "localhost",
-    "-tls1_2",
-  ]);
+  const peer = sClientTo(listener, ["-servername", "localhost", "-tls1_2"]);
   let socket: SecureSocket | null = null;
   try {
     socket = await listener.accept();

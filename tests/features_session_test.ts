@@ -59,6 +59,12 @@ async function visit(ctx: SecureSocketContext, port: number, session?: Uint8Arra
   }
 }
 
+/** A fresh temporary directory for s_client session files, removed on disposal. */
+async function sessionDir(): Promise<{ path: string; [Symbol.asyncDispose](): Promise<void> }> {
+  const path = await Deno.makeTempDir();
+  return { path, [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }) };
+}
+
 /** Runs `openssl s_client` with a session file; returns "New" or "Reused" and its output. */
 async function sClientVisit(port: number, args: string[]): Promise<{ kind: string; output: string }> {
   const output = await sClient(port, args);
@@ -98,8 +104,8 @@ for (const version of VERSIONS) {
   });
 
   Deno.test(`sessions: openssl s_client -sess_out/-sess_in resumes on a secsock server (${version})`, async () => {
-    const dir = await Deno.makeTempDir();
-    const file = `${dir}/session.pem`;
+    await using dir = await sessionDir();
+    const file = `${dir.path}/session.pem`;
     using ctx = serverContext(); // tickets on by default
     const { server, reused } = reportingServer(ctx, 2);
     const kinds: string[] = [];
@@ -111,7 +117,6 @@ for (const version of VERSIONS) {
       kinds.push(second.kind);
       assert.match(second.output, /reused=true/);
     });
-    await Deno.remove(dir, { recursive: true });
     assertAllServed(results);
     assert.deepEqual(kinds, ["New", "Reused"]);
     assert.deepEqual(reused, [false, true]);
@@ -200,8 +205,8 @@ for (const version of VERSIONS) {
     serverCtx.setTicketKeys(original);
     assert.deepEqual(serverCtx.getTicketKeys(), original);
     using clientCtx = clientContext();
-    const dir = await Deno.makeTempDir();
-    const file = `${dir}/session.pem`;
+    await using dir = await sessionDir();
+    const file = `${dir.path}/session.pem`;
     const { server, reused } = reportingServer(serverCtx, 6);
     const kinds: string[] = [];
     const results = await withServer(server, async () => {
@@ -217,7 +222,6 @@ for (const version of VERSIONS) {
       // The new ticket resumes under the new keys.
       assert.equal((await visit(clientCtx, server.port, afterRotation.session!)).reused, true);
     });
-    await Deno.remove(dir, { recursive: true });
     assertAllServed(results);
     assert.deepEqual(kinds, ["New", "New"]);
     assert.deepEqual(reused, [false, true, false, false, false, true]);
@@ -240,7 +244,7 @@ async function sessionServerProcess(keys: Uint8Array): Promise<Peer> {
 Deno.test("sessions: two secsock server processes sharing ticket keys resume each other's sessions", async () => {
   const shared = crypto.getRandomValues(new Uint8Array(80));
   const peers: Peer[] = [];
-  const dir = await Deno.makeTempDir();
+  await using dir = await sessionDir();
   try {
     const [a, b, other] = await Promise.all([
       sessionServerProcess(shared),
@@ -261,14 +265,13 @@ Deno.test("sessions: two secsock server processes sharing ticket keys resume eac
       assert.equal(onOther.line, `reused=false protocol=${version}\n`);
 
       // Cross-checked with openssl s_client's own session handling.
-      const file = `${dir}/${version}.pem`;
+      const file = `${dir.path}/${version}.pem`;
       assert.equal((await sClientVisit(a.port, ["-sess_out", file, versionFlag(version)])).kind, "New");
       assert.equal((await sClientVisit(b.port, ["-sess_in", file, versionFlag(version)])).kind, "Reused");
       assert.equal((await sClientVisit(other.port, ["-sess_in", file, versionFlag(version)])).kind, "New");
     }
   } finally {
     for (const peer of peers) await stopPeer(peer);
-    await Deno.remove(dir, { recursive: true });
   }
   const [a, b] = peers;
   assert.equal(a.output().match(/CONNECTION reused=true/g), null, a.output());
@@ -302,8 +305,8 @@ for (const version of VERSIONS) {
       },
     });
     using clientCtx = clientContext({ maxVersion: version });
-    const dir = await Deno.makeTempDir();
-    const file = `${dir}/session.pem`;
+    await using dir = await sessionDir();
+    const file = `${dir.path}/session.pem`;
     const { server, reused } = reportingServer(serverCtx, 4);
     const kinds: string[] = [];
     const results = await withServer(server, async () => {
@@ -318,7 +321,6 @@ for (const version of VERSIONS) {
       kinds.push((await sClientVisit(server.port, ["-sess_out", file, versionFlag(version)])).kind);
       kinds.push((await sClientVisit(server.port, ["-sess_in", file, versionFlag(version)])).kind);
     });
-    await Deno.remove(dir, { recursive: true });
     assertAllServed(results);
     assert.deepEqual(reused, [false, true, false, true]);
     assert.deepEqual(kinds, ["New", "Reused"]);

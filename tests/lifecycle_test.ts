@@ -32,24 +32,24 @@ import {
 
 /**
  * A connected client/server pair over loopback (both handshakes done). The
- * pair owns its contexts: `close()` closes both sockets and both contexts.
+ * pair owns its contexts: `close()` (or disposal) closes both sockets and both
+ * contexts.
  */
-async function connectedPair(): Promise<{ client: SecureSocket; server: SecureSocket; close(): void }> {
+async function connectedPair(): Promise<
+  { client: SecureSocket; server: SecureSocket; close(): void; [Symbol.dispose](): void }
+> {
   const serverCtx = serverContext();
   const clientCtx = clientContext();
   const listener = SecureSocketListener.listen(serverCtx, { hostname: "127.0.0.1", port: 0 });
   try {
     const [c, s] = await Promise.all([connectLocal(clientCtx, listener.addr.port), acceptHandshake(listener)]);
-    return {
-      client: c,
-      server: s,
-      close() {
-        c.close();
-        s.close();
-        clientCtx.close();
-        serverCtx.close();
-      },
+    const close = () => {
+      c.close();
+      s.close();
+      clientCtx.close();
+      serverCtx.close();
     };
+    return { client: c, server: s, close, [Symbol.dispose]: close };
   } catch (error) {
     clientCtx.close();
     serverCtx.close();
@@ -250,8 +250,8 @@ Deno.test("clients that fail their handshake do not break the accept loop", asyn
 });
 
 Deno.test("`await using` sends close_notify: the peer sees a clean end (both directions)", async () => {
-  const pair = await connectedPair();
-  try {
+  {
+    using pair = await connectedPair();
     {
       await using client = pair.client;
       await client.write(enc("bye"));
@@ -259,25 +259,21 @@ Deno.test("`await using` sends close_notify: the peer sees a clean end (both dir
     assert.throws(() => pair.client.protocol, SocketClosedError);
     // read() resolves null (close_notify), not a TruncatedStreamError.
     assert.equal(dec(await within(readAll(pair.server), 5_000, "server read")), "bye");
-  } finally {
-    pair.close();
   }
 
-  const pair2 = await connectedPair();
-  try {
+  {
+    using pair = await connectedPair();
     {
-      await using server = pair2.server;
+      await using server = pair.server;
       await server.write(enc("server bye"));
     }
-    assert.equal(dec(await within(readAll(pair2.client), 5_000, "client read")), "server bye");
-  } finally {
-    pair2.close();
+    assert.equal(dec(await within(readAll(pair.client), 5_000, "client read")), "server bye");
   }
 });
 
 Deno.test("EOF without close_notify: the data arrives, then read() rejects with TruncatedStreamError", async () => {
-  const pair = await connectedPair();
-  try {
+  {
+    using pair = await connectedPair();
     const data = randomBytes(100_000);
     await pair.server.write(data);
     pair.server.close(); // no close_notify
@@ -285,42 +281,34 @@ Deno.test("EOF without close_notify: the data arrives, then read() rejects with 
     await assert.rejects(pair.client.read(new Uint8Array(10)), TruncatedStreamError);
     // And it stays failed.
     await assert.rejects(pair.client.read(new Uint8Array(10)), TruncatedStreamError);
-  } finally {
-    pair.close();
   }
 
   // The other direction: a client that vanishes after having read everything.
-  const pair2 = await connectedPair();
-  try {
-    await pair2.server.write(enc("hello"));
-    assert.equal(dec(await readExactly(pair2.client, 5)), "hello");
-    await pair2.client.write(enc("last words"));
-    pair2.client.close();
-    assert.equal(dec(await readExactly(pair2.server, 10)), "last words");
-    await assert.rejects(pair2.server.read(new Uint8Array(10)), TruncatedStreamError);
-  } finally {
-    pair2.close();
+  {
+    using pair = await connectedPair();
+    await pair.server.write(enc("hello"));
+    assert.equal(dec(await readExactly(pair.client, 5)), "hello");
+    await pair.client.write(enc("last words"));
+    pair.client.close();
+    assert.equal(dec(await readExactly(pair.server, 10)), "last words");
+    await assert.rejects(pair.server.read(new Uint8Array(10)), TruncatedStreamError);
   }
 });
 
 Deno.test("closeWrite() half-closes: the peer's reply is still read afterwards", async () => {
-  const pair = await connectedPair();
-  try {
-    const request = randomBytes(50_000);
-    await pair.client.write(request);
-    await pair.client.closeWrite();
-    await pair.client.closeWrite(); // idempotent
-    await assert.rejects(pair.client.write(enc("too late")), SecureSocketError);
-    // The server sees the whole request, then the end.
-    const received = await within(readAll(pair.server), 5_000, "request");
-    assert.equal(await sha256(received), await sha256(request));
-    // ...and can still answer at length.
-    const reply = randomBytes(300_000);
-    const [, got] = await Promise.all([roundTrip(pair.server, reply), readAll(pair.client)]);
-    assert.equal(await sha256(got), await sha256(reply));
-  } finally {
-    pair.close();
-  }
+  using pair = await connectedPair();
+  const request = randomBytes(50_000);
+  await pair.client.write(request);
+  await pair.client.closeWrite();
+  await pair.client.closeWrite(); // idempotent
+  await assert.rejects(pair.client.write(enc("too late")), SecureSocketError);
+  // The server sees the whole request, then the end.
+  const received = await within(readAll(pair.server), 5_000, "request");
+  assert.equal(await sha256(received), await sha256(request));
+  // ...and can still answer at length.
+  const reply = randomBytes(300_000);
+  const [, got] = await Promise.all([roundTrip(pair.server, reply), readAll(pair.client)]);
+  assert.equal(await sha256(got), await sha256(reply));
 });
 
 Deno.test("readable/writable streams: a payload piped through `writable` comes back on `readable`", async () => {
@@ -358,14 +346,10 @@ Deno.test("readable/writable streams: a payload piped through `writable` comes b
 });
 
 Deno.test("cancelling `readable` closes the socket", async () => {
-  const pair = await connectedPair();
-  try {
-    const reader = pair.client.readable.getReader();
-    await pair.server.write(enc("x"));
-    assert.equal(dec((await reader.read()).value!), "x");
-    await reader.cancel();
-    await assert.rejects(pair.client.read(new Uint8Array(1)), SocketClosedError);
-  } finally {
-    pair.close();
-  }
+  using pair = await connectedPair();
+  const reader = pair.client.readable.getReader();
+  await pair.server.write(enc("x"));
+  assert.equal(dec((await reader.read()).value!), "x");
+  await reader.cancel();
+  await assert.rejects(pair.client.read(new Uint8Array(1)), SocketClosedError);
 });
