@@ -98,7 +98,7 @@ const TRANSPORT_BUFFER = 64 * 1024;
  * so idle connections should hold little). Grows to TRANSPORT_BUFFER when
  * reads fill it, and comes back when the traffic does.
  */
-const SMALL_TRANSPORT_BUFFER = 4096;
+const SMALL_TRANSPORT_BUFFER = 1024;
 /** Room for WRITE_CHUNK plus record overhead. */
 const FLUSH_BUFFER = WRITE_CHUNK + 4 * 512;
 /** Shared by all sockets: a buffer is held only while its bytes are being written. */
@@ -147,8 +147,8 @@ export class SecureSocket implements AsyncDisposable {
   /** The context whose settings and callbacks apply now (another one after SNI picks it). */
   #active: ContextCore;
   #ssl: Pointer | null;
-  readonly #rbio: Pointer;
-  readonly #wbio: Pointer;
+  #rbio: Pointer;
+  #wbio: Pointer;
   readonly #key: bigint;
   readonly #hooks: SocketHooks;
   #conn: Conn | null = null;
@@ -172,11 +172,11 @@ export class SecureSocket implements AsyncDisposable {
   #lastErrors: OpenSSLErrorEntry[] = [];
   /** SSL_get_error of the last I/O call (0 after a success). */
   #sslError = 0;
-  readonly #verifyAnswers = new Map<string, boolean>();
-  readonly #verifyAsking = new Set<string>();
-  #verifyPending: Promise<void>[] = [];
-  readonly #clientCert = new AsyncChoice<ClientCertificate | null>((error) => this.#callbackErrors.record(error));
-  readonly #serverName = new AsyncChoice<SecureSocketContext | null>((error) => this.#callbackErrors.record(error));
+  // Created on first use: most connections never need them, and idle
+  // connections should cost little memory.
+  #verifyState: { answers: Map<string, boolean>; asking: Set<string>; pending: Promise<void>[] } | null = null;
+  #clientCertChoice: AsyncChoice<ClientCertificate | null> | null = null;
+  #serverNameChoice: AsyncChoice<SecureSocketContext | null> | null = null;
   #readable: ReadableStream<Uint8Array> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
 
@@ -426,15 +426,16 @@ export class SecureSocket implements AsyncDisposable {
             continue;
           case SSL_ERROR_WANT_X509_LOOKUP:
           case SSL_ERROR_WANT_CLIENT_HELLO_CB: {
-            const pending = (error === SSL_ERROR_WANT_X509_LOOKUP ? this.#clientCert : this.#serverName).pending;
+            const choice = error === SSL_ERROR_WANT_X509_LOOKUP ? this.#clientCertChoice : this.#serverNameChoice;
+            const pending = choice?.pending;
             if (pending) await pending;
             this.#checkOpen();
             this.#callbackErrors.rethrow();
             continue;
           }
           case SSL_ERROR_WANT_RETRY_VERIFY: {
-            const pending = this.#verifyPending;
-            this.#verifyPending = [];
+            const pending = this.#verifyState?.pending ?? [];
+            if (this.#verifyState) this.#verifyState.pending = [];
             await Promise.all(pending);
             this.#checkOpen();
             this.#callbackErrors.rethrow();
@@ -445,6 +446,7 @@ export class SecureSocket implements AsyncDisposable {
         }
       }
       this.#handshakeDone = true;
+      this.#renewBios();
     } catch (error) {
       // A timeout closes the socket: report the timeout, not the closed socket.
       this.#fail(error);
@@ -511,6 +513,24 @@ export class SecureSocket implements AsyncDisposable {
       this.#callbackErrors.rethrow();
     }
     if (this.#flushesQueued > 0 || this.#outputPending()) await this.#flush();
+  }
+
+  /**
+   * Memory BIOs keep the largest buffer they ever held. After the handshake,
+   * when both are empty, fresh ones replace them, so an idle connection does
+   * not keep its handshake flight (certificate chains) allocated.
+   */
+  #renewBios(): void {
+    const crypto = libcrypto();
+    if (this.#closed || this.#transportEof) return;
+    if (Number(crypto.BIO_ctrl_pending(this.#rbio)) > 0 || Number(crypto.BIO_ctrl_pending(this.#wbio)) > 0) return;
+    if (this.#flushesQueued > 0) return;
+    const rbio = newMemoryBio();
+    const wbio = newMemoryBio();
+    // Both new and distinct: SSL_set_bio frees the old pair.
+    libssl().SSL_set_bio(this.#ssl!, rbio, wbio);
+    this.#rbio = rbio;
+    this.#wbio = wbio;
   }
 
   /** A callback threw during a call that otherwise succeeded: send any alert, then fail the connection with its error. */
@@ -1118,10 +1138,15 @@ export class SecureSocket implements AsyncDisposable {
         // A client's async answer restarts verification of the whole chain:
         // answers already given are served from here, so the callback runs once per certificate.
         const cacheKey = `${depth}:${pointerKey(current)}`;
-        const cached = this.#verifyAnswers.get(cacheKey);
+        const state = this.#verifyState ??= {
+          answers: new Map<string, boolean>(),
+          asking: new Set<string>(),
+          pending: [] as Promise<void>[],
+        };
+        const cached = state.answers.get(cacheKey);
         if (cached !== undefined) {
           accepted = cached;
-        } else if (this.#verifyAsking.has(cacheKey)) {
+        } else if (state.asking.has(cacheKey)) {
           // OpenSSL may ask again about the same certificate in the same pass:
           // the retry is already requested, so stay provisional.
           return 1;
@@ -1134,17 +1159,17 @@ export class SecureSocket implements AsyncDisposable {
                 "a server's verification callback must answer synchronously (returned a Promise)",
               );
             }
-            this.#verifyAsking.add(cacheKey);
-            this.#verifyPending.push(
+            state.asking.add(cacheKey);
+            state.pending.push(
               Promise.resolve(answer).then(
                 (value) => {
-                  this.#verifyAsking.delete(cacheKey);
+                  state.asking.delete(cacheKey);
                   if (typeof value !== "boolean") {
                     throw new TypeError(
                       `the verification callback's Promise must resolve to a boolean, got ${typeof value}`,
                     );
                   }
-                  this.#verifyAnswers.set(cacheKey, value);
+                  state.answers.set(cacheKey, value);
                 },
               ).catch((error) => this.#callbackErrors.record(error)),
             );
@@ -1154,7 +1179,7 @@ export class SecureSocket implements AsyncDisposable {
           if (typeof answer !== "boolean") {
             throw new TypeError(`the verification callback must return a boolean, got ${typeof answer}`);
           }
-          this.#verifyAnswers.set(cacheKey, answer);
+          state.answers.set(cacheKey, answer);
           accepted = answer;
         }
       }
@@ -1184,7 +1209,9 @@ export class SecureSocket implements AsyncDisposable {
     if (this.#callbackErrors.pending) return -1;
     if (!cb) return 0;
     try {
-      const choice = this.#clientCert.take(() => cb(this));
+      const choice = (this.#clientCertChoice ??= new AsyncChoice((e) => this.#callbackErrors.record(e))).take(() =>
+        cb(this)
+      );
       if (!choice.ready) return -1;
       if (choice.value === null || choice.value === undefined) return 0;
       this.#installClientCertificate(choice.value, x509Out, pkeyOut);
@@ -1201,7 +1228,9 @@ export class SecureSocket implements AsyncDisposable {
     const cb = this.#core.serverNameCallback;
     if (!cb || !this.#server) return 1;
     try {
-      const choice = this.#serverName.take(() => cb(this, requestedServerName(this.#ssl!)));
+      const choice = (this.#serverNameChoice ??= new AsyncChoice((e) => this.#callbackErrors.record(e))).take(() =>
+        cb(this, requestedServerName(this.#ssl!))
+      );
       if (!choice.ready) return -1;
       const picked = choice.value as unknown;
       if (picked === null || picked === undefined) return 1;
