@@ -602,36 +602,39 @@ export class SecureSocket implements AsyncDisposable {
 
   /** Reads more ciphertext from the transport into the read BIO; false at EOF. */
   #fill(): Promise<boolean> {
-    return this.#filling ??= this.#readTransport().finally(() => {
-      this.#filling = null;
-    });
+    if (this.#transportEof) return Promise.resolve(false);
+    // Concurrent readers share one transport read.
+    return this.#filling ??= this.#readTransport();
   }
 
   async #readTransport(): Promise<boolean> {
-    if (this.#transportEof) return false;
-    const conn = this.#conn!;
-    // Small while the connection is idle (a pending read holds its buffer),
-    // larger once the peer sends more than a record at a time.
-    const buffer = this.#inBuffer ??= new Uint8Array(SMALL_TRANSPORT_BUFFER);
-    let n: number | null;
     try {
-      n = await conn.read(buffer);
-    } catch (error) {
+      const conn = this.#conn!;
+      // Small while the connection is idle (a pending read holds its buffer),
+      // larger once the peer sends more than a record at a time.
+      const buffer = this.#inBuffer ??= new Uint8Array(SMALL_TRANSPORT_BUFFER);
+      let n: number | null;
+      try {
+        n = await conn.read(buffer);
+      } catch (error) {
+        this.#checkOpen();
+        throw this.#transportFailure("reading from", error);
+      }
       this.#checkOpen();
-      throw this.#transportFailure("reading from", error);
+      const crypto = libcrypto();
+      if (n === null) {
+        this.#transportEof = true;
+        // Without this, SSL_read on an empty memory BIO asks for more data forever.
+        crypto.BIO_ctrl(this.#rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, 0n, null);
+        return false;
+      }
+      crypto.BIO_write(this.#rbio, buffer, n);
+      if (n === buffer.length && buffer.length < TRANSPORT_BUFFER) this.#inBuffer = new Uint8Array(TRANSPORT_BUFFER);
+      else if (n < SMALL_TRANSPORT_BUFFER && buffer.length > SMALL_TRANSPORT_BUFFER) this.#inBuffer = null;
+      return true;
+    } finally {
+      this.#filling = null;
     }
-    this.#checkOpen();
-    const crypto = libcrypto();
-    if (n === null) {
-      this.#transportEof = true;
-      // Without this, SSL_read on an empty memory BIO asks for more data forever.
-      crypto.BIO_ctrl(this.#rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, 0n, null);
-      return false;
-    }
-    crypto.BIO_write(this.#rbio, buffer, n);
-    if (n === buffer.length && buffer.length < TRANSPORT_BUFFER) this.#inBuffer = new Uint8Array(TRANSPORT_BUFFER);
-    else if (n < SMALL_TRANSPORT_BUFFER && buffer.length > SMALL_TRANSPORT_BUFFER) this.#inBuffer = null;
-    return true;
   }
 
   /** Writes whatever ciphertext OpenSSL has produced to the transport, in order. */
