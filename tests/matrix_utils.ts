@@ -937,7 +937,7 @@ export class TestServer<T> {
   }
 
   /** The outcome of the `index`-th accepted connection (0-based). */
-  async outcome(index: number, timeoutMs = 10_000): Promise<Outcome<T>> {
+  async outcome(index: number, timeoutMs = 30_000): Promise<Outcome<T>> {
     const deadline = Date.now() + timeoutMs;
     while (this.#outcomes.length <= index) {
       if (Date.now() > deadline) throw new Error(`connection #${index} was never accepted`);
@@ -947,7 +947,7 @@ export class TestServer<T> {
   }
 
   /** Waits until `count` accept errors were seen. */
-  async waitForAcceptErrors(count: number, timeoutMs = 10_000): Promise<void> {
+  async waitForAcceptErrors(count: number, timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     while (this.acceptErrors.length < count) {
       if (Date.now() > deadline) throw new Error(`expected ${count} accept errors, saw ${this.acceptErrors.length}`);
