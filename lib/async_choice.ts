@@ -14,7 +14,8 @@ type State<T> =
 /** Outcome of asking: the answer, or "not yet" (a Promise is pending). */
 export type Choice<T> = { ready: true; value: T } | { ready: false };
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
+/** True for a Promise or any thenable. */
+export function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
   return value !== null && (typeof value === "object" || typeof value === "function") &&
     typeof (value as { then?: unknown }).then === "function";
 }

@@ -7,27 +7,14 @@
  * @module
  */
 import { libcrypto, libssl } from "../ffi/library.ts";
-import { CallbackErrorSlot } from "../ffi/callbacks.ts";
 import { clearErrors, drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
 import { newMemoryBio } from "../ffi/bio.ts";
-import {
-  cString,
-  isNull,
-  type Pointer,
-  pointerKey,
-  PointerSlot,
-  pointerTo,
-  type PointerValue,
-  readBytes,
-  readCString,
-  utf8,
-  writeInt32,
-  writePointer,
-} from "../ffi/memory.ts";
-import { freeX509, nameStackToStrings, stackElements, upRefX509 } from "../ffi/x509.ts";
-import { freePrivateKey, keyMatchesCertificate } from "../ffi/pkey.ts";
-import { certificateFromHandle, newX509, toCertificates, X509Certificate } from "./certificate.ts";
-import { type ClientCertificate, type ContextCore, contextCore, SecureSocketContext } from "./context.ts";
+import { cString, isNull, type Pointer, PointerSlot, pointerTo, readBytes, readCString, utf8 } from "../ffi/memory.ts";
+import { freeX509, nameStackToStrings, stackElements } from "../ffi/x509.ts";
+import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
+import { type Addr, type Conn, platform } from "../ffi/platform.ts";
+import { certificateFromHandle, type X509Certificate } from "./certificate.ts";
+import { type ContextCore, contextCore, type SecureSocketContext } from "./context.ts";
 import {
   CertificateVerificationError,
   HandshakeError,
@@ -36,14 +23,10 @@ import {
   TruncatedStreamError,
 } from "./errors.ts";
 import type { InfoCallback } from "./info.ts";
-import { PrivateKey, toPrivateKeyHandle } from "./private_key.ts";
-import { registerSocket, type SocketHooks, unregisterSocket } from "./registry.ts";
-import { AsyncChoice } from "./async_choice.ts";
+import { registerSocket, unregisterSocket } from "./registry.ts";
+import { SocketCallbacks } from "./socket_callbacks.ts";
 import { BufferPool } from "./buffer_pool.ts";
-import { requestedServerName } from "./sni.ts";
-import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
-import { markApplicationFailure, verifyErrorString, VerifyMode, withStoreContext } from "./verify.ts";
-import { type Addr, type Conn, platform } from "../ffi/platform.ts";
+import { verifyErrorString, VerifyMode } from "./verify.ts";
 
 /** Options for a client socket. */
 export interface SecureSocketOptions {
@@ -81,11 +64,7 @@ const SSL_ERROR_WANT_CLIENT_HELLO_CB = 11;
 const SSL_ERROR_WANT_RETRY_VERIFY = 12;
 const SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE = 65;
 const TLSEXT_STATUSTYPE_OCSP = 1n;
-const SSL_AD_INTERNAL_ERROR = 80;
 const SSL_CTRL_SET_TLSEXT_HOSTNAME = 55;
-const SSL_CTRL_CHAIN = 88;
-const SSL_CTRL_CHAIN_CERT = 89;
-const SSL_CTRL_SET_RETRY_VERIFY = 136;
 const BIO_C_SET_BUF_MEM_EOF_RETURN = 130;
 const TLSEXT_NAMETYPE_HOST_NAME = 0;
 
@@ -107,11 +86,6 @@ const flushBuffers = new BufferPool(FLUSH_BUFFER);
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 function isIpAddress(name: string): boolean {
   return IPV4.test(name) || name.includes(":");
-}
-
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return value !== null && (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function";
 }
 
 async function writeAll(conn: Conn, data: Uint8Array): Promise<void> {
@@ -150,13 +124,12 @@ export class SecureSocket implements AsyncDisposable {
   #rbio: Pointer;
   #wbio: Pointer;
   readonly #key: bigint;
-  readonly #hooks: SocketHooks;
+  readonly #callbacks: SocketCallbacks;
   #conn: Conn | null = null;
   #server = false;
   readonly #verifyName: string | null;
   readonly #handshakeTimeout: number | undefined;
   #infoCallback: InfoCallback | null = null;
-  readonly #callbackErrors = new CallbackErrorSlot();
   #handshakePromise: Promise<void> | null = null;
   #handshakeDone = false;
   #fatal: unknown = null;
@@ -168,15 +141,9 @@ export class SecureSocket implements AsyncDisposable {
   #filling: Promise<boolean> | null = null;
   #flushing: Promise<void> = Promise.resolve();
   #flushesQueued = 0;
-  #verifyFailure: { code: number; depth: number } | null = null;
   #lastErrors: OpenSSLErrorEntry[] = [];
   /** SSL_get_error of the last I/O call (0 after a success). */
   #sslError = 0;
-  // Created on first use: most connections never need them, and idle
-  // connections should cost little memory.
-  #verifyState: { answers: Map<string, boolean>; asking: Set<string>; pending: Promise<void>[] } | null = null;
-  #clientCertChoice: AsyncChoice<ClientCertificate | null> | null = null;
-  #serverNameChoice: AsyncChoice<SecureSocketContext | null> | null = null;
   #readable: ReadableStream<Uint8Array> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
 
@@ -202,19 +169,24 @@ export class SecureSocket implements AsyncDisposable {
     this.#handshakeTimeout = options.handshakeTimeout;
     // deno-lint-ignore no-this-alias
     const socket = this;
-    this.#hooks = {
+    this.#callbacks = new SocketCallbacks({
       socket,
-      get core() {
+      get ssl() {
+        return socket.#ssl!;
+      },
+      get active() {
         return socket.#active;
       },
       origin: core,
-      record: (error) => this.#callbackErrors.record(error),
-      verify: (ok, store) => this.#onVerify(ok, store),
-      info: (where, ret) => this.#onInfo(where, ret),
-      clientCertificate: (x509Out, pkeyOut) => this.#onClientCertificate(x509Out, pkeyOut),
-      clientHello: (alert) => this.#onClientHello(alert),
-    };
-    this.#key = registerSocket(handle, this.#hooks);
+      get isServer() {
+        return socket.#server;
+      },
+      get infoCallback() {
+        return socket.#infoCallback;
+      },
+      switchContext: (next) => socket.#switchContext(next),
+    });
+    this.#key = registerSocket(handle, this.#callbacks);
     leaked.register(this, { ssl: handle, key: this.#key, core }, this);
     if (core.infoCallback) ssl.SSL_set_info_callback(handle, core.infoTrampoline());
     if (options.session) this.#useSession(options.session);
@@ -426,19 +398,17 @@ export class SecureSocket implements AsyncDisposable {
             continue;
           case SSL_ERROR_WANT_X509_LOOKUP:
           case SSL_ERROR_WANT_CLIENT_HELLO_CB: {
-            const choice = error === SSL_ERROR_WANT_X509_LOOKUP ? this.#clientCertChoice : this.#serverNameChoice;
-            const pending = choice?.pending;
+            const pending = this.#callbacks.pendingChoice(error === SSL_ERROR_WANT_X509_LOOKUP);
             if (pending) await pending;
             this.#checkOpen();
-            this.#callbackErrors.rethrow();
+            this.#callbacks.errors.rethrow();
             continue;
           }
           case SSL_ERROR_WANT_RETRY_VERIFY: {
-            const pending = this.#verifyState?.pending ?? [];
-            if (this.#verifyState) this.#verifyState.pending = [];
+            const pending = this.#callbacks.takeVerifyPending();
             await Promise.all(pending);
             this.#checkOpen();
-            this.#callbackErrors.rethrow();
+            this.#callbacks.errors.rethrow();
             continue;
           }
           default:
@@ -481,7 +451,7 @@ export class SecureSocket implements AsyncDisposable {
     // close() from inside a callback is deferred until OpenSSL has returned.
     if (this.#closed) {
       this.#freeNative();
-      this.#callbackErrors.rethrow();
+      this.#callbacks.errors.rethrow();
       throw new SocketClosedError("SecureSocket");
     }
     if (result > 0) {
@@ -507,10 +477,10 @@ export class SecureSocket implements AsyncDisposable {
 
   /** Sends what OpenSSL produced (alerts included), then rethrows a callback's exception. */
   async #afterCall(): Promise<void> {
-    if (this.#callbackErrors.pending) {
+    if (this.#callbacks.errors.pending) {
       // The handshake is failing anyway: a dead transport must not hide the callback's error.
       await this.#flush().catch(() => {});
-      this.#callbackErrors.rethrow();
+      this.#callbacks.errors.rethrow();
     }
     if (this.#flushesQueued > 0 || this.#outputPending()) await this.#flush();
   }
@@ -537,7 +507,7 @@ export class SecureSocket implements AsyncDisposable {
   async #failWithCallbackError(): Promise<never> {
     await this.#flush().catch(() => {});
     try {
-      this.#callbackErrors.rethrow();
+      this.#callbacks.errors.rethrow();
     } catch (error) {
       throw this.#fail(error);
     }
@@ -553,7 +523,7 @@ export class SecureSocket implements AsyncDisposable {
     const openssl = this.#takeErrors();
     const ssl = this.#live;
     const verifyResult = Number(libssl().SSL_get_verify_result(ssl));
-    const failure = this.#verifyFailure;
+    const failure = this.#callbacks.verifyFailure;
     const certificateFailed = openssl.some((e) => /certificate verify failed/i.test(e.reason));
     if (failure || (certificateFailed && verifyResult !== 0)) {
       const code = failure?.code ?? verifyResult;
@@ -701,7 +671,7 @@ export class SecureSocket implements AsyncDisposable {
       if (result > 0) {
         // Reading can make OpenSSL answer (a KeyUpdate, an alert): send it,
         // and a callback that threw meanwhile fails the read.
-        if (this.#callbackErrors.pending) await this.#failWithCallbackError();
+        if (this.#callbacks.errors.pending) await this.#failWithCallbackError();
         if (this.#outputPending()) await this.#flush();
         return result;
       }
@@ -739,7 +709,7 @@ export class SecureSocket implements AsyncDisposable {
       if (result <= 0) {
         // OpenSSL repeats a close_notify or a fatal error on the next call:
         // deliver what was read first. A callback's error must not wait.
-        if (this.#callbackErrors.pending) this.#callbackErrors.rethrow();
+        if (this.#callbacks.errors.pending) this.#callbacks.errors.rethrow();
         this.#sslError = 0;
         break;
       }
@@ -793,7 +763,7 @@ export class SecureSocket implements AsyncDisposable {
       }
       offset += result;
       await this.#flush();
-      if (this.#callbackErrors.pending) await this.#failWithCallbackError();
+      if (this.#callbacks.errors.pending) await this.#failWithCallbackError();
     }
     return p.length;
   }
@@ -1126,129 +1096,6 @@ export class SecureSocket implements AsyncDisposable {
     return this.#conn.remoteAddr;
   }
 
-  // ---- callbacks (§2, §3, §4), invoked from the context's trampolines ----
-
-  #onVerify(ok: number, store: Pointer): number {
-    const crypto = libcrypto();
-    const depth = crypto.X509_STORE_CTX_get_error_depth(store);
-    const cb = this.#active.verifyCallback;
-    let accepted: boolean;
-    try {
-      if (!cb) {
-        accepted = ok === 1;
-      } else {
-        const current = crypto.X509_STORE_CTX_get_current_cert(store);
-        // A client's async answer restarts verification of the whole chain:
-        // answers already given are served from here, so the callback runs once per certificate.
-        const cacheKey = `${depth}:${pointerKey(current)}`;
-        const state = this.#verifyState ??= {
-          answers: new Map<string, boolean>(),
-          asking: new Set<string>(),
-          pending: [] as Promise<void>[],
-        };
-        const cached = state.answers.get(cacheKey);
-        if (cached !== undefined) {
-          accepted = cached;
-        } else if (state.asking.has(cacheKey)) {
-          // OpenSSL may ask again about the same certificate in the same pass:
-          // the retry is already requested, so stay provisional.
-          return 1;
-        } else {
-          const answer = withStoreContext(store, this, (ctx) => cb(ok === 1, ctx));
-          if (isPromiseLike(answer)) {
-            if (this.#server) {
-              // A provisional "yes" would let the client in: servers cannot pause here.
-              throw new TypeError(
-                "a server's verification callback must answer synchronously (returned a Promise)",
-              );
-            }
-            state.asking.add(cacheKey);
-            state.pending.push(
-              Promise.resolve(answer).then(
-                (value) => {
-                  state.asking.delete(cacheKey);
-                  if (typeof value !== "boolean") {
-                    throw new TypeError(
-                      `the verification callback's Promise must resolve to a boolean, got ${typeof value}`,
-                    );
-                  }
-                  state.answers.set(cacheKey, value);
-                },
-              ).catch((error) => this.#callbackErrors.record(error)),
-            );
-            libssl().SSL_ctrl(this.#ssl!, SSL_CTRL_SET_RETRY_VERIFY, 0n, null);
-            return 1;
-          }
-          if (typeof answer !== "boolean") {
-            throw new TypeError(`the verification callback must return a boolean, got ${typeof answer}`);
-          }
-          state.answers.set(cacheKey, answer);
-          accepted = answer;
-        }
-      }
-    } catch (error) {
-      this.#callbackErrors.record(error);
-      this.#verifyFailure ??= { code: markApplicationFailure(store), depth };
-      return 0;
-    }
-    if (accepted) return 1;
-    const code = ok === 1 ? markApplicationFailure(store) : crypto.X509_STORE_CTX_get_error(store);
-    this.#verifyFailure ??= { code, depth };
-    return 0;
-  }
-
-  #onInfo(where: number, ret: number): void {
-    const cb = this.#infoCallback ?? this.#active.infoCallback;
-    if (!cb) return;
-    try {
-      cb(this, where, ret);
-    } catch (error) {
-      this.#callbackErrors.record(error);
-    }
-  }
-
-  #onClientCertificate(x509Out: PointerValue, pkeyOut: PointerValue): number {
-    const cb = this.#active.clientCertificateCallback;
-    if (this.#callbackErrors.pending) return -1;
-    if (!cb) return 0;
-    try {
-      const choice = (this.#clientCertChoice ??= new AsyncChoice((e) => this.#callbackErrors.record(e))).take(() =>
-        cb(this)
-      );
-      if (!choice.ready) return -1;
-      if (choice.value === null || choice.value === undefined) return 0;
-      this.#installClientCertificate(choice.value, x509Out, pkeyOut);
-      return 1;
-    } catch (error) {
-      // Returning 0 would carry on without a certificate: suspend, and the
-      // handshake loop rethrows the error.
-      this.#callbackErrors.record(error);
-      return -1;
-    }
-  }
-
-  #onClientHello(alert: PointerValue): number {
-    const cb = this.#core.serverNameCallback;
-    if (!cb || !this.#server) return 1;
-    try {
-      const choice = (this.#serverNameChoice ??= new AsyncChoice((e) => this.#callbackErrors.record(e))).take(() =>
-        cb(this, requestedServerName(this.#ssl!))
-      );
-      if (!choice.ready) return -1;
-      const picked = choice.value as unknown;
-      if (picked === null || picked === undefined) return 1;
-      if (!(picked instanceof SecureSocketContext)) {
-        throw new TypeError("the servername callback must return a SecureSocketContext or null");
-      }
-      this.#switchContext(contextCore(picked));
-      return 1;
-    } catch (error) {
-      this.#callbackErrors.record(error);
-      if (alert) writeInt32(alert, SSL_AD_INTERNAL_ERROR);
-      return 0;
-    }
-  }
-
   /** Moves the connection to another context (certificate, key, verification settings). */
   #switchContext(next: ContextCore): void {
     if (next === this.#active) return;
@@ -1267,51 +1114,6 @@ export class SecureSocket implements AsyncDisposable {
     // SSL_set_SSL_CTX moves certificate and key; verification settings are per SSL.
     ssl.SSL_set_verify(handle, next.verifyMode ?? VerifyMode.None, null);
     ssl.SSL_set_verify_depth(handle, ssl.SSL_CTX_get_verify_depth(next.handle));
-  }
-
-  #installClientCertificate(choice: ClientCertificate, x509Out: PointerValue, pkeyOut: PointerValue): void {
-    if (typeof choice !== "object" || choice === null || !("certificate" in choice) || !("privateKey" in choice)) {
-      throw new TypeError("the client certificate callback must return { certificate, privateKey, chain? } or null");
-    }
-    const ssl = libssl();
-    const handle = this.#ssl!;
-    const cert = choice.certificate instanceof X509Certificate
-      ? choice.certificate
-      : toCertificates(choice.certificate)[0];
-    const x509 = newX509(cert);
-    let pkey: Pointer | null = null;
-    try {
-      pkey = choice.privateKey instanceof PrivateKey
-        ? toPrivateKeyHandle(choice.privateKey, null, null)
-        : toPrivateKeyHandle(choice.privateKey, null, this.#active.passwordCallback);
-      if (!keyMatchesCertificate(x509, pkey)) {
-        drainErrors();
-        throw new SecureSocketError("the client certificate and its private key do not match", { openssl: [] });
-      }
-      if (ssl.SSL_use_certificate(handle, x509) !== 1 || ssl.SSL_use_PrivateKey(handle, pkey) !== 1) {
-        throw new SecureSocketError("OpenSSL refused the client certificate");
-      }
-      ssl.SSL_ctrl(handle, SSL_CTRL_CHAIN, 0n, null);
-      for (const extra of choice.chain ?? []) {
-        for (const c of extra instanceof X509Certificate ? [extra] : toCertificates(extra)) {
-          const x = newX509(c);
-          try {
-            ssl.SSL_ctrl(handle, SSL_CTRL_CHAIN_CERT, 1n, x);
-          } finally {
-            freeX509(x);
-          }
-        }
-      }
-      // OpenSSL takes ownership of what is stored in the out-parameters.
-      if (x509Out) writePointer(x509Out, upRefX509(x509));
-      if (pkeyOut) {
-        libcrypto().EVP_PKEY_up_ref(pkey);
-        writePointer(pkeyOut, pkey);
-      }
-    } finally {
-      freeX509(x509);
-      if (pkey) freePrivateKey(pkey);
-    }
   }
 }
 

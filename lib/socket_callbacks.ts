@@ -1,0 +1,271 @@
+/**
+ * The per-connection side of the callbacks (§2 verification, §3 information,
+ * §4 client certificate, and SNI): what runs when a context's trampoline
+ * dispatches to a socket. It keeps the callback state of one connection —
+ * the exception waiting to be rethrown, the failing certificate, answers that
+ * OpenSSL must wait for — apart from the socket's I/O.
+ *
+ * @module
+ */
+import { libcrypto, libssl } from "../ffi/library.ts";
+import { CallbackErrorSlot } from "../ffi/callbacks.ts";
+import { drainErrors } from "../ffi/errors.ts";
+import { type Pointer, pointerKey, type PointerValue, writeInt32, writePointer } from "../ffi/memory.ts";
+import { freeX509, upRefX509 } from "../ffi/x509.ts";
+import { freePrivateKey, keyMatchesCertificate } from "../ffi/pkey.ts";
+import { AsyncChoice, isPromiseLike } from "./async_choice.ts";
+import { newX509, toCertificates, X509Certificate } from "./certificate.ts";
+import { type ClientCertificate, type ContextCore, contextCore, SecureSocketContext } from "./context.ts";
+import { SecureSocketError } from "./errors.ts";
+import type { InfoCallback } from "./info.ts";
+import { PrivateKey, toPrivateKeyHandle } from "./private_key.ts";
+import type { SocketHooks } from "./registry.ts";
+import { requestedServerName } from "./sni.ts";
+import type { SecureSocket } from "./socket.ts";
+import { markApplicationFailure, withStoreContext } from "./verify.ts";
+
+const SSL_CTRL_CHAIN = 88;
+const SSL_CTRL_CHAIN_CERT = 89;
+const SSL_CTRL_SET_RETRY_VERIFY = 136;
+const SSL_AD_INTERNAL_ERROR = 80;
+
+/** What the callbacks need from their socket. */
+export interface CallbackHost {
+  /** The public socket, handed to user callbacks. */
+  readonly socket: SecureSocket;
+  /** The live SSL*. */
+  readonly ssl: Pointer;
+  /** The context whose settings apply now. */
+  readonly active: ContextCore;
+  /** The context the socket was made from. */
+  readonly origin: ContextCore;
+  /** True on the server end. */
+  readonly isServer: boolean;
+  /** The socket's own info callback (it overrides the context's). */
+  readonly infoCallback: InfoCallback | null;
+  /** Moves the connection to the context SNI picked. */
+  switchContext(next: ContextCore): void;
+}
+
+/** Verification answers of one connection, kept across OpenSSL's retries. */
+interface VerifyState {
+  answers: Map<string, boolean>;
+  asking: Set<string>;
+  pending: Promise<void>[];
+}
+
+/** One connection's callback dispatch and state; it is the socket's registry entry. */
+export class SocketCallbacks implements SocketHooks {
+  /** A callback's exception, rethrown by the I/O call that drove OpenSSL. */
+  readonly errors: CallbackErrorSlot = new CallbackErrorSlot();
+  /** The first certificate that failed verification (code and depth), for the error. */
+  verifyFailure: { code: number; depth: number } | null = null;
+  readonly #host: CallbackHost;
+  // Created on first use: most connections never need them.
+  #verify: VerifyState | null = null;
+  #clientCert: AsyncChoice<ClientCertificate | null> | null = null;
+  #serverName: AsyncChoice<SecureSocketContext | null> | null = null;
+
+  /** @param host the socket these callbacks serve */
+  constructor(host: CallbackHost) {
+    this.#host = host;
+  }
+
+  /** The public socket object. */
+  get socket(): SecureSocket {
+    return this.#host.socket;
+  }
+
+  /** The context governing the socket now. */
+  get core(): ContextCore {
+    return this.#host.active;
+  }
+
+  /** The context the socket was made from. */
+  get origin(): ContextCore {
+    return this.#host.origin;
+  }
+
+  /** Keeps a callback's exception. */
+  record(error: unknown): void {
+    this.errors.record(error);
+  }
+
+  /** What the handshake must wait for before calling OpenSSL again, for a suspended choice. */
+  pendingChoice(clientCertificate: boolean): Promise<void> | null {
+    return (clientCertificate ? this.#clientCert : this.#serverName)?.pending ?? null;
+  }
+
+  /** The asynchronous verification answers to wait for (and forget). */
+  takeVerifyPending(): Promise<void>[] {
+    const pending = this.#verify?.pending ?? [];
+    if (this.#verify) this.#verify.pending = [];
+    return pending;
+  }
+
+  /** §2: 1 to continue, 0 to fail verification. */
+  verify(ok: number, store: Pointer): number {
+    const crypto = libcrypto();
+    const depth = crypto.X509_STORE_CTX_get_error_depth(store);
+    const cb = this.#host.active.verifyCallback;
+    let accepted: boolean;
+    try {
+      if (!cb) {
+        accepted = ok === 1;
+      } else {
+        // A client's async answer restarts verification of the whole chain:
+        // answers already given are served from here, so the callback runs once per certificate.
+        const cacheKey = `${depth}:${pointerKey(crypto.X509_STORE_CTX_get_current_cert(store))}`;
+        const state = this.#verify ??= { answers: new Map(), asking: new Set(), pending: [] };
+        const cached = state.answers.get(cacheKey);
+        if (cached !== undefined) {
+          accepted = cached;
+        } else if (state.asking.has(cacheKey)) {
+          // OpenSSL may ask again about the same certificate in the same pass:
+          // the retry is already requested, so stay provisional.
+          return 1;
+        } else {
+          const answer = withStoreContext(store, this.#host.socket, (ctx) => cb(ok === 1, ctx));
+          if (isPromiseLike(answer)) return this.#verifyLater(state, cacheKey, answer);
+          if (typeof answer !== "boolean") {
+            throw new TypeError(`the verification callback must return a boolean, got ${typeof answer}`);
+          }
+          state.answers.set(cacheKey, answer);
+          accepted = answer;
+        }
+      }
+    } catch (error) {
+      this.errors.record(error);
+      this.verifyFailure ??= { code: markApplicationFailure(store), depth };
+      return 0;
+    }
+    if (accepted) return 1;
+    const code = ok === 1 ? markApplicationFailure(store) : crypto.X509_STORE_CTX_get_error(store);
+    this.verifyFailure ??= { code, depth };
+    return 0;
+  }
+
+  /** A client's Promise answer: accept provisionally and make OpenSSL retry once it settles. */
+  #verifyLater(state: VerifyState, cacheKey: string, answer: PromiseLike<unknown>): number {
+    if (this.#host.isServer) {
+      // A provisional "yes" would let the client in: servers cannot pause here.
+      throw new TypeError("a server's verification callback must answer synchronously (returned a Promise)");
+    }
+    state.asking.add(cacheKey);
+    state.pending.push(
+      Promise.resolve(answer).then((value) => {
+        state.asking.delete(cacheKey);
+        if (typeof value !== "boolean") {
+          throw new TypeError(`the verification callback's Promise must resolve to a boolean, got ${typeof value}`);
+        }
+        state.answers.set(cacheKey, value);
+      }).catch((error) => this.errors.record(error)),
+    );
+    libssl().SSL_ctrl(this.#host.ssl, SSL_CTRL_SET_RETRY_VERIFY, 0n, null);
+    return 1;
+  }
+
+  /** §3 */
+  info(where: number, ret: number): void {
+    const cb = this.#host.infoCallback ?? this.#host.active.infoCallback;
+    if (!cb) return;
+    try {
+      cb(this.#host.socket, where, ret);
+    } catch (error) {
+      this.errors.record(error);
+    }
+  }
+
+  /** §4: 1 = certificate chosen, 0 = none, -1 = suspend (or fail). */
+  clientCertificate(x509Out: PointerValue, pkeyOut: PointerValue): number {
+    const cb = this.#host.active.clientCertificateCallback;
+    if (this.errors.pending) return -1;
+    if (!cb) return 0;
+    try {
+      this.#clientCert ??= new AsyncChoice((e) => this.errors.record(e));
+      const choice = this.#clientCert.take(() => cb(this.#host.socket));
+      if (!choice.ready) return -1;
+      if (choice.value === null || choice.value === undefined) return 0;
+      installClientCertificate(this.#host.ssl, choice.value, x509Out, pkeyOut, this.#host.active);
+      return 1;
+    } catch (error) {
+      // Returning 0 would carry on without a certificate: suspend, and the
+      // handshake loop rethrows the error.
+      this.errors.record(error);
+      return -1;
+    }
+  }
+
+  /** SNI via the client-hello callback: 1 = go on, 0 = fail, -1 = suspend. */
+  clientHello(alert: PointerValue): number {
+    const cb = this.#host.origin.serverNameCallback;
+    if (!cb || !this.#host.isServer) return 1;
+    try {
+      this.#serverName ??= new AsyncChoice((e) => this.errors.record(e));
+      const choice = this.#serverName.take(() => cb(this.#host.socket, requestedServerName(this.#host.ssl)));
+      if (!choice.ready) return -1;
+      const picked = choice.value as unknown;
+      if (picked === null || picked === undefined) return 1;
+      if (!(picked instanceof SecureSocketContext)) {
+        throw new TypeError("the servername callback must return a SecureSocketContext or null");
+      }
+      this.#host.switchContext(contextCore(picked));
+      return 1;
+    } catch (error) {
+      this.errors.record(error);
+      if (alert) writeInt32(alert, SSL_AD_INTERNAL_ERROR);
+      return 0;
+    }
+  }
+}
+
+/** Puts the chosen client certificate, key and chain on the SSL and in OpenSSL's out-parameters. */
+function installClientCertificate(
+  handle: Pointer,
+  choice: ClientCertificate,
+  x509Out: PointerValue,
+  pkeyOut: PointerValue,
+  core: ContextCore,
+): void {
+  if (typeof choice !== "object" || choice === null || !("certificate" in choice) || !("privateKey" in choice)) {
+    throw new TypeError("the client certificate callback must return { certificate, privateKey, chain? } or null");
+  }
+  const ssl = libssl();
+  const cert = choice.certificate instanceof X509Certificate
+    ? choice.certificate
+    : toCertificates(choice.certificate)[0];
+  const x509 = newX509(cert);
+  let pkey: Pointer | null = null;
+  try {
+    pkey = choice.privateKey instanceof PrivateKey
+      ? toPrivateKeyHandle(choice.privateKey, null, null)
+      : toPrivateKeyHandle(choice.privateKey, null, core.passwordCallback);
+    if (!keyMatchesCertificate(x509, pkey)) {
+      drainErrors();
+      throw new SecureSocketError("the client certificate and its private key do not match", { openssl: [] });
+    }
+    if (ssl.SSL_use_certificate(handle, x509) !== 1 || ssl.SSL_use_PrivateKey(handle, pkey) !== 1) {
+      throw new SecureSocketError("OpenSSL refused the client certificate");
+    }
+    ssl.SSL_ctrl(handle, SSL_CTRL_CHAIN, 0n, null);
+    for (const extra of choice.chain ?? []) {
+      for (const c of extra instanceof X509Certificate ? [extra] : toCertificates(extra)) {
+        const x = newX509(c);
+        try {
+          ssl.SSL_ctrl(handle, SSL_CTRL_CHAIN_CERT, 1n, x);
+        } finally {
+          freeX509(x);
+        }
+      }
+    }
+    // OpenSSL takes ownership of what is stored in the out-parameters.
+    if (x509Out) writePointer(x509Out, upRefX509(x509));
+    if (pkeyOut) {
+      libcrypto().EVP_PKEY_up_ref(pkey);
+      writePointer(pkeyOut, pkey);
+    }
+  } finally {
+    freeX509(x509);
+    if (pkey) freePrivateKey(pkey);
+  }
+}
