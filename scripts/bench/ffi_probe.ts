@@ -44,19 +44,24 @@ interface MembioResult {
   runs: number[];
 }
 
+/** One round-trip loop's figures from its per-run ns/record samples (median first). */
+function loopResult(suite: string, releaseBuffers: boolean, ns: number[]) {
+  const nsPerRecord = median(ns);
+  return {
+    suite,
+    releaseBuffers,
+    mbps: RECORD * 1e3 / nsPerRecord,
+    nsPerRecord,
+    runs: ns.map((n) => RECORD * 1e3 / n),
+  };
+}
+
 function membio(suite: string, releaseBuffers: boolean, ms: number, runs: number): MembioResult {
   const pair = new MemoryPair({ suite, releaseBuffers });
   try {
     const ns: number[] = [];
     for (let i = 0; i < runs; i++) ns.push(timeLoop(() => pair.roundTrip(RECORD), ms).nsPerOp);
-    const nsPerRecord = median(ns);
-    return {
-      suite,
-      releaseBuffers,
-      mbps: RECORD * 1e3 / nsPerRecord,
-      nsPerRecord,
-      runs: ns.map((n) => RECORD * 1e3 / n),
-    };
+    return loopResult(suite, releaseBuffers, ns);
   } finally {
     pair.close();
   }
@@ -103,14 +108,7 @@ async function nativeMembio(
       if (!out.success) return { unavailable: new TextDecoder().decode(out.stderr).slice(0, 200) };
       ns.push(JSON.parse(new TextDecoder().decode(out.stdout)).nsPerRecord);
     }
-    const nsPerRecord = median(ns);
-    return {
-      suite,
-      releaseBuffers,
-      mbps: RECORD * 1e3 / nsPerRecord,
-      nsPerRecord,
-      runs: ns.map((n) => RECORD * 1e3 / n),
-    };
+    return loopResult(suite, releaseBuffers, ns);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
