@@ -6,17 +6,19 @@
  * @module
  */
 
-/** Keep at most this many spare buffers. */
-const MAX_SPARE = 16;
-
 /** A pool of equally sized byte buffers. */
 export class BufferPool {
   readonly #size: number;
+  readonly #maxSpare: number;
   readonly #spare: Uint8Array<ArrayBuffer>[] = [];
 
-  /** @param size the length of every buffer */
-  constructor(size: number) {
+  /**
+   * @param size the length of every buffer
+   * @param maxSpare how many released buffers to keep for reuse
+   */
+  constructor(size: number, maxSpare: number) {
     this.#size = size;
+    this.#maxSpare = maxSpare;
   }
 
   /** A buffer for exclusive use until `release`. */
@@ -26,6 +28,6 @@ export class BufferPool {
 
   /** Gives a buffer back. */
   release(buffer: Uint8Array<ArrayBuffer>): void {
-    if (this.#spare.length < MAX_SPARE) this.#spare.push(buffer);
+    if (this.#spare.length < this.#maxSpare) this.#spare.push(buffer);
   }
 }

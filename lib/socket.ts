@@ -24,7 +24,7 @@ import {
 } from "./errors.ts";
 import type { InfoCallback } from "./info.ts";
 import { registerSocket, unregisterSocket } from "./registry.ts";
-import { SocketCallbacks } from "./socket_callbacks.ts";
+import { type SocketAccess, SocketCallbacks } from "./socket_callbacks.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { verifyErrorString, VerifyMode } from "./verify.ts";
 
@@ -80,8 +80,16 @@ const TRANSPORT_BUFFER = 64 * 1024;
 const SMALL_TRANSPORT_BUFFER = 1024;
 /** Room for WRITE_CHUNK plus record overhead. */
 const FLUSH_BUFFER = WRITE_CHUNK + 4 * 512;
-/** Shared by all sockets: a buffer is held only while its bytes are being written. */
-const flushBuffers = new BufferPool(FLUSH_BUFFER);
+/** Room for a handshake flight or a few small records. */
+const SMALL_FLUSH_BUFFER = 4096;
+/**
+ * Shared by all sockets: a buffer is held only while its bytes are being
+ * written. Handshakes and small writes take small buffers, so a burst of
+ * handshakes does not allocate and free large ones (which fragments the
+ * native heap that OpenSSL's long-lived state is allocated from).
+ */
+const flushBuffers = new BufferPool(FLUSH_BUFFER, 16);
+const smallFlushBuffers = new BufferPool(SMALL_FLUSH_BUFFER, 64);
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 function isIpAddress(name: string): boolean {
@@ -101,6 +109,8 @@ const leaked = new FinalizationRegistry<{ ssl: Pointer; key: bigint; core: Conte
 });
 
 let attach: (socket: SecureSocket, conn: Conn, server: boolean) => void;
+/** How every socket's SocketCallbacks read its private state. */
+let socketAccess: SocketAccess;
 
 /**
  * A TLS connection over a `Conn`, as client or server.
@@ -139,7 +149,8 @@ export class SecureSocket implements AsyncDisposable {
   #inNative = 0;
   #inBuffer: Uint8Array<ArrayBuffer> | null = null;
   #filling: Promise<boolean> | null = null;
-  #flushing: Promise<void> = Promise.resolve();
+  /** The last queued drain, while any is queued. */
+  #flushing: Promise<void> | null = null;
   #flushesQueued = 0;
   #lastErrors: OpenSSLErrorEntry[] = [];
   /** SSL_get_error of the last I/O call (0 after a success). */
@@ -167,25 +178,7 @@ export class SecureSocket implements AsyncDisposable {
     ssl.SSL_set_bio(handle, this.#rbio, this.#wbio);
     this.#verifyName = options.servername ?? options.hostname ?? null;
     this.#handshakeTimeout = options.handshakeTimeout;
-    // deno-lint-ignore no-this-alias
-    const socket = this;
-    this.#callbacks = new SocketCallbacks({
-      socket,
-      get ssl() {
-        return socket.#ssl!;
-      },
-      get active() {
-        return socket.#active;
-      },
-      origin: core,
-      get isServer() {
-        return socket.#server;
-      },
-      get infoCallback() {
-        return socket.#infoCallback;
-      },
-      switchContext: (next) => socket.#switchContext(next),
-    });
+    this.#callbacks = new SocketCallbacks(this, core, socketAccess);
     this.#key = registerSocket(handle, this.#callbacks);
     leaked.register(this, { ssl: handle, key: this.#key, core }, this);
     if (core.infoCallback) ssl.SSL_set_info_callback(handle, core.infoTrampoline());
@@ -204,6 +197,13 @@ export class SecureSocket implements AsyncDisposable {
 
   static {
     attach = (socket, conn, server) => socket.#attach(conn, server);
+    socketAccess = {
+      ssl: (socket) => socket.#ssl!,
+      active: (socket) => socket.#active,
+      isServer: (socket) => socket.#server,
+      infoCallback: (socket) => socket.#infoCallback,
+      switchContext: (socket, next) => socket.#switchContext(next),
+    };
   }
 
   /**
@@ -570,19 +570,22 @@ export class SecureSocket implements AsyncDisposable {
     if (this.#closed) throw new SocketClosedError("SecureSocket");
   }
 
-  /** Reads more ciphertext from the transport into the read BIO; false at EOF. */
-  #fill(): Promise<boolean> {
+  /**
+   * Reads more ciphertext from the transport into the read BIO; false at EOF.
+   * `into` is the caller's plaintext buffer: a quiet connection reads the
+   * ciphertext there (the read BIO copies it before SSL_read overwrites it),
+   * so an idle connection's pending read holds no buffer of its own.
+   */
+  #fill(into?: Uint8Array<ArrayBuffer>): Promise<boolean> {
     if (this.#transportEof) return Promise.resolve(false);
     // Concurrent readers share one transport read.
-    return this.#filling ??= this.#readTransport();
+    return this.#filling ??= this.#readTransport(into);
   }
 
-  async #readTransport(): Promise<boolean> {
+  async #readTransport(into: Uint8Array<ArrayBuffer> | undefined): Promise<boolean> {
     try {
       const conn = this.#conn!;
-      // Small while the connection is idle (a pending read holds its buffer),
-      // larger once the peer sends more than a record at a time.
-      const buffer = this.#inBuffer ??= new Uint8Array(SMALL_TRANSPORT_BUFFER);
+      const buffer = this.#transportBuffer(into);
       let n: number | null;
       try {
         n = await conn.read(buffer);
@@ -600,11 +603,28 @@ export class SecureSocket implements AsyncDisposable {
       }
       crypto.BIO_write(this.#rbio, buffer, n);
       if (n === buffer.length && buffer.length < TRANSPORT_BUFFER) this.#inBuffer = new Uint8Array(TRANSPORT_BUFFER);
-      else if (n < SMALL_TRANSPORT_BUFFER && buffer.length > SMALL_TRANSPORT_BUFFER) this.#inBuffer = null;
+      else if (n < SMALL_TRANSPORT_BUFFER && this.#inBuffer && this.#inBuffer.length > SMALL_TRANSPORT_BUFFER) {
+        this.#inBuffer = null;
+      }
       return true;
     } finally {
       this.#filling = null;
     }
+  }
+
+  /**
+   * Where the next transport read goes. Busy (reads filled the last buffer):
+   * a buffer of several records. Quiet: the caller's buffer when it holds at
+   * least SMALL_TRANSPORT_BUFFER, else a small one of the socket's own.
+   */
+  #transportBuffer(into: Uint8Array<ArrayBuffer> | undefined): Uint8Array<ArrayBuffer> {
+    const own = this.#inBuffer;
+    if (own && own.length > SMALL_TRANSPORT_BUFFER) return own;
+    if (into && into.length >= SMALL_TRANSPORT_BUFFER) {
+      this.#inBuffer = null;
+      return into;
+    }
+    return own ?? (this.#inBuffer = new Uint8Array(SMALL_TRANSPORT_BUFFER));
   }
 
   /** Writes whatever ciphertext OpenSSL has produced to the transport, in order. */
@@ -613,39 +633,46 @@ export class SecureSocket implements AsyncDisposable {
     // queued, start at once instead of chaining promises on every record.
     const idle = this.#flushesQueued === 0;
     this.#flushesQueued++;
-    const next = idle ? this.#drain() : this.#flushing.then(() => this.#drain(), () => this.#drain());
+    const next = idle ? this.#drain() : this.#flushing!.then(() => this.#drain(), () => this.#drain());
     this.#flushing = next;
     return next;
   }
 
   async #drain(): Promise<void> {
     const crypto = libcrypto();
-    let buffer: Uint8Array<ArrayBuffer> | null = null;
     try {
       for (;;) {
         if (this.#closed) return;
-        buffer ??= flushBuffers.take();
-        const n = crypto.BIO_read(this.#wbio, buffer, buffer.length);
-        if (n <= 0) return;
+        const pending = Number(crypto.BIO_ctrl_pending(this.#wbio));
+        if (pending === 0) return;
+        const pool = pending <= SMALL_FLUSH_BUFFER ? smallFlushBuffers : flushBuffers;
+        const buffer = pool.take();
+        let n: number;
         try {
+          n = crypto.BIO_read(this.#wbio, buffer, buffer.length);
+          if (n <= 0) return;
           await writeAll(this.#conn!, buffer.subarray(0, n));
         } catch (error) {
           this.#checkOpen();
           throw this.#transportFailure("writing to", error);
+        } finally {
+          pool.release(buffer);
         }
         // A short read emptied the BIO; whatever OpenSSL adds later comes with its own flush.
         if (n < buffer.length) return;
       }
     } finally {
-      if (buffer) flushBuffers.release(buffer);
-      this.#flushesQueued--;
+      // Idle again: drop the chain, so a quiet connection holds no settled promise.
+      if (--this.#flushesQueued === 0) this.#flushing = null;
     }
   }
 
   #ready(): Promise<void> | null {
     if (this.#fatal !== null) throw this.#fatal;
     this.#live;
-    return this.#handshakeDone ? null : this.handshake();
+    if (!this.#handshakeDone) return this.handshake();
+    this.#handshakePromise = null; // settled: nothing to keep
+    return null;
   }
 
   /**
@@ -681,7 +708,7 @@ export class SecureSocket implements AsyncDisposable {
         case SSL_ERROR_WANT_READ:
           // After EOF the mark makes SSL_read report the truncation; never spin.
           if (this.#transportEof) throw this.#fail(this.#ioFailure(SSL_ERROR_SYSCALL, "read"));
-          await this.#fill();
+          await this.#fill(buffer);
           continue;
         case SSL_ERROR_ZERO_RETURN:
           return null;

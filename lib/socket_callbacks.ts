@@ -29,22 +29,22 @@ const SSL_CTRL_CHAIN_CERT = 89;
 const SSL_CTRL_SET_RETRY_VERIFY = 136;
 const SSL_AD_INTERNAL_ERROR = 80;
 
-/** What the callbacks need from their socket. */
-export interface CallbackHost {
-  /** The public socket, handed to user callbacks. */
-  readonly socket: SecureSocket;
+/**
+ * What the callbacks read from their socket. One table serves every socket
+ * (its functions take the socket), so a connection carries no closures of
+ * its own for this.
+ */
+export interface SocketAccess {
   /** The live SSL*. */
-  readonly ssl: Pointer;
+  ssl(socket: SecureSocket): Pointer;
   /** The context whose settings apply now. */
-  readonly active: ContextCore;
-  /** The context the socket was made from. */
-  readonly origin: ContextCore;
+  active(socket: SecureSocket): ContextCore;
   /** True on the server end. */
-  readonly isServer: boolean;
+  isServer(socket: SecureSocket): boolean;
   /** The socket's own info callback (it overrides the context's). */
-  readonly infoCallback: InfoCallback | null;
+  infoCallback(socket: SecureSocket): InfoCallback | null;
   /** Moves the connection to the context SNI picked. */
-  switchContext(next: ContextCore): void;
+  switchContext(socket: SecureSocket, next: ContextCore): void;
 }
 
 /** Verification answers of one connection, kept across OpenSSL's retries. */
@@ -60,30 +60,30 @@ export class SocketCallbacks implements SocketHooks {
   readonly errors: CallbackErrorSlot = new CallbackErrorSlot();
   /** The first certificate that failed verification (code and depth), for the error. */
   verifyFailure: { code: number; depth: number } | null = null;
-  readonly #host: CallbackHost;
+  /** The public socket, handed to user callbacks. */
+  readonly socket: SecureSocket;
+  /** The context the socket was made from. */
+  readonly origin: ContextCore;
+  readonly #access: SocketAccess;
   // Created on first use: most connections never need them.
   #verify: VerifyState | null = null;
   #clientCert: AsyncChoice<ClientCertificate | null> | null = null;
   #serverName: AsyncChoice<SecureSocketContext | null> | null = null;
 
-  /** @param host the socket these callbacks serve */
-  constructor(host: CallbackHost) {
-    this.#host = host;
-  }
-
-  /** The public socket object. */
-  get socket(): SecureSocket {
-    return this.#host.socket;
+  /**
+   * @param socket the socket these callbacks serve
+   * @param origin the context it was made from
+   * @param access how to read the socket's current state
+   */
+  constructor(socket: SecureSocket, origin: ContextCore, access: SocketAccess) {
+    this.socket = socket;
+    this.origin = origin;
+    this.#access = access;
   }
 
   /** The context governing the socket now. */
   get core(): ContextCore {
-    return this.#host.active;
-  }
-
-  /** The context the socket was made from. */
-  get origin(): ContextCore {
-    return this.#host.origin;
+    return this.#access.active(this.socket);
   }
 
   /** Keeps a callback's exception. */
@@ -107,7 +107,7 @@ export class SocketCallbacks implements SocketHooks {
   verify(ok: number, store: Pointer): number {
     const crypto = libcrypto();
     const depth = crypto.X509_STORE_CTX_get_error_depth(store);
-    const cb = this.#host.active.verifyCallback;
+    const cb = this.core.verifyCallback;
     let accepted: boolean;
     try {
       if (!cb) {
@@ -125,7 +125,7 @@ export class SocketCallbacks implements SocketHooks {
           // the retry is already requested, so stay provisional.
           return 1;
         } else {
-          const answer = withStoreContext(store, this.#host.socket, (ctx) => cb(ok === 1, ctx));
+          const answer = withStoreContext(store, this.socket, (ctx) => cb(ok === 1, ctx));
           if (isPromiseLike(answer)) return this.#verifyLater(state, cacheKey, answer);
           if (typeof answer !== "boolean") {
             throw new TypeError(`the verification callback must return a boolean, got ${typeof answer}`);
@@ -147,7 +147,7 @@ export class SocketCallbacks implements SocketHooks {
 
   /** A client's Promise answer: accept provisionally and make OpenSSL retry once it settles. */
   #verifyLater(state: VerifyState, cacheKey: string, answer: PromiseLike<unknown>): number {
-    if (this.#host.isServer) {
+    if (this.#access.isServer(this.socket)) {
       // A provisional "yes" would let the client in: servers cannot pause here.
       throw new TypeError("a server's verification callback must answer synchronously (returned a Promise)");
     }
@@ -161,16 +161,16 @@ export class SocketCallbacks implements SocketHooks {
         state.answers.set(cacheKey, value);
       }).catch((error) => this.errors.record(error)),
     );
-    libssl().SSL_ctrl(this.#host.ssl, SSL_CTRL_SET_RETRY_VERIFY, 0n, null);
+    libssl().SSL_ctrl(this.#access.ssl(this.socket), SSL_CTRL_SET_RETRY_VERIFY, 0n, null);
     return 1;
   }
 
   /** §3 */
   info(where: number, ret: number): void {
-    const cb = this.#host.infoCallback ?? this.#host.active.infoCallback;
+    const cb = this.#access.infoCallback(this.socket) ?? this.core.infoCallback;
     if (!cb) return;
     try {
-      cb(this.#host.socket, where, ret);
+      cb(this.socket, where, ret);
     } catch (error) {
       this.errors.record(error);
     }
@@ -178,15 +178,15 @@ export class SocketCallbacks implements SocketHooks {
 
   /** §4: 1 = certificate chosen, 0 = none, -1 = suspend (or fail). */
   clientCertificate(x509Out: PointerValue, pkeyOut: PointerValue): number {
-    const cb = this.#host.active.clientCertificateCallback;
+    const cb = this.core.clientCertificateCallback;
     if (this.errors.pending) return -1;
     if (!cb) return 0;
     try {
       this.#clientCert ??= new AsyncChoice((e) => this.errors.record(e));
-      const choice = this.#clientCert.take(() => cb(this.#host.socket));
+      const choice = this.#clientCert.take(() => cb(this.socket));
       if (!choice.ready) return -1;
       if (choice.value === null || choice.value === undefined) return 0;
-      installClientCertificate(this.#host.ssl, choice.value, x509Out, pkeyOut, this.#host.active);
+      installClientCertificate(this.#access.ssl(this.socket), choice.value, x509Out, pkeyOut, this.core);
       return 1;
     } catch (error) {
       // Returning 0 would carry on without a certificate: suspend, and the
@@ -198,18 +198,18 @@ export class SocketCallbacks implements SocketHooks {
 
   /** SNI via the client-hello callback: 1 = go on, 0 = fail, -1 = suspend. */
   clientHello(alert: PointerValue): number {
-    const cb = this.#host.origin.serverNameCallback;
-    if (!cb || !this.#host.isServer) return 1;
+    const cb = this.origin.serverNameCallback;
+    if (!cb || !this.#access.isServer(this.socket)) return 1;
     try {
       this.#serverName ??= new AsyncChoice((e) => this.errors.record(e));
-      const choice = this.#serverName.take(() => cb(this.#host.socket, requestedServerName(this.#host.ssl)));
+      const choice = this.#serverName.take(() => cb(this.socket, requestedServerName(this.#access.ssl(this.socket))));
       if (!choice.ready) return -1;
       const picked = choice.value as unknown;
       if (picked === null || picked === undefined) return 1;
       if (!(picked instanceof SecureSocketContext)) {
         throw new TypeError("the servername callback must return a SecureSocketContext or null");
       }
-      this.#host.switchContext(contextCore(picked));
+      this.#access.switchContext(this.socket, contextCore(picked));
       return 1;
     } catch (error) {
       this.errors.record(error);
