@@ -96,11 +96,6 @@ function isIpAddress(name: string): boolean {
   return IPV4.test(name) || name.includes(":");
 }
 
-async function writeAll(conn: Conn, data: Uint8Array): Promise<void> {
-  let offset = 0;
-  while (offset < data.length) offset += await conn.write(offset === 0 ? data : data.subarray(offset));
-}
-
 // A safety net only: SSL handles of sockets dropped without close() are freed when collected.
 const leaked = new FinalizationRegistry<{ ssl: Pointer; key: bigint; core: ContextCore }>((held) => {
   unregisterSocket(held.key);
@@ -475,14 +470,21 @@ export class SecureSocket implements AsyncDisposable {
     return this.#leave(ssl, libssl().SSL_do_handshake(ssl));
   }
 
-  /** Sends what OpenSSL produced (alerts included), then rethrows a callback's exception. */
-  async #afterCall(): Promise<void> {
-    if (this.#callbacks.errors.pending) {
-      // The handshake is failing anyway: a dead transport must not hide the callback's error.
-      await this.#flush().catch(() => {});
-      this.#callbacks.errors.rethrow();
-    }
-    if (this.#flushesQueued > 0 || this.#outputPending()) await this.#flush();
+  /**
+   * Sends what OpenSSL produced (alerts included), then rethrows a callback's
+   * exception. Null when there is nothing to wait for, so the per-record
+   * paths skip an await.
+   */
+  #afterCall(): Promise<void> | null {
+    if (this.#callbacks.errors.pending) return this.#flushThenRethrow();
+    if (this.#flushesQueued > 0 || this.#outputPending()) return this.#flush();
+    return null;
+  }
+
+  async #flushThenRethrow(): Promise<void> {
+    // The call is failing anyway: a dead transport must not hide the callback's error.
+    await this.#flush().catch(() => {});
+    this.#callbacks.errors.rethrow();
   }
 
   /**
@@ -651,7 +653,9 @@ export class SecureSocket implements AsyncDisposable {
         try {
           n = crypto.BIO_read(this.#wbio, buffer, buffer.length);
           if (n <= 0) return;
-          await writeAll(this.#conn!, buffer.subarray(0, n));
+          const conn = this.#conn!;
+          const bytes = n === buffer.length ? buffer : buffer.subarray(0, n);
+          for (let sent = 0; sent < n;) sent += await conn.write(sent === 0 ? bytes : bytes.subarray(sent));
         } catch (error) {
           this.#checkOpen();
           throw this.#transportFailure("writing to", error);
@@ -703,7 +707,8 @@ export class SecureSocket implements AsyncDisposable {
         return result;
       }
       const error = this.#sslError;
-      await this.#afterCall();
+      const after = this.#afterCall();
+      if (after) await after;
       switch (error) {
         case SSL_ERROR_WANT_READ:
           // After EOF the mark makes SSL_read report the truncation; never spin.

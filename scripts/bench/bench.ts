@@ -19,6 +19,7 @@
  *   --cross            bulk throughput for every client/server pair too
  *   --impls a,b        contenders to run (default secsock,node,deno)
  *   --no-perf          skip the `perf` profile of the secsock server
+ *   --no-pin           bulk: do not pin the server to CPU 0 and the client to CPU 1
  *
  * @module
  */
@@ -43,7 +44,7 @@ const quick = options.quick === "true";
 const config = {
   quick,
   runs: num(options, "runs", quick ? 3 : 5),
-  bulkTotal: num(options, "bulk-total", quick ? 16 << 20 : 64 << 20),
+  bulkTotal: num(options, "bulk-total", quick ? 16 << 20 : 128 << 20),
   hsDuration: num(options, "hs-duration", quick ? 0.3 : 1),
   hsConcurrency: num(options, "concurrency", 16),
   ttfbCount: quick ? 15 : 50,
@@ -54,6 +55,10 @@ const config = {
   speedSeconds: quick ? 1 : 2,
   cross: options.cross === "true",
   perf: options["no-perf"] !== "true" && !quick,
+  // One core each for the bulk server and client: without it the scheduler
+  // moves them (and the loopback's softirq work) between the two cores, and
+  // single-connection MB/s moves by a third between identical runs.
+  pin: options["no-pin"] !== "true" && navigator.hardwareConcurrency >= 2 && hasTaskset(),
 };
 const IMPLS: ImplName[] = options.impls ? ALL_IMPLS.filter((i) => options.impls.split(",").includes(i)) : ALL_IMPLS;
 const only = options.only ? new Set(options.only.split(",")) : null;
@@ -69,10 +74,30 @@ const progress = (text: string) => console.error(`[bench ${((performance.now()) 
 
 // ------------------------------------------------------------------ processes
 
-/** Raises the soft fd limit to the hard one, then runs the command. */
-function wrap(cmd: string[]): string[] {
-  return ["sh", "-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', "sh", ...cmd];
+/** Raises the soft fd limit to the hard one, then runs the command (on one CPU when `cpu` is given). */
+function wrap(cmd: string[], cpu?: number): string[] {
+  const pinned = cpu === undefined ? cmd : ["taskset", "-c", String(cpu), ...cmd];
+  return ["sh", "-c", 'ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"', "sh", ...pinned];
 }
+
+function hasTaskset(): boolean {
+  try {
+    return new Deno.Command("taskset", { args: ["-c", "0", "true"], stdout: "null", stderr: "null" }).outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Bulk runs on one connection: the first ones warm up (JIT, TCP window), so
+ * the measured ones see the code as a long transfer would.
+ */
+const BULK_WARMUP_RUNS = 2;
+const BULK_RUNS_PER_ROUND = 2;
+/** CPUs for the bulk section's server and client, when pinning. */
+const BULK_SERVER_CPU = 0;
+const BULK_CLIENT_CPU = 1;
 
 function shell(command: string): string {
   try {
@@ -144,7 +169,12 @@ class Server {
   }
 
   /** Starts a peer server (`{"port":…,"pid":…}` on stdout) or, for "openssl", s_server. */
-  static async start(name: ImplName | "openssl", cert: "rsa" | "ec", extra: string[] = []): Promise<Server> {
+  static async start(
+    name: ImplName | "openssl",
+    cert: "rsa" | "ec",
+    extra: string[] = [],
+    cpu?: number,
+  ): Promise<Server> {
     let cmd: string[];
     let cwd: string | undefined;
     let cleanup = () => {};
@@ -171,8 +201,9 @@ class Server {
     } else {
       cmd = [...PEER_COMMANDS[name], "server", "--cert", cert, ...extra];
     }
-    const child = new Deno.Command(wrap(cmd)[0], {
-      args: wrap(cmd).slice(1),
+    const wrapped = wrap(cmd, cpu);
+    const child = new Deno.Command(wrapped[0], {
+      args: wrapped.slice(1),
       cwd,
       stdin,
       stdout: "piped",
@@ -287,12 +318,18 @@ class ContentionMonitor {
 }
 
 /** Runs one client process and returns its JSON result (or `{error}`). */
-async function runClient(impl: ImplName, mode: string, port: number, args: Record<string, string | number>) {
+async function runClient(
+  impl: ImplName,
+  mode: string,
+  port: number,
+  args: Record<string, string | number>,
+  cpu?: number,
+) {
   const limit = Number(args["hard-limit"] ?? 120);
   const argv = [...PEER_COMMANDS[impl], "client", mode, "--port", String(port)];
   for (const [k, v] of Object.entries(args)) argv.push(`--${k}`, String(v));
   if (!("hard-limit" in args)) argv.push("--hard-limit", String(limit));
-  const cmd = wrap(argv);
+  const cmd = wrap(argv, cpu);
   const child = new Deno.Command(cmd[0], { args: cmd.slice(1), stdout: "piped", stderr: "piped" }).spawn();
   const timer = setTimeout(() => {
     try {
@@ -342,11 +379,11 @@ function target(name: string, value: number, op: ">=" | "<=", threshold: number)
 // ------------------------------------------------------------------ sections
 
 const servers = new Map<string, Server>();
-async function server(name: ImplName | "openssl", cert: "rsa" | "ec"): Promise<Server> {
-  const key = `${name}/${cert}`;
+async function server(name: ImplName | "openssl", cert: "rsa" | "ec", cpu?: number): Promise<Server> {
+  const key = `${name}/${cert}/${cpu ?? "any"}`;
   let s = servers.get(key);
   if (!s) {
-    s = await Server.start(name, cert);
+    s = await Server.start(name, cert, [], cpu);
     servers.set(key, s);
   }
   return s;
@@ -358,38 +395,54 @@ async function bulkSection() {
   if (config.cross) {
     for (const c of IMPLS) for (const s of IMPLS) if (c !== s) pairs.push([c, s]);
   }
+  const serverCpu = config.pin ? BULK_SERVER_CPU : undefined;
+  const clientCpu = config.pin ? BULK_CLIENT_CPU : undefined;
   for (const dir of ["up", "down"]) {
     for (const size of [16384, 65536]) {
-      for (const [client, srv] of pairs) {
-        if (client !== srv && size !== 16384) continue;
-        const s = await server(srv, "rsa");
-        const cpu0 = s.cpu();
-        const r = await runClient(client, "bulk", s.port, {
-          dir,
-          size,
-          total: config.bulkTotal,
-          runs: config.runs,
-          warmup: 1,
-          "hard-limit": 120,
-        });
-        const cpu = s.cpu() - cpu0;
-        const runs = (r.runs as number[] | undefined) ?? [];
-        const bytes = Number(r.bytes ?? NaN);
+      const cell = pairs.filter(([client, srv]) => client === srv || size === 16384);
+      const acc = cell.map(() => ({ runs: [] as number[], serverCpu: 0, clientCpu: 0, bytes: 0, r: {} as Json }));
+      // Rounds: each contender runs once per round (a fresh client process and
+      // connection, warm-up runs, then measured ones), in a rotating order, so
+      // that drift in the machine's speed reaches every contender alike.
+      for (let round = 0; round < config.runs; round++) {
+        for (let k = 0; k < cell.length; k++) {
+          const i = (k + round) % cell.length;
+          const [client, srv] = cell[i];
+          const s = await server(srv, "rsa", serverCpu);
+          const cpu0 = s.cpu();
+          const r = await runClient(client, "bulk", s.port, {
+            dir,
+            size,
+            total: config.bulkTotal,
+            runs: BULK_RUNS_PER_ROUND,
+            warmup: BULK_WARMUP_RUNS,
+            "hard-limit": 120,
+          }, clientCpu);
+          const a = acc[i];
+          a.serverCpu += s.cpu() - cpu0;
+          a.runs.push(...((r.runs as number[] | undefined) ?? []));
+          a.bytes += Number(r.bytes ?? NaN);
+          a.clientCpu += Number(r.clientCpuUsPerRecord ?? NaN);
+          if (r.error || !a.r.cipher) a.r = r;
+        }
+      }
+      cell.forEach(([client, srv], i) => {
+        const a = acc[i];
         const row = {
           client,
           server: srv,
           dir,
           size,
-          mbps: median(runs),
-          runs,
-          cipher: r.cipher ?? null,
-          serverCpuUsPerRecord: (cpu * 1e6) / (bytes / 16384),
-          clientCpuUsPerRecord: r.clientCpuUsPerRecord ?? NaN,
-          error: r.error ?? null,
+          mbps: median(a.runs),
+          runs: a.runs,
+          cipher: a.r.cipher ?? null,
+          serverCpuUsPerRecord: (a.serverCpu * 1e6) / (a.bytes / 16384),
+          clientCpuUsPerRecord: a.clientCpu / config.runs,
+          error: a.r.error ?? null,
         };
         rows.push(row);
         progress(`bulk ${dir} ${size / 1024} KiB ${client}→${srv}: ${fmt(row.mbps)} MB/s`);
-      }
+      });
     }
   }
   results.bulk = rows;
@@ -414,7 +467,12 @@ async function bulkSection() {
     ["contender", "direction", "write", "MB/s", "secsock/x", "server CPU µs/16KiB", "client CPU µs/16KiB", "cipher"],
     out,
     [
-      `${fmt(config.bulkTotal / 2 ** 20)} MiB per run, ${config.runs} runs after 1 warm-up, reads into 64 KiB buffers.`,
+      `${fmt(config.bulkTotal / 2 ** 20)} MiB per run; ${config.runs} rounds, each a new connection with ` +
+      `${BULK_WARMUP_RUNS} warm-up and ${BULK_RUNS_PER_ROUND} measured runs, contenders in rotating order; ` +
+      "the median of all measured runs; reads into 64 KiB buffers.",
+      config.pin
+        ? `Server pinned to CPU ${BULK_SERVER_CPU}, client to CPU ${BULK_CLIENT_CPU} (taskset); --no-pin to let them float.`
+        : "Processes not pinned to CPUs.",
       "CPU µs/16KiB: user+system CPU time per 16 KiB of payload, server (from /proc, warm-up included) and client",
       "(measured runs only): less sensitive than MB/s to other load on the machine.",
     ],
