@@ -70,14 +70,21 @@ const TLSEXT_NAMETYPE_HOST_NAME = 0;
 
 /** Plaintext handed to one SSL_write: four full records, then the ciphertext is flushed. */
 const WRITE_CHUNK = 4 * 16384;
-/** Transport read size: a few records at a time. */
+/** Transport read size of a busy connection: a few records at a time. */
 const TRANSPORT_BUFFER = 64 * 1024;
 /**
  * Transport read size of a quiet connection (a pending read holds its buffer,
- * so idle connections should hold little). Grows to TRANSPORT_BUFFER when
- * reads fill it, and comes back when the traffic does.
+ * so idle connections should hold little). Reads that fill it grow it, first
+ * to RECORD_TRANSPORT_BUFFER, then to TRANSPORT_BUFFER; it comes back when the
+ * traffic does.
  */
 const SMALL_TRANSPORT_BUFFER = 1024;
+/**
+ * One full TLS record (16 KiB of plaintext, 256 bytes of expansion, the
+ * header): a handshake flight fits, so handshakes do not allocate (and free)
+ * buffers sized for bulk transfers.
+ */
+const RECORD_TRANSPORT_BUFFER = 16384 + 256 + 5;
 /** Room for WRITE_CHUNK plus record overhead. */
 const FLUSH_BUFFER = WRITE_CHUNK + 4 * 512;
 /** Room for a handshake flight or a few small records. */
@@ -604,8 +611,11 @@ export class SecureSocket implements AsyncDisposable {
         return false;
       }
       crypto.BIO_write(this.#rbio, buffer, n);
-      if (n === buffer.length && buffer.length < TRANSPORT_BUFFER) this.#inBuffer = new Uint8Array(TRANSPORT_BUFFER);
-      else if (n < SMALL_TRANSPORT_BUFFER && this.#inBuffer && this.#inBuffer.length > SMALL_TRANSPORT_BUFFER) {
+      if (n === buffer.length && buffer.length < TRANSPORT_BUFFER) {
+        this.#inBuffer = new Uint8Array(
+          buffer.length < RECORD_TRANSPORT_BUFFER ? RECORD_TRANSPORT_BUFFER : TRANSPORT_BUFFER,
+        );
+      } else if (n < SMALL_TRANSPORT_BUFFER && this.#inBuffer && this.#inBuffer.length > SMALL_TRANSPORT_BUFFER) {
         this.#inBuffer = null;
       }
       return true;
