@@ -7,7 +7,9 @@
  * - the memory-BIO round trip of membio.ts (encrypt + decrypt, no sockets),
  *   and the same loop in C (membio.c) when gcc and the headers are present;
  * - secsock itself, client and server in this process over a loopback TCP
- *   pair (`SecureSocket.startTls`), 16 KiB and 64 KiB writes;
+ *   pair (`SecureSocket.startTls`), 16 KiB and 64 KiB writes, next to the
+ *   same loop over plain TCP (what the transport costs) and over Deno's own
+ *   TLS (what rustls costs), so that what remains is secsock's;
  * - the FFI calls secsock makes per 16 KiB record, per side and function,
  *   and its transport reads/writes per record (instrumented run).
  *
@@ -169,19 +171,23 @@ export async function loopbackPair(suite?: string, counters?: { client: Counting
   };
 }
 
+/** Either end of an in-process loopback pair. */
+interface Duplex {
+  read(p: Uint8Array): Promise<number | null>;
+  write(p: Uint8Array): Promise<number>;
+}
+
 /** Client writes `total` bytes in `size` writes; the server reads them into a 64 KiB buffer. */
-export async function transfer(
-  client: SecureSocket,
-  server: SecureSocket,
-  size: number,
-  total: number,
-): Promise<number> {
+export async function transfer(client: Duplex, server: Duplex, size: number, total: number): Promise<number> {
   const chunk = new Uint8Array(size).fill(0x5a);
   const buf = new Uint8Array(65536);
   const t0 = performance.now();
   await Promise.all([
     (async () => {
-      for (let left = total; left > 0; left -= size) await client.write(left >= size ? chunk : chunk.subarray(0, left));
+      for (let left = total; left > 0;) {
+        const n = await client.write(left >= size ? chunk : chunk.subarray(0, left));
+        left -= n; // plain TCP may take part of a write
+      }
     })(),
     (async () => {
       for (let got = 0; got < total;) {
@@ -194,15 +200,52 @@ export async function transfer(
   return performance.now() - t0;
 }
 
-async function loopback(size: number, total: number, runs: number, suite?: string) {
-  const pair = await loopbackPair(suite);
+/** Plain TCP over loopback in this process, no TLS: the transport's share of the loop below. */
+async function tcpPair() {
+  const listener = Deno.listen({ hostname: HOST, port: 0 });
+  const [client, server] = await Promise.all([
+    Deno.connect({ hostname: HOST, port: listener.addr.port }),
+    listener.accept(),
+  ]);
+  listener.close();
+  client.setNoDelay(true);
+  (server as Deno.TcpConn).setNoDelay(true);
+  return { client, server, cipher: "none", close: () => (client.close(), server.close()) };
+}
+
+/** Deno's own TLS (rustls) over loopback in this process, with the same certificate. */
+async function denoTlsPair() {
+  const listener = Deno.listenTls({
+    hostname: HOST,
+    port: 0,
+    cert: Deno.readTextFileSync(fixturePath(CERTS.ec.chain)),
+    key: Deno.readTextFileSync(fixturePath(CERTS.ec.key)),
+  });
+  const [client, server] = await Promise.all([
+    Deno.connectTls({
+      hostname: HOST,
+      port: listener.addr.port,
+      caCerts: [Deno.readTextFileSync(fixturePath("ca.pem"))],
+    }),
+    listener.accept(),
+  ]);
+  listener.close();
+  await Promise.all([client.handshake(), server.handshake()]);
+  return { client, server, cipher: "rustls default", close: () => (client.close(), server.close()) };
+}
+
+/** The in-process loopback pairs the `loopback` measurement compares. */
+export type LoopbackKind = "secsock" | "tcp" | "deno-tls";
+
+async function loopback(kind: LoopbackKind, size: number, total: number, runs: number, suite?: string) {
+  const pair = kind === "secsock" ? await loopbackPair(suite) : kind === "tcp" ? await tcpPair() : await denoTlsPair();
   try {
     await transfer(pair.client, pair.server, size, Math.min(total, 4 << 20)); // warm-up
     const mbps: number[] = [];
     const cpu0 = selfCpuSeconds();
     for (let i = 0; i < runs; i++) mbps.push(total / (await transfer(pair.client, pair.server, size, total)) / 1000);
     const cpuUsPerRecord = ((selfCpuSeconds() - cpu0) * 1e6) / ((total * runs) / RECORD);
-    return { write: size, cipher: pair.cipher, mbps: median(mbps), runs: mbps, cpuUsPerRecord };
+    return { kind, write: size, cipher: pair.cipher, mbps: median(mbps), runs: mbps, cpuUsPerRecord };
   } finally {
     pair.close();
   }
@@ -274,9 +317,13 @@ if (import.meta.main) {
     await nativeMembio("TLS_AES_256_GCM_SHA384", true, ms, runs),
   ];
   result.loopback = [
-    await loopback(16384, loopTotal, runs),
-    await loopback(65536, loopTotal, runs),
-    await loopback(16384, loopTotal, runs, "TLS_AES_128_GCM_SHA256"),
+    await loopback("tcp", 16384, loopTotal, runs),
+    await loopback("deno-tls", 16384, loopTotal, runs),
+    await loopback("secsock", 16384, loopTotal, runs),
+    await loopback("tcp", 65536, loopTotal, runs),
+    await loopback("deno-tls", 65536, loopTotal, runs),
+    await loopback("secsock", 65536, loopTotal, runs),
+    await loopback("secsock", 16384, loopTotal, runs, "TLS_AES_128_GCM_SHA256"),
   ];
   result.counts = [await countCalls(16384, 256), await countCalls(65536, 256)];
   console.log(JSON.stringify(result));
