@@ -121,17 +121,26 @@ interface CountingConn {
   writes: number;
 }
 
-/** A secsock client/server pair in this process over loopback TCP. */
-export async function loopbackPair(suite?: string, counters?: { client: CountingConn; server: CountingConn }) {
+/**
+ * Plain TCP over loopback in this process: the transport under the secsock
+ * pair, and on its own (no TLS) the transport's share of the loopback loop.
+ */
+async function tcpPair() {
   const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const [tcpClient, tcpServer] = await Promise.all([
+  const [client, server] = await Promise.all([
     Deno.connect({ hostname: HOST, port: listener.addr.port }),
     listener.accept(),
   ]);
   listener.close();
-  // No Nagle: this measures secsock's own per-record cost, not TCP's ACK clocking.
-  tcpClient.setNoDelay(true);
-  (tcpServer as Deno.TcpConn).setNoDelay(true);
+  // No Nagle: this measures the per-record cost, not TCP's ACK clocking.
+  client.setNoDelay(true);
+  (server as Deno.TcpConn).setNoDelay(true);
+  return { client, server, cipher: "none", close: () => (client.close(), server.close()) };
+}
+
+/** A secsock client/server pair in this process over loopback TCP. */
+export async function loopbackPair(suite?: string, counters?: { client: CountingConn; server: CountingConn }) {
+  const { client: tcpClient, server: tcpServer } = await tcpPair();
   if (counters) {
     for (const [conn, counter] of [[tcpClient, counters.client], [tcpServer, counters.server]] as const) {
       const read = conn.read.bind(conn);
@@ -200,18 +209,6 @@ export async function transfer(client: Duplex, server: Duplex, size: number, tot
   return performance.now() - t0;
 }
 
-/** Plain TCP over loopback in this process, no TLS: the transport's share of the loop below. */
-async function tcpPair() {
-  const listener = Deno.listen({ hostname: HOST, port: 0 });
-  const [client, server] = await Promise.all([
-    Deno.connect({ hostname: HOST, port: listener.addr.port }),
-    listener.accept(),
-  ]);
-  listener.close();
-  client.setNoDelay(true);
-  (server as Deno.TcpConn).setNoDelay(true);
-  return { client, server, cipher: "none", close: () => (client.close(), server.close()) };
-}
 
 /** Deno's own TLS (rustls) over loopback in this process, with the same certificate. */
 async function denoTlsPair() {
