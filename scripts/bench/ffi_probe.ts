@@ -209,7 +209,6 @@ export async function transfer(client: Duplex, server: Duplex, size: number, tot
   return performance.now() - t0;
 }
 
-
 /** Deno's own TLS (rustls) over loopback in this process, with the same certificate. */
 async function denoTlsPair() {
   const listener = Deno.listenTls({
