@@ -87,8 +87,11 @@ const SMALL_TRANSPORT_BUFFER = 1024;
 const RECORD_TRANSPORT_BUFFER = 16384 + 256 + 5;
 /** Room for WRITE_CHUNK plus record overhead. */
 const FLUSH_BUFFER = WRITE_CHUNK + 4 * 512;
-/** Room for a handshake flight or a few small records. */
-const SMALL_FLUSH_BUFFER = 4096;
+/**
+ * Room for a handshake flight (a certificate chain, and in OpenSSL 3.5 a
+ * post-quantum key share) or a few small records.
+ */
+const SMALL_FLUSH_BUFFER = 8192;
 /**
  * Shared by all sockets: a buffer is held only while its bytes are being
  * written. Handshakes and small writes take small buffers, so a burst of
