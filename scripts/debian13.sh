@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+#
+# debian13.sh - run a command on OpenSSL 3.5 (Debian 13) from a Debian 12 machine.
+#
+#   scripts/debian13.sh [--root DIR] [--keep] [COMMAND...]
+#
+# Builds a Debian 13 root with mmdebstrap (once: an existing root in DIR is
+# reused), copies the Deno binary found on PATH and this checkout into it,
+# mounts /proc, /dev and /dev/pts, and runs COMMAND inside it with chroot, in
+# the checkout's copy (default: the README's test command). The mounts are
+# undone on exit, whatever happens; --keep keeps the root for the next run.
+#
+# Only the main suite of the archive named in the machine's apt sources is
+# used: the security and updates suites' Release files may be stale here.
+set -euo pipefail
+
+ROOT=""
+KEEP=0
+while [[ $# -gt 0 ]]; do
+  case "$1" in
+    --root) ROOT="$2"; shift 2 ;;
+    --keep) KEEP=1; shift ;;
+    --) shift; break ;;
+    *) break ;;
+  esac
+done
+[[ $# -gt 0 ]] || set -- deno task test
+
+CHECKOUT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [[ -z "$ROOT" ]]; then
+  ROOT="$(mktemp -d "${TMPDIR:-/tmp}/secsock-debian13.XXXXXX")"
+  [[ $KEEP -eq 1 ]] || CLEAN_ROOT=1
+fi
+[[ $(id -u) -eq 0 ]] || { echo "debian13.sh: needs root (mmdebstrap, mount, chroot)" >&2; exit 1; }
+
+DENO_BIN="$(command -v deno)" || { echo "debian13.sh: no deno on PATH" >&2; exit 1; }
+DENO_BIN="$(readlink -f "$DENO_BIN")"
+# The npm package's launcher is a script; the binary sits next to it in the platform package.
+if ! head -c 4 "$DENO_BIN" | grep -q ELF; then
+  DENO_BIN="$(deno eval 'console.log(Deno.execPath())')"
+fi
+
+cleanup() {
+  for m in dev/pts dev proc; do
+    mountpoint -q "$ROOT/$m" 2>/dev/null && umount -l "$ROOT/$m" || true
+  done
+  if [[ "${CLEAN_ROOT:-0}" -eq 1 ]]; then rm -rf --one-file-system "$ROOT"; fi
+}
+trap cleanup EXIT
+
+if [[ ! -x "$ROOT/usr/bin/openssl" ]]; then
+  command -v mmdebstrap >/dev/null || apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
+  ARCHIVE="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
+  ARCHIVE="${ARCHIVE:-http://deb.debian.org/debian}"
+  echo "== building a Debian 13 root in $ROOT from $ARCHIVE"
+  rm -rf "$ROOT" && mkdir -p "$ROOT"
+  mmdebstrap --quiet --variant=apt \
+    --include=openssl,ca-certificates,libssl3t64,nodejs,npm,gnutls-bin,curl,nginx,socat,bsdutils,procps \
+    trixie "$ROOT" "$ARCHIVE"
+fi
+
+mount -t proc proc "$ROOT/proc"
+mount --bind /dev "$ROOT/dev"
+mount --bind /dev/pts "$ROOT/dev/pts"
+
+install -m 0755 "$DENO_BIN" "$ROOT/usr/local/bin/deno"
+# Deno and Node inside the root reach the npm registry with the host's CA bundle.
+cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/host-ca.crt"
+# Name resolution as on the host ("localhost" in the tests; the registry for npm: imports).
+cp /etc/hosts /etc/resolv.conf "$ROOT/etc/"
+rm -rf "$ROOT/work/secsock" && mkdir -p "$ROOT/work/secsock"
+tar -C "$CHECKOUT" --exclude=./.tools --exclude=./npm --exclude=./node_modules --exclude=./.git -cf - . |
+  tar -C "$ROOT/work/secsock" -xf -
+
+echo "== Debian $(cat "$ROOT/etc/debian_version"), $(chroot "$ROOT" openssl version)"
+chroot "$ROOT" /usr/bin/env -i \
+  PATH=/usr/local/bin:/usr/bin:/bin HOME=/root TERM="${TERM:-dumb}" \
+  DENO_CERT=/etc/host-ca.crt NODE_EXTRA_CA_CERTS=/etc/host-ca.crt \
+  SECSOCK_REQUIRE_PEERS="${SECSOCK_REQUIRE_PEERS:-}" CI="${CI:-}" \
+  /bin/bash -c 'cd /work/secsock && "$@"' debian13 "$@"
