@@ -88,6 +88,8 @@ export const SSL_SYMBOLS = {
   SSL_set1_host: { parameters: ["pointer", "buffer"], result: "i32" },
   // X509_VERIFY_PARAM *SSL_get0_param(SSL *ssl);
   SSL_get0_param: { parameters: ["pointer"], result: "pointer" },
+  // void SSL_set_hostflags(SSL *s, unsigned int flags);
+  SSL_set_hostflags: { parameters: ["pointer", "u32"], result: "void" },
   // void SSL_set_verify(SSL *s, int mode, SSL_verify_cb callback);
   SSL_set_verify: { parameters: ["pointer", "i32", "function"], result: "void" },
   // void SSL_set_info_callback(SSL *ssl, void (*cb)(const SSL *ssl, int type, int val));

@@ -34,6 +34,7 @@ export interface SecureSocketOptions {
   /**
    * Host name (or IP address) the peer's certificate must match; also sent as
    * SNI. A client needs it (or `servername`) unless `verifyHostname` is false.
+   * No NUL, no leading dot, not empty (TypeError).
    */
   hostname?: string;
   /** Name sent as SNI and verified, when it differs from `hostname`. */
@@ -177,6 +178,7 @@ export class SecureSocket implements AsyncDisposable {
    */
   constructor(context: SecureSocketContext, options: SecureSocketOptions = {}) {
     const core = contextCore(context);
+    // Refuse names OpenSSL would not verify as written before making anything.
     const servername = checkPeerName(options.servername, "servername");
     const hostname = checkPeerName(options.hostname, "hostname");
     if (options.verifyHostname !== undefined && typeof options.verifyHostname !== "boolean") {
