@@ -285,6 +285,12 @@ export const CRYPTO_SYMBOLS = {
   // int EVP_PKEY_get_bits(const EVP_PKEY *pkey);
   EVP_PKEY_get_bits: { parameters: ["pointer"], result: "i32" },
 
+  // X509_STORE *X509_STORE_new(void);
+  X509_STORE_new: { parameters: [], result: "pointer" },
+  // void X509_STORE_free(X509_STORE *xs);
+  X509_STORE_free: { parameters: ["pointer"], result: "void" },
+  // int X509_STORE_set_default_paths(X509_STORE *ctx);
+  X509_STORE_set_default_paths: { parameters: ["pointer"], result: "i32" },
   // int X509_STORE_add_cert(X509_STORE *xs, X509 *x);
   X509_STORE_add_cert: { parameters: ["pointer", "pointer"], result: "i32" },
   // void *X509_STORE_CTX_get_ex_data(const X509_STORE_CTX *ctx, int idx);

@@ -28,6 +28,7 @@ import { type SocketAccess, SocketCallbacks } from "./socket_callbacks.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { verifyErrorString, VerifyMode } from "./verify.ts";
 import { checkPeerName, setPeerName } from "./hostname.ts";
+import { verifyServersWith } from "./trust.ts";
 
 /** Options for a client socket. */
 export interface SecureSocketOptions {
@@ -298,6 +299,7 @@ export class SecureSocket implements AsyncDisposable {
     this.#server = server;
     ssl.SSL_set_verify(handle, mode, null);
     if (server) {
+      // Client certificates: the SSL_CTX's own store, the named CAs only (lib/trust.ts).
       ssl.SSL_set_accept_state(handle);
       return;
     }
@@ -305,6 +307,9 @@ export class SecureSocket implements AsyncDisposable {
     if (this.#active.requestOcsp) {
       ssl.SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE, TLSEXT_STATUSTYPE_OCSP, null);
     }
+    // Servers: the system store plus the named CAs, when the context trusts the system.
+    const serverAuth = this.#active.serverAuthStore;
+    if (serverAuth) verifyServersWith(handle, serverAuth);
     setPeerName(handle, this.#verifyName, this.#verifyHostname);
   }
 
