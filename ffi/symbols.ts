@@ -88,6 +88,8 @@ export const SSL_SYMBOLS = {
   SSL_set1_host: { parameters: ["pointer", "buffer"], result: "i32" },
   // X509_VERIFY_PARAM *SSL_get0_param(SSL *ssl);
   SSL_get0_param: { parameters: ["pointer"], result: "pointer" },
+  // void SSL_set_hostflags(SSL *s, unsigned int flags);
+  SSL_set_hostflags: { parameters: ["pointer", "u32"], result: "void" },
   // void SSL_set_verify(SSL *s, int mode, SSL_verify_cb callback);
   SSL_set_verify: { parameters: ["pointer", "i32", "function"], result: "void" },
   // void SSL_set_info_callback(SSL *ssl, void (*cb)(const SSL *ssl, int type, int val));
@@ -283,6 +285,12 @@ export const CRYPTO_SYMBOLS = {
   // int EVP_PKEY_get_bits(const EVP_PKEY *pkey);
   EVP_PKEY_get_bits: { parameters: ["pointer"], result: "i32" },
 
+  // X509_STORE *X509_STORE_new(void);
+  X509_STORE_new: { parameters: [], result: "pointer" },
+  // void X509_STORE_free(X509_STORE *xs);
+  X509_STORE_free: { parameters: ["pointer"], result: "void" },
+  // int X509_STORE_set_default_paths(X509_STORE *ctx);
+  X509_STORE_set_default_paths: { parameters: ["pointer"], result: "i32" },
   // int X509_STORE_add_cert(X509_STORE *xs, X509 *x);
   X509_STORE_add_cert: { parameters: ["pointer", "pointer"], result: "i32" },
   // void *X509_STORE_CTX_get_ex_data(const X509_STORE_CTX *ctx, int idx);

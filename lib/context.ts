@@ -18,7 +18,7 @@ import {
   STATUS_CALLBACK,
   VERIFY_CALLBACK,
 } from "../ffi/callbacks.ts";
-import { clearErrors, drainErrors } from "../ffi/errors.ts";
+import { clearErrors } from "../ffi/errors.ts";
 import { cString, isNull, type Pointer, pointerTo, readCString } from "../ffi/memory.ts";
 import type { CallbackDefinition, CallbackFunction } from "../ffi/runtime.ts";
 import { platform } from "../ffi/platform.ts";
@@ -41,6 +41,7 @@ import type { InfoCallback } from "./info.ts";
 import type { Password, PasswordCallback } from "./password.ts";
 import { type PrivateKey, toPrivateKeyHandle } from "./private_key.ts";
 import { socketFor } from "./registry.ts";
+import { freeStore, newSystemStore } from "./trust.ts";
 import type { VerifyCallback } from "./verify.ts";
 import type { SecureSocket } from "./socket.ts";
 
@@ -94,9 +95,17 @@ export interface SecureSocketContextOptions {
   cipherSuites?: string;
   /** OpenSSL security level (0–5); applied after `ciphers`, so it wins over "@SECLEVEL=n". */
   securityLevel?: number;
-  /** Extra trusted certificates (PEM text or PEM/DER bytes). */
+  /**
+   * Trusted CA certificates (PEM text or PEM/DER bytes): clients verify
+   * servers against them, and servers verify client certificates against
+   * them alone.
+   */
   ca?: string | Uint8Array | (string | Uint8Array)[];
-  /** Trust the system's certificate store; default true. */
+  /**
+   * Clients also trust the system's certificate store when verifying servers;
+   * default true. Never used for client certificates: a server judges those
+   * against `ca` and `addTrustedCertificate()` only.
+   */
   useSystemTrust?: boolean;
   /**
    * {@linkcode VerifyMode} flags. Default: clients verify the server
@@ -154,6 +163,12 @@ export class ContextCore {
   ocspResponse: Uint8Array | null = null;
   ocspCallback: OcspResponseCallback | null = null;
   requestOcsp = false;
+  /**
+   * With system trust: the store clients verify servers against (system CAs
+   * plus the named ones, see lib/trust.ts); the SSL_CTX's own store holds the
+   * named CAs only. Owned here, freed on release.
+   */
+  serverAuthStore: Pointer | null = null;
   readonly #trampolines = new Map<string, NativeCallback<CallbackDefinition>>();
   readonly #storeIndex: number;
 
@@ -342,6 +357,8 @@ export class ContextCore {
     if (--this.#refs > 0 || !this.#handle) return;
     libssl().SSL_CTX_free(this.#handle);
     this.#handle = null;
+    if (this.serverAuthStore) freeStore(this.serverAuthStore);
+    this.serverAuthStore = null;
     for (const callback of this.#trampolines.values()) callback.close();
     this.#trampolines.clear();
   }
@@ -401,7 +418,8 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Creates a context with secure defaults: TLS 1.2 or newer, the system's
-   * trust store, renegotiation refused.
+   * trust store for verifying servers (never client certificates),
+   * renegotiation refused.
    */
   constructor(options: SecureSocketContextOptions = {}) {
     if (sharing) {
@@ -443,8 +461,8 @@ export class SecureSocketContext implements Disposable {
         }
         ssl.SSL_CTX_set_security_level(handle, options.securityLevel);
       }
-      if (options.useSystemTrust ?? true) ssl.SSL_CTX_set_default_verify_paths(handle);
-      drainErrors(); // a missing system store is not an error
+      // The system store serves clients only (lib/trust.ts): never for client certificates.
+      if (options.useSystemTrust ?? true) this.#core.serverAuthStore = newSystemStore();
       const cas = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
       for (const ca of cas) this.addTrustedCertificate(ca);
       if (options.verifyMode !== undefined) this.#core.verifyMode = checkVerifyMode(options.verifyMode);
@@ -593,8 +611,11 @@ export class SecureSocketContext implements Disposable {
   }
 
   /**
-   * Trusts a certificate (or every certificate of a PEM bundle) as a CA. On a
-   * server that verifies clients, its name is also sent as an acceptable issuer.
+   * Trusts a certificate (or every certificate of a PEM bundle) as a CA, for
+   * both roles: clients verify servers against it (besides the system store),
+   * servers verify client certificates against it (and the other named CAs
+   * only). On a server that verifies clients, its name is also sent as an
+   * acceptable issuer (SSL_CTX_add_client_CA(3)).
    *
    * @example
    * ```ts
@@ -606,12 +627,15 @@ export class SecureSocketContext implements Disposable {
   addTrustedCertificate(cert: string | Uint8Array | X509Certificate): void {
     const handle = this.#handle;
     const ssl = libssl();
-    const store = ssl.SSL_CTX_get_cert_store(handle);
+    const stores = [ssl.SSL_CTX_get_cert_store(handle), this.#core.serverAuthStore];
     for (const c of toCertificates(cert)) {
       const x509 = newX509(c);
       try {
         clearErrors();
-        check(libcrypto().X509_STORE_add_cert(store, x509) === 1, "cannot add a trusted certificate");
+        for (const store of stores) {
+          // X509_STORE_add_cert takes its own reference (and accepts a duplicate).
+          if (store) check(libcrypto().X509_STORE_add_cert(store, x509) === 1, "cannot add a trusted certificate");
+        }
         check(ssl.SSL_CTX_add_client_CA(handle, x509) === 1, "cannot add a client CA name");
       } finally {
         freeX509(x509);

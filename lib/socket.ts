@@ -9,7 +9,7 @@
 import { libcrypto, libssl } from "../ffi/library.ts";
 import { clearErrors, drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
 import { newMemoryBio } from "../ffi/bio.ts";
-import { cString, isNull, type Pointer, PointerSlot, pointerTo, readBytes, readCString, utf8 } from "../ffi/memory.ts";
+import { isNull, type Pointer, PointerSlot, readBytes, readCString, utf8 } from "../ffi/memory.ts";
 import { freeX509, nameStackToStrings, stackElements } from "../ffi/x509.ts";
 import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
 import { type Addr, type Conn, platform } from "../ffi/platform.ts";
@@ -27,13 +27,27 @@ import { registerSocket, unregisterSocket } from "./registry.ts";
 import { type SocketAccess, SocketCallbacks } from "./socket_callbacks.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { verifyErrorString, VerifyMode } from "./verify.ts";
+import { checkPeerName, setPeerName } from "./hostname.ts";
+import { verifyServersWith } from "./trust.ts";
 
 /** Options for a client socket. */
 export interface SecureSocketOptions {
-  /** Host name (or IP address) the peer's certificate must match; also sent as SNI. */
+  /**
+   * Host name (or IP address) the peer's certificate must match; also sent as
+   * SNI. A client needs it (or `servername`) unless `verifyHostname` is false.
+   * No NUL, no leading dot, not empty (TypeError).
+   */
   hostname?: string;
   /** Name sent as SNI and verified, when it differs from `hostname`. */
   servername?: string;
+  /**
+   * `false` opts out of checking the server's name: any name in a
+   * certificate that chains to a trusted CA is accepted (a given name is
+   * still sent as SNI). Default true: every client verifies a name, and
+   * one without `hostname`/`servername` fails with a TypeError. A context
+   * whose `verifyMode` lacks `VerifyMode.Peer` verifies nothing, names included.
+   */
+  verifyHostname?: boolean;
   /** Abort the handshake after this many milliseconds (default: no limit). */
   handshakeTimeout?: number;
   /** A client session saved from `socket.session`, to resume. */
@@ -64,7 +78,6 @@ const SSL_ERROR_WANT_CLIENT_HELLO_CB = 11;
 const SSL_ERROR_WANT_RETRY_VERIFY = 12;
 const SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE = 65;
 const TLSEXT_STATUSTYPE_OCSP = 1n;
-const SSL_CTRL_SET_TLSEXT_HOSTNAME = 55;
 const BIO_C_SET_BUF_MEM_EOF_RETURN = 130;
 const TLSEXT_NAMETYPE_HOST_NAME = 0;
 
@@ -100,11 +113,6 @@ const SMALL_FLUSH_BUFFER = 8192;
  */
 const flushBuffers = new BufferPool(FLUSH_BUFFER, 16);
 const smallFlushBuffers = new BufferPool(SMALL_FLUSH_BUFFER, 64);
-
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
-function isIpAddress(name: string): boolean {
-  return IPV4.test(name) || name.includes(":");
-}
 
 // A safety net only: SSL handles of sockets dropped without close() are freed when collected.
 const leaked = new FinalizationRegistry<{ ssl: Pointer; key: bigint; core: ContextCore }>((held) => {
@@ -142,7 +150,9 @@ export class SecureSocket implements AsyncDisposable {
   readonly #callbacks: SocketCallbacks;
   #conn: Conn | null = null;
   #server = false;
-  readonly #verifyName: string | null;
+  /** The name the server must match (and SNI): from the options, or from connect()'s host. */
+  #verifyName: string | null;
+  readonly #verifyHostname: boolean;
   readonly #handshakeTimeout: number | undefined;
   #infoCallback: InfoCallback | null = null;
   #handshakePromise: Promise<void> | null = null;
@@ -169,6 +179,12 @@ export class SecureSocket implements AsyncDisposable {
    */
   constructor(context: SecureSocketContext, options: SecureSocketOptions = {}) {
     const core = contextCore(context);
+    // Refuse names OpenSSL would not verify as written before making anything.
+    const servername = checkPeerName(options.servername, "servername");
+    const hostname = checkPeerName(options.hostname, "hostname");
+    if (options.verifyHostname !== undefined && typeof options.verifyHostname !== "boolean") {
+      throw new TypeError("`verifyHostname` must be a boolean");
+    }
     const ssl = libssl();
     clearErrors();
     const handle = ssl.SSL_new(core.handle);
@@ -181,7 +197,8 @@ export class SecureSocket implements AsyncDisposable {
     this.#wbio = newMemoryBio();
     // SSL_set_bio hands both BIOs to the SSL: SSL_free frees them.
     ssl.SSL_set_bio(handle, this.#rbio, this.#wbio);
-    this.#verifyName = options.servername ?? options.hostname ?? null;
+    this.#verifyName = servername ?? hostname ?? null;
+    this.#verifyHostname = options.verifyHostname ?? true;
     this.#handshakeTimeout = options.handshakeTimeout;
     this.#callbacks = new SocketCallbacks(this, core, socketAccess);
     this.#key = registerSocket(handle, this.#callbacks);
@@ -231,7 +248,9 @@ export class SecureSocket implements AsyncDisposable {
 
   /**
    * Upgrades an established plain connection to TLS (STARTTLS), as client or
-   * (with `server: true`) as server, and completes the handshake.
+   * (with `server: true`) as server, and completes the handshake. A client
+   * needs `hostname` or `servername` to verify (or `verifyHostname: false`);
+   * without, it fails with a TypeError. On failure the connection is closed.
    *
    * @example
    * ```ts
@@ -274,11 +293,13 @@ export class SecureSocket implements AsyncDisposable {
     const ssl = libssl();
     const handle = this.#live;
     if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
+    const mode = this.#active.verifyMode ?? (server ? VerifyMode.None : VerifyMode.Peer);
+    if (!server) this.#checkClientName(mode);
     this.#conn = conn;
     this.#server = server;
-    const mode = this.#active.verifyMode ?? (server ? VerifyMode.None : VerifyMode.Peer);
     ssl.SSL_set_verify(handle, mode, null);
     if (server) {
+      // Client certificates: the SSL_CTX's own store, the named CAs only (lib/trust.ts).
       ssl.SSL_set_accept_state(handle);
       return;
     }
@@ -286,18 +307,22 @@ export class SecureSocket implements AsyncDisposable {
     if (this.#active.requestOcsp) {
       ssl.SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE, TLSEXT_STATUSTYPE_OCSP, null);
     }
-    const name = this.#verifyName;
-    if (name) {
-      clearErrors();
-      if (isIpAddress(name)) {
-        const ok = libcrypto().X509_VERIFY_PARAM_set1_ip_asc(ssl.SSL_get0_param(handle), cString(name));
-        if (ok !== 1) throw new SecureSocketError(`"${name}" is not a valid IP address`);
-      } else {
-        const cname = cString(name);
-        if (ssl.SSL_set1_host(handle, cname) !== 1) throw new SecureSocketError(`cannot verify host name "${name}"`);
-        ssl.SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_HOSTNAME, BigInt(TLSEXT_NAMETYPE_HOST_NAME), pointerTo(cname));
-      }
-    }
+    // Servers: the system store plus the named CAs, when the context trusts the system.
+    const serverAuth = this.#active.serverAuthStore;
+    if (serverAuth) verifyServersWith(handle, serverAuth);
+    setPeerName(handle, this.#verifyName, this.#verifyHostname);
+  }
+
+  /**
+   * A client verifies a name unless told not to in words: `verifyHostname:
+   * false`, or a verify mode without VerifyMode.Peer (no verification at all).
+   */
+  #checkClientName(mode: number): void {
+    if (this.#verifyName !== null || !this.#verifyHostname || (mode & VerifyMode.Peer) === 0) return;
+    throw new TypeError(
+      "a client socket verifies the server's name: give `hostname` (or `servername`), " +
+        "or opt out in words with `verifyHostname: false`",
+    );
   }
 
   /**
@@ -320,7 +345,9 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   /**
-   * Opens the TCP connection and performs the handshake as a client.
+   * Opens the TCP connection and performs the handshake as a client. The
+   * server must match the constructor's `servername`/`hostname`, or else
+   * `options.hostname` (unless the constructor said `verifyHostname: false`).
    *
    * @example
    * ```ts
@@ -332,11 +359,9 @@ export class SecureSocket implements AsyncDisposable {
   async connect(options: { hostname: string; port: number }): Promise<void> {
     this.#live;
     if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
-    if (this.#verifyName === null) {
-      throw new TypeError(
-        "a client socket needs `hostname` (or `servername`) in its constructor options to verify the server",
-      );
-    }
+    // Without a name from the constructor, the host connected to is the one verified (as SecureSocket.connect does).
+    this.#verifyName ??= checkPeerName(options?.hostname, "hostname") ?? null;
+    this.#checkClientName(this.#active.verifyMode ?? VerifyMode.Peer);
     let conn: Conn;
     try {
       conn = await platform.connect({ hostname: options.hostname, port: options.port });
@@ -348,11 +373,16 @@ export class SecureSocket implements AsyncDisposable {
       conn.close();
       throw new SocketClosedError("SecureSocket");
     }
-    this.#attach(conn, false);
     try {
+      this.#attach(conn, false);
       await this.handshake();
     } catch (error) {
       this.close();
+      try {
+        conn.close(); // when attach failed before the socket owned it
+      } catch {
+        // already closed with the socket
+      }
       throw error;
     }
   }
