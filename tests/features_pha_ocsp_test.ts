@@ -39,7 +39,15 @@ import {
   serverHandshake,
   withServer,
 } from "./peers/features_utils.ts";
-import { clientCertArgs, opensslClient, opensslServer, sClient, serverCertArgs, versionFlag } from "./peers/openssl.ts";
+import {
+  clientCertArgs,
+  opensslClient,
+  opensslServer,
+  sClient,
+  serverCertArgs,
+  verifiedAt,
+  versionFlag,
+} from "./peers/openssl.ts";
 
 const CLIENT_FP = fixtureFingerprint("client.pem");
 
@@ -195,12 +203,13 @@ for (const verifyArgs of [[], ["-verify", "1"]]) {
       }
       // The certificate request arrived after the handshake and was answered.
       assert.ok(states.some((s) => /read server certificate request/i.test(s)), states.join("\n"));
-      assert.ok(states.some((s) => /write client certificate/i.test(s)), states.join("\n"));
-      assert.match(afterRequest, /depth=0 O = secsock, CN = secsock client\s+verify return:1/);
+      // OpenSSL 3.5 compresses certificates by default (RFC 8879) and names the state accordingly.
+      assert.ok(states.some((s) => /write client (compressed )?certificate/i.test(s)), states.join("\n"));
+      assert.ok(verifiedAt(afterRequest, 0, "secsock client"), afterRequest);
       if (verifyArgs.length === 0) {
         // Without -verify nothing was asked during the handshake.
         const beforeRequest = peer.output().slice(0, peer.output().indexOf("before-pha"));
-        assert.doesNotMatch(beforeRequest, /CN = secsock client/);
+        assert.doesNotMatch(beforeRequest, /CN ?= ?secsock client/);
       }
     },
   );

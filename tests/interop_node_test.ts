@@ -27,11 +27,15 @@ import { TLS13_CIPHER } from "./peers/openssl.ts";
 const FIXTURES = fixturePath("");
 const SIZE = 1024 * 1024 + 123;
 /**
- * What OpenSSL's message trace (Node's `enableTrace()`) prints for a
- * close_notify alert received from us (not the one Node sends itself).
+ * How many close_notify alerts OpenSSL's message trace (Node's `enableTrace()`)
+ * shows. The peers turn the trace on once the whole payload has crossed, so
+ * it shows only the alerts of the closing exchange. The trace's layout differs
+ * between OpenSSL versions (3.0 prints a "Received Record" header, 3.5 does
+ * not): count the alert lines, whichever way they are framed.
  */
-const CLOSE_NOTIFY_TRACE =
-  /Received Record\r?\nHeader:\r?\n(?: {2}[^\n]*\n){2,5}? {4}Level=warning\(1\), description=close notify\(0\)/;
+function closeNotifyAlerts(trace: string): number {
+  return trace.match(/description=close notify\(0\)/g)?.length ?? 0;
+}
 
 for (const version of VERSIONS) {
   Deno.test(`secsock client ↔ Node tls server: ${version}, byte-exact echo, clean close`, async () => {
@@ -59,8 +63,9 @@ for (const version of VERSIONS) {
       assert.equal(end.servername, "localhost");
       const closed = JSON.parse((await peer.waitFor(/CLOSED (\{.*\})/))[1]);
       assert.deepEqual(closed, { hadError: false, errors: [] }, peer.output());
-      // Node saw our close_notify (not just a TCP FIN), and no ECONNRESET.
-      assert.match(peer.output(), CLOSE_NOTIFY_TRACE);
+      // Node received our close_notify (not just a TCP FIN) and sent its own:
+      // two alerts; a FIN alone would leave only Node's. And no ECONNRESET.
+      assert.ok(closeNotifyAlerts(peer.output()) >= 2, peer.output());
       assert.doesNotMatch(peer.output(), /ECONNRESET|ERROR /);
       const { status, exited } = await waitExit(peer, 10_000);
       assert.ok(exited, peer.output());
@@ -90,8 +95,9 @@ for (const version of VERSIONS) {
       assert.equal(result.hadError, false);
       assert.deepEqual(result.errors, []);
       assert.equal(status.code, 0, peer.output());
-      // Node saw our close_notify, not just a TCP FIN.
-      assert.match(peer.output(), CLOSE_NOTIFY_TRACE);
+      // Node saw our close_notify, not just a TCP FIN: its own went out with
+      // end(payload), before the trace was on, so every traced alert is ours.
+      assert.ok(closeNotifyAlerts(peer.output()) >= 1, peer.output());
     } finally {
       await stopPeer(peer);
       await echo.close();

@@ -75,6 +75,18 @@ export const SERVER_CHAIN_SUBJECTS = ["CN=localhost,O=secsock", "CN=secsock Test
 /** TLS 1.3 cipher suites OpenSSL 3 enables by default. */
 export const TLS13_CIPHER = /^TLS_(AES_128_GCM_SHA256|AES_256_GCM_SHA384|CHACHA20_POLY1305_SHA256)$/;
 
+/**
+ * True when `openssl s_server`/`s_client` reported that it verified the
+ * certificate whose CN is `cn` at chain depth `depth` ("verify return:1").
+ * OpenSSL 3.0 prints subjects as "O = secsock, CN = x", 3.5 as
+ * "O=secsock, CN=x": the spacing is normalised away.
+ */
+export function verifiedAt(output: string, depth: number, cn: string): boolean {
+  const normalized = output.replace(/ = /g, "=");
+  const name = cn.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  return new RegExp(`depth=${depth} [^\\n]*CN=${name}\\s+verify return:1`).test(normalized);
+}
+
 /** Starts `openssl s_server` on a free port with the given extra arguments. */
 export async function opensslServer(args: string[]): Promise<Peer> {
   const peer = spawnPeer("openssl", ["s_server", "-accept", "127.0.0.1:0", ...args]);
