@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 #
-# debian13.sh - run a command on OpenSSL 3.5 (Debian 13) from a Debian 12 machine.
+# debian_root.sh - run a command on the other Debian release's OpenSSL:
+# OpenSSL 3.5 (Debian 13, trixie) from a Debian 12 machine, or OpenSSL 3.0
+# (Debian 12, bookworm) from a Debian 13 machine.
 #
-#   scripts/debian13.sh [--root DIR] [--keep] [COMMAND...]
+#   scripts/debian_root.sh [--suite trixie|bookworm] [--root DIR] [--keep] [COMMAND...]
 #
-# Builds a Debian 13 root with mmdebstrap (once: an existing root in DIR is
-# reused), copies the Deno binary found on PATH and this checkout into it,
+# Builds a root of that release with mmdebstrap (default suite: the release
+# this machine is not; an existing root in DIR is reused), copies the Deno binary found on PATH and this checkout into it,
 # mounts /proc, /dev and /dev/pts, and runs COMMAND inside it with chroot, in
 # the checkout's copy (default: the README's test command). The mounts are
 # undone on exit, whatever happens; --keep keeps the root for the next run.
@@ -16,9 +18,11 @@ set -euo pipefail
 
 ROOT=""
 KEEP=0
+SUITE=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --root) ROOT="$2"; shift 2 ;;
+    --suite) SUITE="$2"; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --) shift; break ;;
     *) break ;;
@@ -26,14 +30,26 @@ while [[ $# -gt 0 ]]; do
 done
 [[ $# -gt 0 ]] || set -- deno task test
 
+if [[ -z "$SUITE" ]]; then
+  case "$(cut -d. -f1 /etc/debian_version)" in
+    12) SUITE=trixie ;;
+    *) SUITE=bookworm ;;
+  esac
+fi
+case "$SUITE" in
+  trixie) SSL_PACKAGE=libssl3t64 ;;
+  bookworm) SSL_PACKAGE=libssl3 ;;
+  *) echo "debian_root.sh: unknown suite $SUITE (trixie or bookworm)" >&2; exit 2 ;;
+esac
+
 CHECKOUT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 if [[ -z "$ROOT" ]]; then
-  ROOT="$(mktemp -d "${TMPDIR:-/tmp}/secsock-debian13.XXXXXX")"
+  ROOT="$(mktemp -d "${TMPDIR:-/tmp}/secsock-$SUITE.XXXXXX")"
   [[ $KEEP -eq 1 ]] || CLEAN_ROOT=1
 fi
-[[ $(id -u) -eq 0 ]] || { echo "debian13.sh: needs root (mmdebstrap, mount, chroot)" >&2; exit 1; }
+[[ $(id -u) -eq 0 ]] || { echo "debian_root.sh: needs root (mmdebstrap, mount, chroot)" >&2; exit 1; }
 
-DENO_BIN="$(command -v deno)" || { echo "debian13.sh: no deno on PATH" >&2; exit 1; }
+DENO_BIN="$(command -v deno)" || { echo "debian_root.sh: no deno on PATH" >&2; exit 1; }
 DENO_BIN="$(readlink -f "$DENO_BIN")"
 # The npm package's launcher is a script; the binary sits next to it in the platform package.
 if ! head -c 4 "$DENO_BIN" | grep -q ELF; then
@@ -52,11 +68,11 @@ if [[ ! -x "$ROOT/usr/bin/openssl" ]]; then
   command -v mmdebstrap >/dev/null || apt-get install -y -qq --no-install-recommends mmdebstrap >/dev/null
   ARCHIVE="$(awk '/^URIs:/ { print $2; exit }' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)"
   ARCHIVE="${ARCHIVE:-http://deb.debian.org/debian}"
-  echo "== building a Debian 13 root in $ROOT from $ARCHIVE"
+  echo "== building a Debian $SUITE root in $ROOT from $ARCHIVE"
   rm -rf "$ROOT" && mkdir -p "$ROOT"
   mmdebstrap --quiet --variant=apt \
-    --include=openssl,ca-certificates,libssl3t64,nodejs,npm,gnutls-bin,curl,nginx,socat,bsdutils,procps \
-    trixie "$ROOT" "$ARCHIVE"
+    --include=openssl,ca-certificates,$SSL_PACKAGE,nodejs,gnutls-bin,curl,nginx,socat,bsdutils,procps \
+    "$SUITE" "$ROOT" "$ARCHIVE"
 fi
 
 mount -t proc proc "$ROOT/proc"
@@ -77,4 +93,4 @@ chroot "$ROOT" /usr/bin/env -i \
   PATH=/usr/local/bin:/usr/bin:/bin HOME=/root TERM="${TERM:-dumb}" \
   DENO_CERT=/etc/host-ca.crt NODE_EXTRA_CA_CERTS=/etc/host-ca.crt \
   SECSOCK_REQUIRE_PEERS="${SECSOCK_REQUIRE_PEERS:-}" CI="${CI:-}" \
-  /bin/bash -c 'cd /work/secsock && "$@"' debian13 "$@"
+  /bin/bash -c 'cd /work/secsock && "$@"' debian_root "$@"
