@@ -57,6 +57,12 @@ export const SSL_SYMBOLS = {
   SSL_CTX_set_client_cert_cb: { parameters: ["pointer", "function"], result: "void" },
   // int SSL_CTX_set_session_id_context(SSL_CTX *ctx, const unsigned char *sid_ctx, unsigned int sid_ctx_len);
   SSL_CTX_set_session_id_context: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int SSL_set_session_id_context(SSL *ssl, const unsigned char *sid_ctx, unsigned int sid_ctx_len);
+  SSL_set_session_id_context: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // X509 *SSL_CTX_get0_certificate(const SSL_CTX *ctx);
+  SSL_CTX_get0_certificate: { parameters: ["pointer"], result: "pointer" },
+  // X509_VERIFY_PARAM *SSL_CTX_get0_param(SSL_CTX *ctx);
+  SSL_CTX_get0_param: { parameters: ["pointer"], result: "pointer" },
   // int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, unsigned int protos_len);
   SSL_CTX_set_alpn_protos: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
 
@@ -263,6 +269,9 @@ export const CRYPTO_SYMBOLS = {
   EVP_sha256: { parameters: [], result: "pointer" },
   // int X509_digest(const X509 *data, const EVP_MD *type, unsigned char *md, unsigned int *len);
   X509_digest: { parameters: ["pointer", "pointer", "buffer", "buffer"], result: "i32" },
+  // int EVP_Digest(const void *data, size_t count, unsigned char *md, unsigned int *size,
+  //                const EVP_MD *type, ENGINE *impl);
+  EVP_Digest: { parameters: ["buffer", "usize", "buffer", "buffer", "pointer", "pointer"], result: "i32" },
   // void *X509_get_ext_d2i(const X509 *x, int nid, int *crit, int *idx);
   X509_get_ext_d2i: { parameters: ["pointer", "i32", "pointer", "pointer"], result: "pointer" },
   // void GENERAL_NAMES_free(GENERAL_NAMES *a);
@@ -285,6 +294,10 @@ export const CRYPTO_SYMBOLS = {
 
   // int X509_STORE_add_cert(X509_STORE *xs, X509 *x);
   X509_STORE_add_cert: { parameters: ["pointer", "pointer"], result: "i32" },
+  // STACK_OF(X509_OBJECT) *X509_STORE_get0_objects(const X509_STORE *xs);
+  X509_STORE_get0_objects: { parameters: ["pointer"], result: "pointer" },
+  // X509 *X509_OBJECT_get0_X509(const X509_OBJECT *a);  (NULL for a CRL)
+  X509_OBJECT_get0_X509: { parameters: ["pointer"], result: "pointer" },
   // void *X509_STORE_CTX_get_ex_data(const X509_STORE_CTX *ctx, int idx);
   X509_STORE_CTX_get_ex_data: { parameters: ["pointer", "i32"], result: "pointer" },
   // int X509_STORE_CTX_get_error(const X509_STORE_CTX *ctx);
@@ -301,6 +314,8 @@ export const CRYPTO_SYMBOLS = {
   X509_verify_cert_error_string: { parameters: ["i64"], result: "pointer" },
   // int X509_VERIFY_PARAM_set1_ip_asc(X509_VERIFY_PARAM *param, const char *ipasc);
   X509_VERIFY_PARAM_set1_ip_asc: { parameters: ["pointer", "buffer"], result: "i32" },
+  // unsigned long X509_VERIFY_PARAM_get_flags(const X509_VERIFY_PARAM *param);
+  X509_VERIFY_PARAM_get_flags: { parameters: ["pointer"], result: "u64" },
 
   // void *CRYPTO_malloc(size_t num, const char *file, int line);  (OPENSSL_malloc)
   CRYPTO_malloc: { parameters: ["usize", "pointer", "i32"], result: "pointer" },

@@ -24,7 +24,8 @@ import type { CallbackDefinition, CallbackFunction } from "../ffi/runtime.ts";
 import { platform } from "../ffi/platform.ts";
 import { type AlpnSelectCallback, encodeAlpn, selectAlpn } from "./alpn.ts";
 import { type KeylogCallback, keylogFileFromEnv, writeKeylog } from "./keylog.ts";
-import { lookupSession, removeSession, type SessionCacheCallbacks, storeSession } from "./session.ts";
+import { lookupSession, removeSession, type SessionCacheCallbacks, SessionIdContext, storeSession } from "./session.ts";
+import { setContextSessionIdContext, setSessionIdContext } from "../ffi/session.ts";
 import { type OcspResponseCallback, ocspStatus } from "./ocsp.ts";
 import type { ServerNameCallback } from "./sni.ts";
 import { Pkcs12 } from "./pkcs12.ts";
@@ -131,8 +132,6 @@ const SSL_OP_NO_COMPRESSION = 1n << 17n;
 const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
 const SSL_SESS_CACHE_SERVER = 0x2n;
 const SSL_SESS_CACHE_NO_INTERNAL = 0x300n;
-/** Session ID context: without one, resumption fails whenever client certificates are requested. */
-const SESSION_ID_CONTEXT = new TextEncoder().encode("secsock");
 /** Size of OpenSSL's ticket key block (name, HMAC key, AES key). */
 const TICKET_KEYS_LENGTH = 80;
 
@@ -154,6 +153,10 @@ export class ContextCore {
   ocspResponse: Uint8Array | null = null;
   ocspCallback: OcspResponseCallback | null = null;
   requestOcsp = false;
+  /** The name given with setSessionIdContext(), mixed into the derived session ID context. */
+  sessionPolicyName: Uint8Array | null = null;
+  readonly #sessionIdContext = new SessionIdContext();
+  #contextSessionIdContext: Uint8Array | null = null;
   readonly #trampolines = new Map<string, NativeCallback<CallbackDefinition>>();
   readonly #storeIndex: number;
 
@@ -331,6 +334,37 @@ export class ContextCore {
     if (origin.ocspResponse || origin.ocspCallback) this.updateOcsp(true);
   }
 
+  /**
+   * The session ID context derived from this context's policy now (see
+   * lib/session.ts). The SSL_CTX gets it too, so connections made or moved
+   * here outside secsock's own paths carry the same value.
+   */
+  sessionIdContext(): Uint8Array<ArrayBuffer> {
+    const value = this.#sessionIdContext.derive(this.handle, {
+      verifyMode: this.verifyMode,
+      verifyCallback: this.verifyCallback,
+      name: this.sessionPolicyName,
+    });
+    if (value !== this.#contextSessionIdContext) {
+      if (!setContextSessionIdContext(this.handle, value)) {
+        throw new SecureSocketError("cannot set the session ID context");
+      }
+      this.#contextSessionIdContext = value;
+    }
+    return value;
+  }
+
+  /**
+   * Gives a connection made from (or moved by SNI to) this context the
+   * session ID context of its policy: a session resumes only where it equals
+   * the one the session was made under.
+   */
+  applySessionIdContext(ssl: Pointer): void {
+    if (!setSessionIdContext(ssl, this.sessionIdContext())) {
+      throw new SecureSocketError("cannot set the session ID context");
+    }
+  }
+
   /** A socket takes a reference. */
   retain(): void {
     this.handle;
@@ -421,7 +455,8 @@ export class SecureSocketContext implements Disposable {
     try {
       ssl.SSL_CTX_set_options(handle, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
       ssl.SSL_CTX_ctrl(handle, SSL_CTRL_MODE, SSL_MODE_RELEASE_BUFFERS, null);
-      ssl.SSL_CTX_set_session_id_context(handle, SESSION_ID_CONTEXT, SESSION_ID_CONTEXT.length);
+      // Derived from the policy, again for each connection (see lib/session.ts).
+      this.#core.sessionIdContext();
       this.#setVersion(SSL_CTRL_SET_MIN_PROTO_VERSION, options.minVersion ?? "TLSv1.2");
       if (options.maxVersion) this.#setVersion(SSL_CTRL_SET_MAX_PROTO_VERSION, options.maxVersion);
       if (options.ciphers !== undefined) {
@@ -808,6 +843,40 @@ export class SecureSocketContext implements Disposable {
       libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, BigInt(copy.length), pointerTo(copy)) === 1n,
       "cannot set the ticket keys",
     );
+  }
+
+  /**
+   * Names this context's client-authentication policy for session
+   * resumption. A session resumes only where the session ID context it was
+   * made under is the connection's; secsock derives that value from the
+   * policy (verify mode, trusted certificates, own certificate, verify depth
+   * and flags, the verify callback) so that servers configured alike, in any
+   * process, resume each other's sessions and no others. A verify callback's
+   * verdicts cannot be compared, so each callback object counts as its own
+   * policy, valid in this process only; a name given here stands for the
+   * callback instead: give the same name only to contexts whose callbacks
+   * accept the same certificates. The name is mixed into the derived value,
+   * never replaces it (`SSL_CTX_set_session_id_context(3)`).
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext, VerifyMode } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext({ verifyMode: VerifyMode.Peer | VerifyMode.FailIfNoPeerCert });
+   * ctx.setCertificateVerifyCallback((ok, store) => ok && store.depth < 3);
+   * ctx.setSessionIdContext("admin clients, depth < 3");
+   * ```
+   */
+  setSessionIdContext(name: string | Uint8Array | null): void {
+    this.#handle;
+    if (name !== null && typeof name !== "string" && !(name instanceof Uint8Array)) {
+      throw new TypeError("setSessionIdContext() takes a string, a Uint8Array or null");
+    }
+    this.#core.sessionPolicyName = name === null
+      ? null
+      : typeof name === "string"
+      ? new TextEncoder().encode(name)
+      : new Uint8Array(name);
+    this.#core.sessionIdContext();
   }
 
   /**

@@ -187,6 +187,7 @@ export class SecureSocket implements AsyncDisposable {
     this.#key = registerSocket(handle, this.#callbacks);
     leaked.register(this, { ssl: handle, key: this.#key, core }, this);
     if (core.infoCallback) ssl.SSL_set_info_callback(handle, core.infoTrampoline());
+    core.applySessionIdContext(handle);
     if (options.session) this.#useSession(options.session);
   }
 
@@ -1159,6 +1160,9 @@ export class SecureSocket implements AsyncDisposable {
     // SSL_set_SSL_CTX moves certificate and key; verification settings are per SSL.
     ssl.SSL_set_verify(handle, next.verifyMode ?? VerifyMode.None, null);
     ssl.SSL_set_verify_depth(handle, ssl.SSL_CTX_get_verify_depth(next.handle));
+    // This runs in the client-hello callback, before OpenSSL looks the
+    // session up: a session resumes only under the chosen context's policy.
+    next.applySessionIdContext(handle);
   }
 }
 
