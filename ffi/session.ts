@@ -1,7 +1,8 @@
 /**
- * SSL_SESSION handles: DER encoding for export/import, session IDs, and the
- * native state a session ID context is derived from (trust store, own
- * certificate, verification parameters).
+ * SSL_SESSION handles: DER encoding for export/import, session IDs, what a
+ * session records about where it was made (session ID context, host name,
+ * server certificate), and the native state a session ID context is derived
+ * from (trust store, own certificate, verification parameters).
  *
  * @module
  */
@@ -15,6 +16,7 @@ import {
   pointerTo,
   type PointerValue,
   readBytes,
+  readCString,
 } from "./memory.ts";
 
 /** DER encoding of a session (what `socket.session` returns). */
@@ -39,6 +41,40 @@ export function sessionId(session: Pointer): Uint8Array<ArrayBuffer> {
   const length = new Uint32Array(1);
   const id = libssl().SSL_SESSION_get_id(session, length);
   return isNull(id) ? new Uint8Array(0) : readBytes(id, length[0]);
+}
+
+/** The session ID context recorded in a session (`SSL_SESSION_get0_id_context(3)`). */
+export function sessionIdContextOf(session: Pointer): Uint8Array<ArrayBuffer> {
+  const length = new Uint32Array(1);
+  const context = libssl().SSL_SESSION_get0_id_context(session, length);
+  return isNull(context) ? new Uint8Array(0) : readBytes(context, length[0]);
+}
+
+/** The SNI host name the session was made for, or null (`SSL_SESSION_get0_hostname(3)`). */
+export function sessionHostname(session: Pointer): string | null {
+  return readCString(libssl().SSL_SESSION_get0_hostname(session));
+}
+
+/** X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT: CPython's strict name matching. */
+const STRICT_NAME_FLAGS = 0x4 | 0x20;
+
+/**
+ * Whether the peer certificate recorded in a client session matches `name`
+ * (`X509_check_host(3)` or `X509_check_ip_asc(3)`, no partial wildcards, no
+ * subject CN fallback). Null when the session holds no peer certificate.
+ */
+export function sessionPeerMatches(session: Pointer, name: string, ip: boolean): boolean | null {
+  const peer = libssl().SSL_SESSION_get0_peer(session);
+  if (isNull(peer)) return null;
+  const crypto = libcrypto();
+  const text = new TextEncoder().encode(name);
+  if (text.includes(0)) return false;
+  if (ip) {
+    const withNul = new Uint8Array(text.length + 1);
+    withNul.set(text);
+    return crypto.X509_check_ip_asc(peer, withNul, STRICT_NAME_FLAGS) === 1;
+  }
+  return crypto.X509_check_host(peer, text, BigInt(text.length), STRICT_NAME_FLAGS, null) === 1;
 }
 
 /** Sets the session ID context of one connection (`SSL_set_session_id_context(3)`). */

@@ -170,6 +170,12 @@ export const SSL_SYMBOLS = {
   d2i_SSL_SESSION: { parameters: ["pointer", "buffer", "i64"], result: "pointer" },
   // const unsigned char *SSL_SESSION_get_id(const SSL_SESSION *s, unsigned int *len);
   SSL_SESSION_get_id: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // const unsigned char *SSL_SESSION_get0_id_context(const SSL_SESSION *s, unsigned int *sid_ctx_length);
+  SSL_SESSION_get0_id_context: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // const char *SSL_SESSION_get0_hostname(const SSL_SESSION *s);
+  SSL_SESSION_get0_hostname: { parameters: ["pointer"], result: "pointer" },
+  // X509 *SSL_SESSION_get0_peer(SSL_SESSION *s);
+  SSL_SESSION_get0_peer: { parameters: ["pointer"], result: "pointer" },
   // void SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*new_session_cb)(SSL *, SSL_SESSION *));
   SSL_CTX_sess_set_new_cb: { parameters: ["pointer", "function"], result: "void" },
   // void SSL_CTX_sess_set_remove_cb(SSL_CTX *ctx, void (*remove_session_cb)(SSL_CTX *, SSL_SESSION *));
@@ -272,6 +278,10 @@ export const CRYPTO_SYMBOLS = {
   // int EVP_Digest(const void *data, size_t count, unsigned char *md, unsigned int *size,
   //                const EVP_MD *type, ENGINE *impl);
   EVP_Digest: { parameters: ["buffer", "usize", "buffer", "buffer", "pointer", "pointer"], result: "i32" },
+  // int X509_check_host(X509 *x, const char *chk, size_t chklen, unsigned int flags, char **peername);
+  X509_check_host: { parameters: ["pointer", "buffer", "usize", "u32", "pointer"], result: "i32" },
+  // int X509_check_ip_asc(X509 *x, const char *ipasc, unsigned int flags);
+  X509_check_ip_asc: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   // void *X509_get_ext_d2i(const X509 *x, int nid, int *crit, int *idx);
   X509_get_ext_d2i: { parameters: ["pointer", "i32", "pointer", "pointer"], result: "pointer" },
   // void GENERAL_NAMES_free(GENERAL_NAMES *a);

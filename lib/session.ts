@@ -1,8 +1,8 @@
 /**
  * Sessions: the session ID context that keeps a session from resuming under
- * another access policy, and the server-side session cache callbacks, so
- * sessions can live in an external store (Redis, a database) shared by
- * several servers.
+ * another access policy, the checks a client makes before offering a saved
+ * session, and the server-side session cache callbacks, so sessions can live
+ * in an external store (Redis, a database) shared by several servers.
  *
  * @module
  */
@@ -10,11 +10,15 @@ import { type Pointer, type PointerValue, readBytes, writeInt32 } from "../ffi/m
 import {
   decodeSession,
   encodeSession,
+  sessionHostname,
   sessionId,
+  sessionIdContextOf,
+  sessionPeerMatches,
   sha256,
   verificationMaterial,
   verificationState,
 } from "../ffi/session.ts";
+import { SecureSocketError } from "./errors.ts";
 import type { SocketHooks } from "./registry.ts";
 import type { SecureSocket } from "./socket.ts";
 import type { VerifyCallback } from "./verify.ts";
@@ -48,6 +52,8 @@ import type { VerifyCallback } from "./verify.ts";
  * and again when SNI moves a connection to another context (in the
  * client-hello callback, which OpenSSL runs before it looks up the session),
  * so a context changed after its first connections applies to later ones.
+ * Clients record the value too: a client only offers a session its own
+ * context would have accepted the server under.
  */
 
 const SESSION_ID_CONTEXT_VERSION = "secsock session id context v1";
@@ -100,6 +106,60 @@ export class SessionIdContext {
       this.#key = key;
     }
     return this.#value;
+  }
+}
+
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  return a.length === b.length && a.every((byte, i) => byte === b[i]);
+}
+
+/** What a client socket expects of a session before offering it. */
+export interface SessionExpectation {
+  /** The name the socket verifies (and sends as SNI unless it is an IP address), or null. */
+  verifyName: string | null;
+  /** True when `verifyName` is an IP address (sent without SNI). */
+  ip: boolean;
+  /** True when the socket verifies the server's certificate. */
+  verifies: boolean;
+  /** The socket's own session ID context. */
+  sessionIdContext: Uint8Array;
+}
+
+function refuse(message: string): never {
+  throw new SecureSocketError(`cannot use the session: ${message}`, { openssl: [] });
+}
+
+/**
+ * Refuses a saved client session that a full handshake on this socket would
+ * not have accepted: one made for another host name, or by a context with
+ * another verification policy (trust, verify mode, certificate, callback).
+ * Resuming skips the server's certificate, so offering it would accept the
+ * server another connection verified, under other rules, for another name.
+ */
+export function checkClientSession(session: Pointer, expected: SessionExpectation): void {
+  // The SNI name is recorded only when the server acknowledged it; the
+  // server certificate (checked below) is recorded always.
+  const sni = expected.verifyName !== null && !expected.ip ? expected.verifyName : null;
+  const made = sessionHostname(session);
+  const normalize = (name: string) => name.toLowerCase().replace(/\.$/, "");
+  if (made !== null && (sni === null || normalize(made) !== normalize(sni))) {
+    refuse(`it was made for host "${made}", not for ${sni === null ? "a connection without SNI" : `"${sni}"`}`);
+  }
+  if (!sameBytes(sessionIdContextOf(session), expected.sessionIdContext)) {
+    refuse(
+      "it was made under another verification policy (trusted CAs, verify mode or callback, certificate); " +
+        "a full handshake is needed",
+    );
+  }
+  if (expected.verifies && expected.verifyName !== null) {
+    const matches = sessionPeerMatches(session, expected.verifyName, expected.ip);
+    if (matches !== true) {
+      refuse(
+        matches === null
+          ? "it holds no server certificate to check"
+          : `its server certificate does not match "${expected.verifyName}"`,
+      );
+    }
   }
 }
 

@@ -12,6 +12,7 @@ import { newMemoryBio } from "../ffi/bio.ts";
 import { cString, isNull, type Pointer, PointerSlot, pointerTo, readBytes, readCString, utf8 } from "../ffi/memory.ts";
 import { freeX509, nameStackToStrings, stackElements } from "../ffi/x509.ts";
 import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
+import { checkClientSession } from "./session.ts";
 import { type Addr, type Conn, platform } from "../ffi/platform.ts";
 import { certificateFromHandle, type X509Certificate } from "./certificate.ts";
 import { type ContextCore, contextCore, type SecureSocketContext } from "./context.ts";
@@ -36,7 +37,11 @@ export interface SecureSocketOptions {
   servername?: string;
   /** Abort the handshake after this many milliseconds (default: no limit). */
   handshakeTimeout?: number;
-  /** A client session saved from `socket.session`, to resume. */
+  /**
+   * A client session saved from `socket.session`, to resume. Refused with a
+   * SecureSocketError unless a full handshake here would have accepted it:
+   * same host name, and a context with the same verification policy.
+   */
   session?: Uint8Array;
 }
 
@@ -191,10 +196,25 @@ export class SecureSocket implements AsyncDisposable {
     if (options.session) this.#useSession(options.session);
   }
 
+  /**
+   * Offers a saved session, after checking that a full handshake on this
+   * socket would have accepted it: resuming skips the server's certificate.
+   * A session for another host name, or from a context with another
+   * verification policy, is refused with a SecureSocketError (never silently
+   * dropped, so a mix-up in the application's session cache shows).
+   */
   #useSession(data: Uint8Array): void {
     const session = decodeSession(data);
     if (!session) throw new SecureSocketError("`session` is not a serialized TLS session", { openssl: drainErrors() });
     try {
+      const name = this.#verifyName;
+      checkClientSession(session, {
+        verifyName: name,
+        ip: name !== null && isIpAddress(name),
+        // A client verifies the server unless its context says otherwise.
+        verifies: ((this.#core.verifyMode ?? VerifyMode.Peer) & VerifyMode.Peer) !== 0,
+        sessionIdContext: this.#core.sessionIdContext(),
+      });
       if (libssl().SSL_set_session(this.#live, session) !== 1) throw new SecureSocketError("cannot use the session");
     } finally {
       freeSession(session);
