@@ -100,6 +100,8 @@ export const SSL_SYMBOLS = {
   SSL_set_info_callback: { parameters: ["pointer", "function"], result: "void" },
   // long SSL_get_verify_result(const SSL *ssl);
   SSL_get_verify_result: { parameters: ["pointer"], result: "i64" },
+  // int SSL_get_verify_mode(const SSL *s);
+  SSL_get_verify_mode: { parameters: ["pointer"], result: "i32" },
   // X509 *SSL_get1_peer_certificate(const SSL *s);
   SSL_get1_peer_certificate: { parameters: ["pointer"], result: "pointer" },
   // STACK_OF(X509) *SSL_get_peer_cert_chain(const SSL *s);

@@ -556,9 +556,12 @@ export class SecureSocket implements AsyncDisposable {
     const openssl = this.#takeErrors();
     const ssl = this.#live;
     const verifyResult = Number(libssl().SSL_get_verify_result(ssl));
-    const failure = this.#callbacks.verifyFailure;
+    // Without VerifyMode.Peer OpenSSL records verification failures but goes
+    // on: the handshake then fails for another reason, which is what to report.
+    const verifying = (libssl().SSL_get_verify_mode(ssl) & VerifyMode.Peer) !== 0;
+    const failure = verifying ? this.#callbacks.verifyFailure : null;
     const certificateFailed = openssl.some((e) => /certificate verify failed/i.test(e.reason));
-    if (failure || (certificateFailed && verifyResult !== 0)) {
+    if (failure || (verifying && certificateFailed && verifyResult !== 0)) {
       const code = failure?.code ?? verifyResult;
       const depth = failure?.depth ?? 0;
       return new CertificateVerificationError(
