@@ -111,10 +111,23 @@ function isIpAddress(name: string): boolean {
   return IPV4.test(name) || name.includes(":");
 }
 
+/**
+ * What the safety net frees for a socket dropped without close(): its SSL,
+ * and the references it holds on the context it was made from and on the
+ * one SNI moved it to (`active`, updated on every switch).
+ */
+interface LeakedSocket {
+  ssl: Pointer;
+  key: bigint;
+  core: ContextCore;
+  active: ContextCore | null;
+}
+
 // A safety net only: SSL handles of sockets dropped without close() are freed when collected.
-const leaked = new FinalizationRegistry<{ ssl: Pointer; key: bigint; core: ContextCore }>((held) => {
+const leaked = new FinalizationRegistry<LeakedSocket>((held) => {
   unregisterSocket(held.key);
   libssl().SSL_free(held.ssl);
+  held.active?.release();
   held.core.release();
 });
 
@@ -145,6 +158,8 @@ export class SecureSocket implements AsyncDisposable {
   #wbio: Pointer;
   readonly #key: bigint;
   readonly #callbacks: SocketCallbacks;
+  /** What `leaked` frees if this socket is collected unclosed. */
+  readonly #held: LeakedSocket;
   #conn: Conn | null = null;
   #server = false;
   readonly #verifyName: string | null;
@@ -190,7 +205,8 @@ export class SecureSocket implements AsyncDisposable {
     this.#handshakeTimeout = options.handshakeTimeout;
     this.#callbacks = new SocketCallbacks(this, core, socketAccess);
     this.#key = registerSocket(handle, this.#callbacks);
-    leaked.register(this, { ssl: handle, key: this.#key, core }, this);
+    this.#held = { ssl: handle, key: this.#key, core, active: null };
+    leaked.register(this, this.#held, this);
     if (core.infoCallback) ssl.SSL_set_info_callback(handle, core.infoTrampoline());
     core.applySessionIdContext(handle);
     if (options.session) this.#useSession(options.session);
@@ -1170,13 +1186,17 @@ export class SecureSocket implements AsyncDisposable {
     if (next === this.#active) return;
     const ssl = libssl();
     const handle = this.#ssl!;
-    next.retain();
+    // The socket holds one reference on its own context for its whole life,
+    // and one on the context SNI chose, if that is another.
+    const other = next !== this.#core;
+    if (other) next.retain();
     if (isNull(ssl.SSL_set_SSL_CTX(handle, next.handle))) {
-      next.release();
+      if (other) next.release();
       throw new SecureSocketError("cannot switch the connection to the chosen context");
     }
     if (this.#active !== this.#core) this.#active.release();
     this.#active = next;
+    this.#held.active = other ? next : null;
     // OpenSSL now consults the new SSL_CTX for connection-level callbacks; the
     // listener's ALPN, key log and OCSP settings must keep applying there.
     next.inheritCallbacks(this.#core);
