@@ -32,8 +32,13 @@ export function encodeSession(session: Pointer): Uint8Array<ArrayBuffer> {
 /** Parses a DER session; the caller owns the result. Null when the bytes are not a session. */
 export function decodeSession(der: Uint8Array): Pointer | null {
   const copy = new Uint8Array(der);
-  const session = libssl().d2i_SSL_SESSION(null, cursorTo(copy), BigInt(copy.length));
-  return isNull(session) ? null : session;
+  try {
+    const session = libssl().d2i_SSL_SESSION(null, cursorTo(copy), BigInt(copy.length));
+    return isNull(session) ? null : session;
+  } finally {
+    // The DER holds the session's master secret: leave no copy of it behind.
+    copy.fill(0);
+  }
 }
 
 /** A session's ID bytes. */

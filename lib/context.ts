@@ -824,8 +824,10 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Sets the session ticket keys (exactly 80 random bytes). Servers that share
-   * them resume each other's sessions; setting new keys rotates them (older
-   * tickets then fall back to a full handshake).
+   * them (and their client-authentication policy, see setSessionIdContext)
+   * resume each other's sessions; setting new keys rotates them (older
+   * tickets then fall back to a full handshake). The copy handed to OpenSSL
+   * is zeroed; `keys` stays the caller's to zero.
    *
    * @example
    * ```ts
@@ -839,10 +841,15 @@ export class SecureSocketContext implements Disposable {
       throw new RangeError(`ticket keys must be exactly ${TICKET_KEYS_LENGTH} bytes`);
     }
     const copy = new Uint8Array(keys);
-    check(
-      libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, BigInt(copy.length), pointerTo(copy)) === 1n,
-      "cannot set the ticket keys",
-    );
+    try {
+      check(
+        libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, BigInt(copy.length), pointerTo(copy)) ===
+          1n,
+        "cannot set the ticket keys",
+      );
+    } finally {
+      copy.fill(0); // OpenSSL holds the keys now; the caller's array stays the caller's
+    }
   }
 
   /**
@@ -880,7 +887,9 @@ export class SecureSocketContext implements Disposable {
   }
 
   /**
-   * The current session ticket keys (80 bytes), e.g. to share with other servers.
+   * The current session ticket keys (80 bytes), e.g. to share with other
+   * servers. OpenSSL writes them straight into the returned array, secsock
+   * keeps no copy: zero it (`fill(0)`) when done.
    *
    * @example
    * ```ts
