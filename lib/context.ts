@@ -970,14 +970,26 @@ export class SecureSocketContext implements Disposable {
   }
 
   /**
-   * Client: receives the stapled OCSP response (or null) during the handshake;
-   * return false to abort. Requires the `requestOcsp` option.
+   * Client: receives the stapled OCSP response (DER, or null) during the
+   * handshake; return false to abort. Requires the `requestOcsp` option
+   * (`SSL_CTX_set_tlsext_status_cb(3)`).
+   *
+   * secsock does NOT verify the response: the callback gets the server's bytes
+   * as sent, and a response being present proves nothing (a server can staple
+   * an old one, one for another certificate, or garbage). To rely on it, check
+   * it yourself against the issuer and trust anchors you know: signature,
+   * certificate ID, thisUpdate/nextUpdate, status. The README's OCSP section
+   * does it with `openssl ocsp` after the handshake.
    *
    * @example
    * ```ts
-   * import { SecureSocketContext } from "@secsock/secsock";
+   * import { type SecureSocket, SecureSocketContext } from "@secsock/secsock";
    * const ctx = new SecureSocketContext({ requestOcsp: true });
-   * ctx.setOcspResponseCallback((socket, response) => response !== null);
+   * const stapled = new WeakMap<SecureSocket, Uint8Array | null>();
+   * ctx.setOcspResponseCallback((socket, response) => {
+   *   stapled.set(socket, response); // unverified: check it before trusting the connection
+   *   return true;
+   * });
    * ```
    */
   setOcspResponseCallback(cb: OcspResponseCallback | null): void {
