@@ -41,8 +41,8 @@ export function parsePkcs12(der: Uint8Array, password: Uint8Array): Pkcs12Result
   const crypto = libcrypto();
   const p12 = withBio(der, (bio) => crypto.d2i_PKCS12_bio(bio, null));
   if (isNull(p12)) return { ok: false, reason: "not-pkcs12" };
+  const pass = new Uint8Array(password.length + 1);
   try {
-    const pass = new Uint8Array(password.length + 1);
     pass.set(password);
     // Check the MAC first: it turns a wrong password into a clear answer.
     if (crypto.PKCS12_mac_present(p12) === 1 && crypto.PKCS12_verify_mac(p12, pass, password.length) !== 1) {
@@ -69,6 +69,7 @@ export function parsePkcs12(der: Uint8Array, password: Uint8Array): Pkcs12Result
     }
     return { ok: true, value: { certificate: cert.pointer, privateKey: key.pointer, chain } };
   } finally {
+    pass.fill(0); // the NUL-terminated copy of the password
     crypto.PKCS12_free(p12);
   }
 }

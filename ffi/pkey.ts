@@ -12,8 +12,9 @@ import { isNull, type Pointer, type PointerValue, readCString, writeBytes } from
 
 /**
  * Supplies the password for one key load: receives OpenSSL's buffer size and
- * rwflag, returns the password bytes (without NUL). It may throw; the error
- * is rethrown from the load.
+ * rwflag, returns the password bytes (without NUL), a copy that is zeroed
+ * once written to OpenSSL's buffer. It may throw; the error is rethrown from
+ * the load.
  */
 export type PasswordSource = (size: number, rwflag: number) => Uint8Array;
 
@@ -39,13 +40,19 @@ function withPasswordCallback(
       if (errors.pending) return -1;
       passwordRequests++;
       const password = source(size, rwflag);
-      // The password and its terminating NUL must fit; the source checks the
-      // length so that an overlong password is an error, never a truncation.
-      if (buf === null || password.length + 1 > size) return -1;
       const withNul = new Uint8Array(password.length + 1);
-      withNul.set(password);
-      writeBytes(buf, withNul);
-      return password.length;
+      try {
+        // The password and its terminating NUL must fit; the source checks the
+        // length so that an overlong password is an error, never a truncation.
+        if (buf === null || password.length + 1 > size) return -1;
+        withNul.set(password);
+        writeBytes(buf, withNul);
+        return password.length;
+      } finally {
+        // OpenSSL has its copy (and cleanses it): leave none in JS memory.
+        password.fill(0);
+        withNul.fill(0);
+      }
     },
     -1,
     (error) => errors.record(error),

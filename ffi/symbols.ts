@@ -57,6 +57,12 @@ export const SSL_SYMBOLS = {
   SSL_CTX_set_client_cert_cb: { parameters: ["pointer", "function"], result: "void" },
   // int SSL_CTX_set_session_id_context(SSL_CTX *ctx, const unsigned char *sid_ctx, unsigned int sid_ctx_len);
   SSL_CTX_set_session_id_context: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // int SSL_set_session_id_context(SSL *ssl, const unsigned char *sid_ctx, unsigned int sid_ctx_len);
+  SSL_set_session_id_context: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
+  // X509 *SSL_CTX_get0_certificate(const SSL_CTX *ctx);
+  SSL_CTX_get0_certificate: { parameters: ["pointer"], result: "pointer" },
+  // X509_VERIFY_PARAM *SSL_CTX_get0_param(SSL_CTX *ctx);
+  SSL_CTX_get0_param: { parameters: ["pointer"], result: "pointer" },
   // int SSL_CTX_set_alpn_protos(SSL_CTX *ctx, const unsigned char *protos, unsigned int protos_len);
   SSL_CTX_set_alpn_protos: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
 
@@ -96,6 +102,8 @@ export const SSL_SYMBOLS = {
   SSL_set_info_callback: { parameters: ["pointer", "function"], result: "void" },
   // long SSL_get_verify_result(const SSL *ssl);
   SSL_get_verify_result: { parameters: ["pointer"], result: "i64" },
+  // int SSL_get_verify_mode(const SSL *s);
+  SSL_get_verify_mode: { parameters: ["pointer"], result: "i32" },
   // X509 *SSL_get1_peer_certificate(const SSL *s);
   SSL_get1_peer_certificate: { parameters: ["pointer"], result: "pointer" },
   // STACK_OF(X509) *SSL_get_peer_cert_chain(const SSL *s);
@@ -166,6 +174,12 @@ export const SSL_SYMBOLS = {
   d2i_SSL_SESSION: { parameters: ["pointer", "buffer", "i64"], result: "pointer" },
   // const unsigned char *SSL_SESSION_get_id(const SSL_SESSION *s, unsigned int *len);
   SSL_SESSION_get_id: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // const unsigned char *SSL_SESSION_get0_id_context(const SSL_SESSION *s, unsigned int *sid_ctx_length);
+  SSL_SESSION_get0_id_context: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // const char *SSL_SESSION_get0_hostname(const SSL_SESSION *s);
+  SSL_SESSION_get0_hostname: { parameters: ["pointer"], result: "pointer" },
+  // X509 *SSL_SESSION_get0_peer(SSL_SESSION *s);
+  SSL_SESSION_get0_peer: { parameters: ["pointer"], result: "pointer" },
   // void SSL_CTX_sess_set_new_cb(SSL_CTX *ctx, int (*new_session_cb)(SSL *, SSL_SESSION *));
   SSL_CTX_sess_set_new_cb: { parameters: ["pointer", "function"], result: "void" },
   // void SSL_CTX_sess_set_remove_cb(SSL_CTX *ctx, void (*remove_session_cb)(SSL_CTX *, SSL_SESSION *));
@@ -265,6 +279,13 @@ export const CRYPTO_SYMBOLS = {
   EVP_sha256: { parameters: [], result: "pointer" },
   // int X509_digest(const X509 *data, const EVP_MD *type, unsigned char *md, unsigned int *len);
   X509_digest: { parameters: ["pointer", "pointer", "buffer", "buffer"], result: "i32" },
+  // int EVP_Digest(const void *data, size_t count, unsigned char *md, unsigned int *size,
+  //                const EVP_MD *type, ENGINE *impl);
+  EVP_Digest: { parameters: ["buffer", "usize", "buffer", "buffer", "pointer", "pointer"], result: "i32" },
+  // int X509_check_host(X509 *x, const char *chk, size_t chklen, unsigned int flags, char **peername);
+  X509_check_host: { parameters: ["pointer", "buffer", "usize", "u32", "pointer"], result: "i32" },
+  // int X509_check_ip_asc(X509 *x, const char *ipasc, unsigned int flags);
+  X509_check_ip_asc: { parameters: ["pointer", "buffer", "u32"], result: "i32" },
   // void *X509_get_ext_d2i(const X509 *x, int nid, int *crit, int *idx);
   X509_get_ext_d2i: { parameters: ["pointer", "i32", "pointer", "pointer"], result: "pointer" },
   // void GENERAL_NAMES_free(GENERAL_NAMES *a);
@@ -293,6 +314,10 @@ export const CRYPTO_SYMBOLS = {
   X509_STORE_set_default_paths: { parameters: ["pointer"], result: "i32" },
   // int X509_STORE_add_cert(X509_STORE *xs, X509 *x);
   X509_STORE_add_cert: { parameters: ["pointer", "pointer"], result: "i32" },
+  // STACK_OF(X509_OBJECT) *X509_STORE_get0_objects(const X509_STORE *xs);
+  X509_STORE_get0_objects: { parameters: ["pointer"], result: "pointer" },
+  // X509 *X509_OBJECT_get0_X509(const X509_OBJECT *a);  (NULL for a CRL)
+  X509_OBJECT_get0_X509: { parameters: ["pointer"], result: "pointer" },
   // void *X509_STORE_CTX_get_ex_data(const X509_STORE_CTX *ctx, int idx);
   X509_STORE_CTX_get_ex_data: { parameters: ["pointer", "i32"], result: "pointer" },
   // int X509_STORE_CTX_get_error(const X509_STORE_CTX *ctx);
@@ -309,6 +334,8 @@ export const CRYPTO_SYMBOLS = {
   X509_verify_cert_error_string: { parameters: ["i64"], result: "pointer" },
   // int X509_VERIFY_PARAM_set1_ip_asc(X509_VERIFY_PARAM *param, const char *ipasc);
   X509_VERIFY_PARAM_set1_ip_asc: { parameters: ["pointer", "buffer"], result: "i32" },
+  // unsigned long X509_VERIFY_PARAM_get_flags(const X509_VERIFY_PARAM *param);
+  X509_VERIFY_PARAM_get_flags: { parameters: ["pointer"], result: "u64" },
 
   // void *CRYPTO_malloc(size_t num, const char *file, int line);  (OPENSSL_malloc)
   CRYPTO_malloc: { parameters: ["usize", "pointer", "i32"], result: "pointer" },

@@ -24,7 +24,8 @@ import type { CallbackDefinition, CallbackFunction } from "../ffi/runtime.ts";
 import { platform } from "../ffi/platform.ts";
 import { type AlpnSelectCallback, encodeAlpn, selectAlpn } from "./alpn.ts";
 import { type KeylogCallback, keylogFileFromEnv, writeKeylog } from "./keylog.ts";
-import { lookupSession, removeSession, type SessionCacheCallbacks, storeSession } from "./session.ts";
+import { lookupSession, removeSession, type SessionCacheCallbacks, SessionIdContext, storeSession } from "./session.ts";
+import { setContextSessionIdContext, setSessionIdContext } from "../ffi/session.ts";
 import { type OcspResponseCallback, ocspStatus } from "./ocsp.ts";
 import type { ServerNameCallback } from "./sni.ts";
 import { Pkcs12 } from "./pkcs12.ts";
@@ -140,8 +141,6 @@ const SSL_OP_NO_COMPRESSION = 1n << 17n;
 const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
 const SSL_SESS_CACHE_SERVER = 0x2n;
 const SSL_SESS_CACHE_NO_INTERNAL = 0x300n;
-/** Session ID context: without one, resumption fails whenever client certificates are requested. */
-const SESSION_ID_CONTEXT = new TextEncoder().encode("secsock");
 /** Size of OpenSSL's ticket key block (name, HMAC key, AES key). */
 const TICKET_KEYS_LENGTH = 80;
 
@@ -169,6 +168,10 @@ export class ContextCore {
    * named CAs only. Owned here, freed on release.
    */
   serverAuthStore: Pointer | null = null;
+  /** The name given with setSessionIdContext(), mixed into the derived session ID context. */
+  sessionPolicyName: Uint8Array | null = null;
+  readonly #sessionIdContext = new SessionIdContext();
+  #contextSessionIdContext: Uint8Array | null = null;
   readonly #trampolines = new Map<string, NativeCallback<CallbackDefinition>>();
   readonly #storeIndex: number;
 
@@ -346,6 +349,38 @@ export class ContextCore {
     if (origin.ocspResponse || origin.ocspCallback) this.updateOcsp(true);
   }
 
+  /**
+   * The session ID context derived from this context's policy now (see
+   * lib/session.ts). The SSL_CTX gets it too, so connections made or moved
+   * here outside secsock's own paths carry the same value.
+   */
+  sessionIdContext(): Uint8Array<ArrayBuffer> {
+    const value = this.#sessionIdContext.derive(this.handle, {
+      verifyMode: this.verifyMode,
+      verifyCallback: this.verifyCallback,
+      name: this.sessionPolicyName,
+      systemTrust: this.serverAuthStore !== null,
+    });
+    if (value !== this.#contextSessionIdContext) {
+      if (!setContextSessionIdContext(this.handle, value)) {
+        throw new SecureSocketError("cannot set the session ID context");
+      }
+      this.#contextSessionIdContext = value;
+    }
+    return value;
+  }
+
+  /**
+   * Gives a connection made from (or moved by SNI to) this context the
+   * session ID context of its policy: a session resumes only where it equals
+   * the one the session was made under.
+   */
+  applySessionIdContext(ssl: Pointer): void {
+    if (!setSessionIdContext(ssl, this.sessionIdContext())) {
+      throw new SecureSocketError("cannot set the session ID context");
+    }
+  }
+
   /** A socket takes a reference. */
   retain(): void {
     this.handle;
@@ -439,7 +474,8 @@ export class SecureSocketContext implements Disposable {
     try {
       ssl.SSL_CTX_set_options(handle, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
       ssl.SSL_CTX_ctrl(handle, SSL_CTRL_MODE, SSL_MODE_RELEASE_BUFFERS, null);
-      ssl.SSL_CTX_set_session_id_context(handle, SESSION_ID_CONTEXT, SESSION_ID_CONTEXT.length);
+      // Derived from the policy, again for each connection (see lib/session.ts).
+      this.#core.sessionIdContext();
       this.#setVersion(SSL_CTRL_SET_MIN_PROTO_VERSION, options.minVersion ?? "TLSv1.2");
       if (options.maxVersion) this.#setVersion(SSL_CTRL_SET_MAX_PROTO_VERSION, options.maxVersion);
       if (options.ciphers !== undefined) {
@@ -813,8 +849,10 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Sets the session ticket keys (exactly 80 random bytes). Servers that share
-   * them resume each other's sessions; setting new keys rotates them (older
-   * tickets then fall back to a full handshake).
+   * them (and their client-authentication policy, see setSessionIdContext)
+   * resume each other's sessions; setting new keys rotates them (older
+   * tickets then fall back to a full handshake). The copy handed to OpenSSL
+   * is zeroed; `keys` stays the caller's to zero.
    *
    * @example
    * ```ts
@@ -828,14 +866,55 @@ export class SecureSocketContext implements Disposable {
       throw new RangeError(`ticket keys must be exactly ${TICKET_KEYS_LENGTH} bytes`);
     }
     const copy = new Uint8Array(keys);
-    check(
-      libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, BigInt(copy.length), pointerTo(copy)) === 1n,
-      "cannot set the ticket keys",
-    );
+    try {
+      check(
+        libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, BigInt(copy.length), pointerTo(copy)) ===
+          1n,
+        "cannot set the ticket keys",
+      );
+    } finally {
+      copy.fill(0); // OpenSSL holds the keys now; the caller's array stays the caller's
+    }
   }
 
   /**
-   * The current session ticket keys (80 bytes), e.g. to share with other servers.
+   * Names this context's client-authentication policy for session
+   * resumption. A session resumes only where the session ID context it was
+   * made under is the connection's; secsock derives that value from the
+   * policy (verify mode, trusted certificates, own certificate, verify depth
+   * and flags, the verify callback) so that servers configured alike, in any
+   * process, resume each other's sessions and no others. A verify callback's
+   * verdicts cannot be compared, so each callback object counts as its own
+   * policy, valid in this process only; a name given here stands for the
+   * callback instead: give the same name only to contexts whose callbacks
+   * accept the same certificates. The name is mixed into the derived value,
+   * never replaces it (`SSL_CTX_set_session_id_context(3)`).
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketContext, VerifyMode } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext({ verifyMode: VerifyMode.Peer | VerifyMode.FailIfNoPeerCert });
+   * ctx.setCertificateVerifyCallback((ok, store) => ok && store.depth < 3);
+   * ctx.setSessionIdContext("admin clients, depth < 3");
+   * ```
+   */
+  setSessionIdContext(name: string | Uint8Array | null): void {
+    this.#handle;
+    if (name !== null && typeof name !== "string" && !(name instanceof Uint8Array)) {
+      throw new TypeError("setSessionIdContext() takes a string, a Uint8Array or null");
+    }
+    this.#core.sessionPolicyName = name === null
+      ? null
+      : typeof name === "string"
+      ? new TextEncoder().encode(name)
+      : new Uint8Array(name);
+    this.#core.sessionIdContext();
+  }
+
+  /**
+   * The current session ticket keys (80 bytes), e.g. to share with other
+   * servers. OpenSSL writes them straight into the returned array, secsock
+   * keeps no copy: zero it (`fill(0)`) when done.
    *
    * @example
    * ```ts
@@ -916,14 +995,26 @@ export class SecureSocketContext implements Disposable {
   }
 
   /**
-   * Client: receives the stapled OCSP response (or null) during the handshake;
-   * return false to abort. Requires the `requestOcsp` option.
+   * Client: receives the stapled OCSP response (DER, or null) during the
+   * handshake; return false to abort. Requires the `requestOcsp` option
+   * (`SSL_CTX_set_tlsext_status_cb(3)`).
+   *
+   * secsock does NOT verify the response: the callback gets the server's bytes
+   * as sent, and a response being present proves nothing (a server can staple
+   * an old one, one for another certificate, or garbage). To rely on it, check
+   * it yourself against the issuer and trust anchors you know: signature,
+   * certificate ID, thisUpdate/nextUpdate, status. The README's OCSP section
+   * does it with `openssl ocsp` after the handshake.
    *
    * @example
    * ```ts
-   * import { SecureSocketContext } from "@secsock/secsock";
+   * import { type SecureSocket, SecureSocketContext } from "@secsock/secsock";
    * const ctx = new SecureSocketContext({ requestOcsp: true });
-   * ctx.setOcspResponseCallback((socket, response) => response !== null);
+   * const stapled = new WeakMap<SecureSocket, Uint8Array | null>();
+   * ctx.setOcspResponseCallback((socket, response) => {
+   *   stapled.set(socket, response); // unverified: check it before trusting the connection
+   *   return true;
+   * });
    * ```
    */
   setOcspResponseCallback(cb: OcspResponseCallback | null): void {

@@ -1,6 +1,7 @@
 /**
  * OCSP stapling: a server staples a response; a client that asked for one
- * receives it in a callback that accepts or rejects the connection.
+ * receives it in a callback that accepts or rejects the connection. secsock
+ * passes the bytes on; it verifies nothing about them.
  *
  * @module
  */
@@ -13,10 +14,23 @@ import type { Pointer } from "../ffi/memory.ts";
  * Receives the OCSP response the server stapled (DER), or null when it sent
  * none. Return true to continue the handshake, false to abort it.
  *
+ * The response is NOT verified: not its signature, not that it is about the
+ * server's certificate, not its age, not even that it parses. A server can
+ * staple anything, so a response being there proves nothing. An application
+ * that relies on revocation status verifies the bytes itself (signature by
+ * the issuer it trusts or that issuer's responder, certificate ID, thisUpdate
+ * and nextUpdate, status "good"), for example after the handshake and before
+ * using the connection, as the README shows with `openssl ocsp`.
+ *
  * @example
  * ```ts
- * import type { OcspResponseCallback } from "@secsock/secsock";
- * const requireStaple: OcspResponseCallback = (_socket, response) => response !== null;
+ * import type { OcspResponseCallback, SecureSocket } from "@secsock/secsock";
+ * // Keep the unverified bytes; check them once the handshake has verified the certificate.
+ * const stapled = new WeakMap<SecureSocket, Uint8Array | null>();
+ * const keep: OcspResponseCallback = (socket, response) => {
+ *   stapled.set(socket, response);
+ *   return true;
+ * };
  * ```
  */
 export type OcspResponseCallback = (socket: SecureSocket, response: Uint8Array | null) => boolean;

@@ -13,6 +13,11 @@ import { UnableToReadPrivateKeyError } from "./errors.ts";
  * with OpenSSL's buffer size (`maxLength`, which includes the terminating NUL)
  * and `rwflag` (0 when reading a key). Returns the password.
  *
+ * A returned Uint8Array is handed over: secsock zeroes it once OpenSSL has
+ * its copy, so return a fresh array on every call (never one you keep). A
+ * returned string cannot be wiped (JavaScript strings are immutable); its
+ * UTF-8 copy is.
+ *
  * @example
  * ```ts
  * import type { PasswordCallback } from "@secsock/secsock";
@@ -21,14 +26,36 @@ import { UnableToReadPrivateKeyError } from "./errors.ts";
  */
 export type PasswordCallback = (maxLength: number, rwflag: number) => string | Uint8Array;
 
-/** A password as given to a key load: the password itself, or a callback that supplies it. */
+/**
+ * A password as given to a key load: the password itself, or a callback that
+ * supplies it. A Uint8Array given directly stays the caller's: secsock copies
+ * it for the load, zeroes that copy afterwards and keeps no reference to it.
+ */
 export type Password = string | Uint8Array | PasswordCallback;
 
 const encoder = new TextEncoder();
+/** Callback results already zeroed: returning one again is a mistake worth naming. */
+const wiped = new WeakSet<Uint8Array>();
 
-function toBytes(value: unknown, from: string): Uint8Array {
+/**
+ * A fresh copy of a password, for the caller to zero. `handedOver` arrays
+ * (a callback's result) are zeroed here once copied.
+ */
+function toBytes(value: unknown, from: string, handedOver: boolean): Uint8Array<ArrayBuffer> {
   if (typeof value === "string") return encoder.encode(value);
-  if (value instanceof Uint8Array) return value;
+  if (value instanceof Uint8Array) {
+    if (handedOver && wiped.has(value)) {
+      throw new TypeError(
+        `${from} returned a Uint8Array that secsock zeroed after an earlier load; return a fresh array on every call`,
+      );
+    }
+    const copy = new Uint8Array(value);
+    if (handedOver) {
+      value.fill(0);
+      wiped.add(value);
+    }
+    return copy;
+  }
   if (value !== null && typeof value === "object" && typeof (value as { then?: unknown }).then === "function") {
     throw new TypeError(
       `${from} returned a Promise; OpenSSL cannot wait for a password, so return a string or Uint8Array`,
@@ -60,12 +87,15 @@ export function passwordSource(
 /**
  * The bytes of a password, asking the callback if it is one, for a buffer of
  * `size` bytes (the password plus its NUL must fit: no silent truncation).
+ * Always a fresh copy: the caller zeroes it after use (`fill(0)`), so no
+ * password stays in JavaScript memory longer than the load.
  */
-export function passwordBytes(password: Password, size: number, rwflag = 0): Uint8Array {
+export function passwordBytes(password: Password, size: number, rwflag = 0): Uint8Array<ArrayBuffer> {
   const bytes = typeof password === "function"
-    ? toBytes(password(size, rwflag), "the password callback")
-    : toBytes(password, "password");
+    ? toBytes(password(size, rwflag), "the password callback", true)
+    : toBytes(password, "password", false);
   if (bytes.length > size - 1) {
+    bytes.fill(0);
     throw new UnableToReadPrivateKeyError(
       `the password is ${bytes.length} bytes long, but OpenSSL accepts at most ${size - 1} bytes`,
       { openssl: [] },

@@ -55,14 +55,20 @@ export class Pkcs12 {
   static parse(data: Uint8Array, password?: Password): Pkcs12Contents {
     const pass = password === undefined ? new Uint8Array(0) : passwordBytes(password, PASSWORD_BUFFER);
     if (pass.includes(0)) {
+      pass.fill(0);
       throw new UnableToReadPrivateKeyError("PKCS#12 passwords cannot contain NUL bytes", { openssl: [] });
     }
     clearErrors();
-    let result: Pkcs12Result = parsePkcs12(data, pass);
-    if (!result.ok && result.reason === "parse-failed" && loadLegacyProvider()) {
-      // Legacy bundles (RC2-40, 3DES) need OpenSSL's legacy provider: load it and retry.
-      drainErrors();
+    let result: Pkcs12Result;
+    try {
       result = parsePkcs12(data, pass);
+      if (!result.ok && result.reason === "parse-failed" && loadLegacyProvider()) {
+        // Legacy bundles (RC2-40, 3DES) need OpenSSL's legacy provider: load it and retry.
+        drainErrors();
+        result = parsePkcs12(data, pass);
+      }
+    } finally {
+      pass.fill(0); // our copy of the password
     }
     if (!result.ok) {
       const openssl = drainErrors();

@@ -12,6 +12,7 @@ import { newMemoryBio } from "../ffi/bio.ts";
 import { isNull, type Pointer, PointerSlot, readBytes, readCString, utf8 } from "../ffi/memory.ts";
 import { freeX509, nameStackToStrings, stackElements } from "../ffi/x509.ts";
 import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
+import { checkClientSession } from "./session.ts";
 import { type Addr, type Conn, platform } from "../ffi/platform.ts";
 import { certificateFromHandle, type X509Certificate } from "./certificate.ts";
 import { type ContextCore, contextCore, type SecureSocketContext } from "./context.ts";
@@ -27,7 +28,7 @@ import { registerSocket, unregisterSocket } from "./registry.ts";
 import { type SocketAccess, SocketCallbacks } from "./socket_callbacks.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { verifyErrorString, VerifyMode } from "./verify.ts";
-import { checkPeerName, setPeerName } from "./hostname.ts";
+import { checkPeerName, isIpAddress, setPeerName } from "./hostname.ts";
 import { verifyServersWith } from "./trust.ts";
 
 /** Options for a client socket. */
@@ -50,7 +51,11 @@ export interface SecureSocketOptions {
   verifyHostname?: boolean;
   /** Abort the handshake after this many milliseconds (default: no limit). */
   handshakeTimeout?: number;
-  /** A client session saved from `socket.session`, to resume. */
+  /**
+   * A client session saved from `socket.session`, to resume. Refused with a
+   * SecureSocketError unless a full handshake here would have accepted it:
+   * same host name, and a context with the same verification policy.
+   */
   session?: Uint8Array;
 }
 
@@ -114,10 +119,23 @@ const SMALL_FLUSH_BUFFER = 8192;
 const flushBuffers = new BufferPool(FLUSH_BUFFER, 16);
 const smallFlushBuffers = new BufferPool(SMALL_FLUSH_BUFFER, 64);
 
+/**
+ * What the safety net frees for a socket dropped without close(): its SSL,
+ * and the references it holds on the context it was made from and on the
+ * one SNI moved it to (`active`, updated on every switch).
+ */
+interface LeakedSocket {
+  ssl: Pointer;
+  key: bigint;
+  core: ContextCore;
+  active: ContextCore | null;
+}
+
 // A safety net only: SSL handles of sockets dropped without close() are freed when collected.
-const leaked = new FinalizationRegistry<{ ssl: Pointer; key: bigint; core: ContextCore }>((held) => {
+const leaked = new FinalizationRegistry<LeakedSocket>((held) => {
   unregisterSocket(held.key);
   libssl().SSL_free(held.ssl);
+  held.active?.release();
   held.core.release();
 });
 
@@ -148,6 +166,8 @@ export class SecureSocket implements AsyncDisposable {
   #wbio: Pointer;
   readonly #key: bigint;
   readonly #callbacks: SocketCallbacks;
+  /** What `leaked` frees if this socket is collected unclosed. */
+  readonly #held: LeakedSocket;
   #conn: Conn | null = null;
   #server = false;
   /** The name the server must match (and SNI): from the options, or from connect()'s host. */
@@ -202,15 +222,32 @@ export class SecureSocket implements AsyncDisposable {
     this.#handshakeTimeout = options.handshakeTimeout;
     this.#callbacks = new SocketCallbacks(this, core, socketAccess);
     this.#key = registerSocket(handle, this.#callbacks);
-    leaked.register(this, { ssl: handle, key: this.#key, core }, this);
+    this.#held = { ssl: handle, key: this.#key, core, active: null };
+    leaked.register(this, this.#held, this);
     if (core.infoCallback) ssl.SSL_set_info_callback(handle, core.infoTrampoline());
+    core.applySessionIdContext(handle);
     if (options.session) this.#useSession(options.session);
   }
 
+  /**
+   * Offers a saved session, after checking that a full handshake on this
+   * socket would have accepted it: resuming skips the server's certificate.
+   * A session for another host name, or from a context with another
+   * verification policy, is refused with a SecureSocketError (never silently
+   * dropped, so a mix-up in the application's session cache shows).
+   */
   #useSession(data: Uint8Array): void {
     const session = decodeSession(data);
     if (!session) throw new SecureSocketError("`session` is not a serialized TLS session", { openssl: drainErrors() });
     try {
+      const name = this.#verifyName;
+      checkClientSession(session, {
+        verifyName: name,
+        ip: name !== null && isIpAddress(name),
+        // A client verifies the server's name unless its context or options say otherwise.
+        verifies: this.#verifyHostname && ((this.#core.verifyMode ?? VerifyMode.Peer) & VerifyMode.Peer) !== 0,
+        sessionIdContext: this.#core.sessionIdContext(),
+      });
       if (libssl().SSL_set_session(this.#live, session) !== 1) throw new SecureSocketError("cannot use the session");
     } finally {
       freeSession(session);
@@ -565,9 +602,12 @@ export class SecureSocket implements AsyncDisposable {
     const openssl = this.#takeErrors();
     const ssl = this.#live;
     const verifyResult = Number(libssl().SSL_get_verify_result(ssl));
-    const failure = this.#callbacks.verifyFailure;
+    // Without VerifyMode.Peer OpenSSL records verification failures but goes
+    // on: the handshake then fails for another reason, which is what to report.
+    const verifying = (libssl().SSL_get_verify_mode(ssl) & VerifyMode.Peer) !== 0;
+    const failure = verifying ? this.#callbacks.verifyFailure : null;
     const certificateFailed = openssl.some((e) => /certificate verify failed/i.test(e.reason));
-    if (failure || (certificateFailed && verifyResult !== 0)) {
+    if (failure || (verifying && certificateFailed && verifyResult !== 0)) {
       const code = failure?.code ?? verifyResult;
       const depth = failure?.depth ?? 0;
       return new CertificateVerificationError(
@@ -1176,19 +1216,26 @@ export class SecureSocket implements AsyncDisposable {
     if (next === this.#active) return;
     const ssl = libssl();
     const handle = this.#ssl!;
-    next.retain();
+    // The socket holds one reference on its own context for its whole life,
+    // and one on the context SNI chose, if that is another.
+    const other = next !== this.#core;
+    if (other) next.retain();
     if (isNull(ssl.SSL_set_SSL_CTX(handle, next.handle))) {
-      next.release();
+      if (other) next.release();
       throw new SecureSocketError("cannot switch the connection to the chosen context");
     }
     if (this.#active !== this.#core) this.#active.release();
     this.#active = next;
+    this.#held.active = other ? next : null;
     // OpenSSL now consults the new SSL_CTX for connection-level callbacks; the
     // listener's ALPN, key log and OCSP settings must keep applying there.
     next.inheritCallbacks(this.#core);
     // SSL_set_SSL_CTX moves certificate and key; verification settings are per SSL.
     ssl.SSL_set_verify(handle, next.verifyMode ?? VerifyMode.None, null);
     ssl.SSL_set_verify_depth(handle, ssl.SSL_CTX_get_verify_depth(next.handle));
+    // This runs in the client-hello callback, before OpenSSL looks the
+    // session up: a session resumes only under the chosen context's policy.
+    next.applySessionIdContext(handle);
   }
 }
 

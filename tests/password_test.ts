@@ -79,7 +79,8 @@ function recorder(answer: string | Uint8Array): PasswordCallback & { calls: [num
   const calls: [number, number][] = [];
   const cb = ((maxLength: number, rwflag: number) => {
     calls.push([maxLength, rwflag]);
-    return answer;
+    // A returned Uint8Array is handed over (secsock zeroes it): a fresh copy each time.
+    return typeof answer === "string" ? answer : new Uint8Array(answer);
   }) as PasswordCallback & { calls: [number, number][] };
   cb.calls = calls;
   return cb;

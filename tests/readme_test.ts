@@ -25,6 +25,7 @@ Deno.test("the README has a snippet for each of the four callbacks", () => {
 
 /** What each snippet must print, found by an API it uses (first match wins). */
 const EXPECTED: [string, RegExp][] = [
+  ["ocspGood", /OCSP: the stapled response is signed, current, about this certificate, and says good/],
   ["SecureSocketListener.listen", /hello CN=secsock client,O=secsock/],
   ["setPasswordCallback", /OpenSSL asks for a password: buffer \d+ bytes, rwflag 0[\s\S]*RSA 2048/],
   ["setCertificateVerifyCallback", /depth 2: CN=secsock Test Root CA[\s\S]*verified CN=localhost/],
