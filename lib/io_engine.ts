@@ -662,12 +662,14 @@ export class IoEngine {
 
   /**
    * Queues a post-handshake message (`request` is SSL_key_update(3) or
-   * SSL_verify_client_post_handshake(3)) and sends it.
+   * SSL_verify_client_post_handshake(3)) and sends it. Refused inside an
+   * OpenSSL callback before `request` runs: there it would change the state
+   * of the call in progress (and clear its error queue).
    */
   async postHandshake(request: (ssl: Pointer) => boolean, refusal: string, what: string): Promise<void> {
     const pending = this.#host.ready(this.#socket);
     if (pending) await pending;
-    const ssl = this.#host.ssl(this.#socket);
+    const ssl = this.outsideCall();
     clearErrors();
     if (!request(ssl)) throw new SecureSocketError(refusal);
     // The message goes out with the next handshake step.

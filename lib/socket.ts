@@ -593,7 +593,8 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   /**
-   * Keying material exported from the session (RFC 5705 / RFC 8446 §7.5), equal on both ends.
+   * Keying material exported from the session (RFC 5705 / RFC 8446 §7.5), equal on both ends
+   * (SSL_export_keying_material(3)). Like every I/O method, refused inside an OpenSSL callback.
    *
    * @example
    * ```ts
@@ -603,7 +604,8 @@ export class SecureSocket implements AsyncDisposable {
    * ```
    */
   exportKeyingMaterial(label: string, length: number, context?: Uint8Array): Uint8Array {
-    const ssl = this.#live;
+    // Inside a callback, clearing the error queue would disturb the call in progress.
+    const ssl = this.#io.outsideCall();
     if (!this.#handshakeDone) {
       throw new SecureSocketError("keying material needs a completed handshake", { openssl: [] });
     }
@@ -649,6 +651,7 @@ export class SecureSocket implements AsyncDisposable {
    * (post-handshake authentication; the client must offer it with the
    * `postHandshakeAuth` option). The request is sent now; the certificate is
    * verified as it arrives, while reading, and then shows in `peerCertificate`.
+   * Like every I/O method, refused inside an OpenSSL callback.
    *
    * @example
    * ```ts
@@ -670,7 +673,8 @@ export class SecureSocket implements AsyncDisposable {
 
   /**
    * TLS 1.3: sends a KeyUpdate, rotating this end's traffic keys (and, with
-   * `requestPeer`, asking the peer to rotate its own).
+   * `requestPeer`, asking the peer to rotate its own). Like every I/O method,
+   * refused inside an OpenSSL callback.
    *
    * @example
    * ```ts
