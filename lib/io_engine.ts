@@ -475,6 +475,13 @@ export class IoEngine {
           continue;
         case SSL_ERROR_ZERO_RETURN:
           return null;
+        case SSL_ERROR_WANT_X509_LOOKUP:
+        case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+        case SSL_ERROR_WANT_RETRY_VERIFY:
+          // A post-handshake message (a TLS 1.3 CertificateRequest) made an
+          // asynchronous callback suspend the call: wait for its answer.
+          await this.resume(error);
+          continue;
         default:
           throw this.fail(this.ioFailure(error, "read"));
       }
@@ -621,6 +628,11 @@ export class IoEngine {
           if (after) await after;
           if (error === SSL_ERROR_WANT_READ && !this.#transportEof) {
             await this.fill();
+            continue;
+          }
+          if (isSuspension(error)) {
+            // SSL_write finishes a post-handshake exchange first, which may suspend the same way.
+            await this.resume(error);
             continue;
           }
           throw this.fail(this.ioFailure(error, "write"));
