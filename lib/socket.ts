@@ -1,14 +1,14 @@
 /**
  * SecureSocket: one TLS connection. OpenSSL never touches a file descriptor:
- * the socket moves ciphertext between two memory BIOs and a `Conn`, and
- * drives `SSL_do_handshake`/`SSL_read`/`SSL_write` synchronously on the main
+ * the socket's I/O engine (io_engine.ts, which states the I/O contract) moves
+ * ciphertext between two memory BIOs and a `Conn`, and the socket drives
+ * `SSL_do_handshake`/`SSL_read`/`SSL_write` synchronously on the main
  * thread, so callbacks run inside those calls.
  *
  * @module
  */
 import { libcrypto, libssl } from "../ffi/library.ts";
 import { clearErrors, drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
-import { newMemoryBio } from "../ffi/bio.ts";
 import { isNull, type Pointer, PointerSlot, readBytes, readCString, utf8 } from "../ffi/memory.ts";
 import { freeX509, nameStackToStrings, stackElements } from "../ffi/x509.ts";
 import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
@@ -16,17 +16,18 @@ import { checkClientSession } from "./session.ts";
 import { type Addr, type Conn, platform } from "../ffi/platform.ts";
 import { certificateFromHandle, type X509Certificate } from "./certificate.ts";
 import { type ContextCore, contextCore, type SecureSocketContext } from "./context.ts";
-import {
-  CertificateVerificationError,
-  HandshakeError,
-  SecureSocketError,
-  SocketClosedError,
-  TruncatedStreamError,
-} from "./errors.ts";
+import { CertificateVerificationError, HandshakeError, SecureSocketError, SocketClosedError } from "./errors.ts";
 import type { InfoCallback } from "./info.ts";
 import { registerSocket, unregisterSocket } from "./registry.ts";
 import { type SocketAccess, SocketCallbacks } from "./socket_callbacks.ts";
-import { BufferPool } from "./buffer_pool.ts";
+import {
+  IoEngine,
+  type IoHost,
+  isSuspension,
+  SSL_ERROR_SYSCALL,
+  SSL_ERROR_WANT_READ,
+  SSL_ERROR_WANT_WRITE,
+} from "./io_engine.ts";
 import { verifyErrorString, VerifyMode } from "./verify.ts";
 import { checkPeerName, isIpAddress, setPeerName } from "./hostname.ts";
 import { verifyServersWith } from "./trust.ts";
@@ -73,51 +74,9 @@ export interface StartTlsOptions extends SecureSocketOptions {
   server?: boolean;
 }
 
-const SSL_ERROR_SSL = 1;
-const SSL_ERROR_WANT_READ = 2;
-const SSL_ERROR_WANT_WRITE = 3;
-const SSL_ERROR_WANT_X509_LOOKUP = 4;
-const SSL_ERROR_SYSCALL = 5;
-const SSL_ERROR_ZERO_RETURN = 6;
-const SSL_ERROR_WANT_CLIENT_HELLO_CB = 11;
-const SSL_ERROR_WANT_RETRY_VERIFY = 12;
 const SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE = 65;
 const TLSEXT_STATUSTYPE_OCSP = 1n;
-const BIO_C_SET_BUF_MEM_EOF_RETURN = 130;
 const TLSEXT_NAMETYPE_HOST_NAME = 0;
-
-/** Plaintext handed to one SSL_write: four full records, then the ciphertext is flushed. */
-const WRITE_CHUNK = 4 * 16384;
-/** Transport read size of a busy connection: a few records at a time. */
-const TRANSPORT_BUFFER = 64 * 1024;
-/**
- * Transport read size of a quiet connection (a pending read holds its buffer,
- * so idle connections should hold little). Reads that fill it grow it, first
- * to RECORD_TRANSPORT_BUFFER, then to TRANSPORT_BUFFER; it comes back when the
- * traffic does.
- */
-const SMALL_TRANSPORT_BUFFER = 1024;
-/**
- * One full TLS record (16 KiB of plaintext, 256 bytes of expansion, the
- * header): a handshake flight fits, so handshakes do not allocate (and free)
- * buffers sized for bulk transfers.
- */
-const RECORD_TRANSPORT_BUFFER = 16384 + 256 + 5;
-/** Room for WRITE_CHUNK plus record overhead. */
-const FLUSH_BUFFER = WRITE_CHUNK + 4 * 512;
-/**
- * Room for a handshake flight (a certificate chain, and in OpenSSL 3.5 a
- * post-quantum key share) or a few small records.
- */
-const SMALL_FLUSH_BUFFER = 8192;
-/**
- * Shared by all sockets: a buffer is held only while its bytes are being
- * written. Handshakes and small writes take small buffers, so a burst of
- * handshakes does not allocate and free large ones (which fragments the
- * native heap that OpenSSL's long-lived state is allocated from).
- */
-const flushBuffers = new BufferPool(FLUSH_BUFFER, 16);
-const smallFlushBuffers = new BufferPool(SMALL_FLUSH_BUFFER, 64);
 
 /**
  * What the safety net frees for a socket dropped without close(): its SSL,
@@ -142,6 +101,8 @@ const leaked = new FinalizationRegistry<LeakedSocket>((held) => {
 let attach: (socket: SecureSocket, conn: Conn, server: boolean) => void;
 /** How every socket's SocketCallbacks read its private state. */
 let socketAccess: SocketAccess;
+/** How every socket's I/O engine reads its private state. */
+let ioHost: IoHost;
 
 /**
  * A TLS connection over a `Conn`, as client or server.
@@ -162,8 +123,8 @@ export class SecureSocket implements AsyncDisposable {
   /** The context whose settings and callbacks apply now (another one after SNI picks it). */
   #active: ContextCore;
   #ssl: Pointer | null;
-  #rbio: Pointer;
-  #wbio: Pointer;
+  /** Moves the ciphertext and brackets native calls (io_engine.ts). */
+  readonly #io: IoEngine;
   readonly #key: bigint;
   readonly #callbacks: SocketCallbacks;
   /** What `leaked` frees if this socket is collected unclosed. */
@@ -177,19 +138,9 @@ export class SecureSocket implements AsyncDisposable {
   #infoCallback: InfoCallback | null = null;
   #handshakePromise: Promise<void> | null = null;
   #handshakeDone = false;
-  #fatal: unknown = null;
   #closed = false;
-  #writeClosed = false;
-  #transportEof = false;
-  #inNative = 0;
-  #inBuffer: Uint8Array<ArrayBuffer> | null = null;
-  #filling: Promise<boolean> | null = null;
-  /** The last queued drain, while any is queued. */
-  #flushing: Promise<void> | null = null;
-  #flushesQueued = 0;
-  #lastErrors: OpenSSLErrorEntry[] = [];
-  /** SSL_get_error of the last I/O call (0 after a success). */
-  #sslError = 0;
+  /** The first closeWrite() (later calls return it); write() is refused once it was called. */
+  #closingWrite: Promise<void> | null = null;
   #readable: ReadableStream<Uint8Array> | null = null;
   #writable: WritableStream<Uint8Array> | null = null;
 
@@ -213,10 +164,7 @@ export class SecureSocket implements AsyncDisposable {
     this.#core = core;
     this.#active = core;
     this.#ssl = handle;
-    this.#rbio = newMemoryBio();
-    this.#wbio = newMemoryBio();
-    // SSL_set_bio hands both BIOs to the SSL: SSL_free frees them.
-    ssl.SSL_set_bio(handle, this.#rbio, this.#wbio);
+    this.#io = new IoEngine(this, handle, ioHost);
     this.#verifyName = servername ?? hostname ?? null;
     this.#verifyHostname = options.verifyHostname ?? true;
     this.#handshakeTimeout = options.handshakeTimeout;
@@ -262,6 +210,15 @@ export class SecureSocket implements AsyncDisposable {
       isServer: (socket) => socket.#server,
       infoCallback: (socket) => socket.#infoCallback,
       switchContext: (socket, next) => socket.#switchContext(next),
+    };
+    ioHost = {
+      ssl: (socket) => socket.#live,
+      conn: (socket) => socket.#conn,
+      closed: (socket) => socket.#closed,
+      handshakeDone: (socket) => socket.#handshakeDone,
+      callbacks: (socket) => socket.#callbacks,
+      ready: (socket) => socket.#ready(),
+      freeNative: (socket) => socket.#freeNative(),
     };
   }
 
@@ -447,155 +404,41 @@ export class SecureSocket implements AsyncDisposable {
     if (!this.#conn) {
       throw new SecureSocketError("socket is not connected: call connect() first", { openssl: [] });
     }
+    const io = this.#io;
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (this.#handshakeTimeout !== undefined) {
       timer = setTimeout(() => {
-        this.#fail(new HandshakeError(`TLS handshake timed out after ${this.#handshakeTimeout} ms`, { openssl: [] }));
+        io.fail(new HandshakeError(`TLS handshake timed out after ${this.#handshakeTimeout} ms`, { openssl: [] }));
         this.close();
       }, this.#handshakeTimeout);
     }
     try {
       for (;;) {
-        const result = this.#doHandshake();
-        const error = this.#sslError;
-        await this.#afterCall();
+        const result = io.doHandshake();
+        const error = io.sslError;
+        // The handshake waits for its flights to leave: no bulk data can be queued yet.
+        const after = io.afterCall();
+        if (after) await after;
         if (result === 1) break;
-        switch (error) {
-          case SSL_ERROR_WANT_READ:
-            // Still wanting input after the EOF mark: never spin, fail.
-            if (this.#transportEof) throw this.#handshakeFailure(error);
-            await this.#fill();
-            continue;
-          case SSL_ERROR_WANT_WRITE:
-            continue;
-          case SSL_ERROR_WANT_X509_LOOKUP:
-          case SSL_ERROR_WANT_CLIENT_HELLO_CB: {
-            const pending = this.#callbacks.pendingChoice(error === SSL_ERROR_WANT_X509_LOOKUP);
-            if (pending) await pending;
-            this.#checkOpen();
-            this.#callbacks.errors.rethrow();
-            continue;
-          }
-          case SSL_ERROR_WANT_RETRY_VERIFY: {
-            const pending = this.#callbacks.takeVerifyPending();
-            await Promise.all(pending);
-            this.#checkOpen();
-            this.#callbacks.errors.rethrow();
-            continue;
-          }
-          default:
-            throw this.#handshakeFailure(error);
+        if (error === SSL_ERROR_WANT_READ) {
+          // Still wanting input after the EOF mark: never spin, fail.
+          if (this.#transportEof) throw this.#handshakeFailure(error);
+          await io.fill();
+        } else if (isSuspension(error)) {
+          await io.resume(error);
+        } else if (error !== SSL_ERROR_WANT_WRITE) {
+          throw this.#handshakeFailure(error);
         }
       }
       this.#handshakeDone = true;
-      this.#renewBios();
+      io.renewBios();
     } catch (error) {
       // A timeout closes the socket: report the timeout, not the closed socket.
-      this.#fail(error);
-      throw this.#fatal;
+      io.fail(error);
+      throw io.fatal;
     } finally {
       if (timer !== undefined) clearTimeout(timer);
     }
-  }
-
-  /**
-   * Starts one OpenSSL I/O call: the live SSL, with a clean error queue (so
-   * what the call leaves there is its own). Pair with `#leave`. The native
-   * call itself cannot throw: every callback catches its own exceptions.
-   */
-  #enter(): Pointer {
-    const ssl = this.#live;
-    if (this.#inNative > 0) {
-      throw new SecureSocketError("SecureSocket I/O cannot be started from inside an OpenSSL callback", {
-        openssl: [],
-      });
-    }
-    // Failures drain the queue (see #leave), so it is normally empty: peeking
-    // is cheaper than clearing on every record.
-    if (libcrypto().ERR_peek_error() !== 0n) clearErrors();
-    this.#inNative++;
-    return ssl;
-  }
-
-  /** Ends an I/O call: records SSL_get_error in `#sslError` and returns `result`. */
-  #leave(ssl: Pointer, result: number): number {
-    this.#inNative--;
-    // close() from inside a callback is deferred until OpenSSL has returned.
-    if (this.#closed) {
-      this.#freeNative();
-      this.#callbacks.errors.rethrow();
-      throw new SocketClosedError("SecureSocket");
-    }
-    if (result > 0) {
-      this.#sslError = 0;
-      return result;
-    }
-    const error = this.#sslError = libssl().SSL_get_error(ssl, result);
-    // The queue is per thread and shared by every socket: take this call's
-    // reasons now, before any await lets another socket clear or add to it.
-    if (error === SSL_ERROR_SSL || error === SSL_ERROR_SYSCALL) {
-      // A repeated failure may leave nothing new: keep the first call's reasons.
-      const drained = drainErrors();
-      if (drained.length > 0) this.#lastErrors = drained;
-    }
-    return result;
-  }
-
-  /** SSL_do_handshake, with #enter/#leave. */
-  #doHandshake(): number {
-    const ssl = this.#enter();
-    return this.#leave(ssl, libssl().SSL_do_handshake(ssl));
-  }
-
-  /**
-   * Sends what OpenSSL produced (alerts included), then rethrows a callback's
-   * exception. Null when there is nothing to wait for, so the per-record
-   * paths skip an await.
-   */
-  #afterCall(): Promise<void> | null {
-    if (this.#callbacks.errors.pending) return this.#flushThenRethrow();
-    if (this.#flushesQueued > 0 || this.#outputPending()) return this.#flush();
-    return null;
-  }
-
-  async #flushThenRethrow(): Promise<void> {
-    // The call is failing anyway: a dead transport must not hide the callback's error.
-    await this.#flush().catch(() => {});
-    this.#callbacks.errors.rethrow();
-  }
-
-  /**
-   * Memory BIOs keep the largest buffer they ever held. After the handshake,
-   * when both are empty, fresh ones replace them, so an idle connection does
-   * not keep its handshake flight (certificate chains) allocated.
-   */
-  #renewBios(): void {
-    const crypto = libcrypto();
-    if (this.#closed || this.#transportEof) return;
-    if (Number(crypto.BIO_ctrl_pending(this.#rbio)) > 0 || Number(crypto.BIO_ctrl_pending(this.#wbio)) > 0) return;
-    if (this.#flushesQueued > 0) return;
-    const rbio = newMemoryBio();
-    const wbio = newMemoryBio();
-    // Both new and distinct: SSL_set_bio frees the old pair.
-    libssl().SSL_set_bio(this.#ssl!, rbio, wbio);
-    this.#rbio = rbio;
-    this.#wbio = wbio;
-  }
-
-  /** A callback threw during a call that otherwise succeeded: send any alert, then fail the connection with its error. */
-  async #failWithCallbackError(): Promise<never> {
-    await this.#flush().catch(() => {});
-    try {
-      this.#callbacks.errors.rethrow();
-    } catch (error) {
-      throw this.#fail(error);
-    }
-    throw new SecureSocketError("internal error: no callback error to rethrow", { openssl: [] });
-  }
-
-  /** True when OpenSSL has ciphertext waiting to be sent. */
-  #outputPending(): boolean {
-    return !this.#closed && Number(libcrypto().BIO_ctrl_pending(this.#wbio)) > 0;
   }
 
   #handshakeFailure(error: number): Error {
@@ -624,23 +467,12 @@ export class SecureSocket implements AsyncDisposable {
 
   /** The OpenSSL reasons the last failed call left, once. */
   #takeErrors(): OpenSSLErrorEntry[] {
-    const entries = this.#lastErrors;
-    this.#lastErrors = [];
-    return entries;
+    return this.#io.takeErrors();
   }
 
-  /** A transport error: during the handshake, the handshake failed. */
-  #transportFailure(what: string, cause: unknown): SecureSocketError {
-    const message = `${what} the transport failed: ${(cause as Error)?.message ?? cause}`;
-    return this.#handshakeDone
-      ? new SecureSocketError(message, { cause, openssl: [] })
-      : new HandshakeError(message, { cause, openssl: [] });
-  }
-
-  /** Records the first fatal error; later operations rethrow it. */
-  #fail(error: unknown): unknown {
-    this.#fatal ??= error;
-    return error;
+  /** True once the transport reached its end. */
+  get #transportEof(): boolean {
+    return this.#io.transportEof;
   }
 
   get #live(): Pointer {
@@ -648,114 +480,9 @@ export class SecureSocket implements AsyncDisposable {
     return this.#ssl;
   }
 
-  #checkOpen(): void {
-    if (this.#closed) throw new SocketClosedError("SecureSocket");
-  }
-
-  /**
-   * Reads more ciphertext from the transport into the read BIO; false at EOF.
-   * `into` is the caller's plaintext buffer: a quiet connection reads the
-   * ciphertext there (the read BIO copies it before SSL_read overwrites it),
-   * so an idle connection's pending read holds no buffer of its own.
-   */
-  #fill(into?: Uint8Array<ArrayBuffer>): Promise<boolean> {
-    if (this.#transportEof) return Promise.resolve(false);
-    // Concurrent readers share one transport read.
-    return this.#filling ??= this.#readTransport(into);
-  }
-
-  async #readTransport(into: Uint8Array<ArrayBuffer> | undefined): Promise<boolean> {
-    try {
-      const conn = this.#conn!;
-      const buffer = this.#transportBuffer(into);
-      let n: number | null;
-      try {
-        n = await conn.read(buffer);
-      } catch (error) {
-        this.#checkOpen();
-        throw this.#transportFailure("reading from", error);
-      }
-      this.#checkOpen();
-      const crypto = libcrypto();
-      if (n === null) {
-        this.#transportEof = true;
-        // Without this, SSL_read on an empty memory BIO asks for more data forever.
-        crypto.BIO_ctrl(this.#rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, 0n, null);
-        return false;
-      }
-      crypto.BIO_write(this.#rbio, buffer, n);
-      if (n === buffer.length && buffer.length < TRANSPORT_BUFFER) {
-        this.#inBuffer = new Uint8Array(
-          buffer.length < RECORD_TRANSPORT_BUFFER ? RECORD_TRANSPORT_BUFFER : TRANSPORT_BUFFER,
-        );
-      } else if (n < SMALL_TRANSPORT_BUFFER && this.#inBuffer && this.#inBuffer.length > SMALL_TRANSPORT_BUFFER) {
-        this.#inBuffer = null;
-      }
-      return true;
-    } finally {
-      this.#filling = null;
-    }
-  }
-
-  /**
-   * Where the next transport read goes. Busy (reads filled the last buffer):
-   * a buffer of several records. Quiet: the caller's buffer when it holds at
-   * least SMALL_TRANSPORT_BUFFER, else a small one of the socket's own.
-   */
-  #transportBuffer(into: Uint8Array<ArrayBuffer> | undefined): Uint8Array<ArrayBuffer> {
-    const own = this.#inBuffer;
-    if (own && own.length > SMALL_TRANSPORT_BUFFER) return own;
-    if (into && into.length >= SMALL_TRANSPORT_BUFFER) {
-      this.#inBuffer = null;
-      return into;
-    }
-    return own ?? (this.#inBuffer = new Uint8Array(SMALL_TRANSPORT_BUFFER));
-  }
-
-  /** Writes whatever ciphertext OpenSSL has produced to the transport, in order. */
-  #flush(): Promise<void> {
-    // Drains run one after another (they share the transport); with none
-    // queued, start at once instead of chaining promises on every record.
-    const idle = this.#flushesQueued === 0;
-    this.#flushesQueued++;
-    const next = idle ? this.#drain() : this.#flushing!.then(() => this.#drain(), () => this.#drain());
-    this.#flushing = next;
-    return next;
-  }
-
-  async #drain(): Promise<void> {
-    const crypto = libcrypto();
-    try {
-      for (;;) {
-        if (this.#closed) return;
-        const pending = Number(crypto.BIO_ctrl_pending(this.#wbio));
-        if (pending === 0) return;
-        const pool = pending <= SMALL_FLUSH_BUFFER ? smallFlushBuffers : flushBuffers;
-        const buffer = pool.take();
-        let n: number;
-        try {
-          n = crypto.BIO_read(this.#wbio, buffer, buffer.length);
-          if (n <= 0) return;
-          const conn = this.#conn!;
-          const bytes = n === buffer.length ? buffer : buffer.subarray(0, n);
-          for (let sent = 0; sent < n;) sent += await conn.write(sent === 0 ? bytes : bytes.subarray(sent));
-        } catch (error) {
-          this.#checkOpen();
-          throw this.#transportFailure("writing to", error);
-        } finally {
-          pool.release(buffer);
-        }
-        // A short read emptied the BIO; whatever OpenSSL adds later comes with its own flush.
-        if (n < buffer.length) return;
-      }
-    } finally {
-      // Idle again: drop the chain, so a quiet connection holds no settled promise.
-      if (--this.#flushesQueued === 0) this.#flushing = null;
-    }
-  }
-
+  /** Before application I/O: the fatal error, or the handshake to wait for (started here), or null. */
   #ready(): Promise<void> | null {
-    if (this.#fatal !== null) throw this.#fatal;
+    if (this.#io.fatal !== null) throw this.#io.fatal;
     this.#live;
     if (!this.#handshakeDone) return this.handshake();
     this.#handshakePromise = null; // settled: nothing to keep
@@ -775,78 +502,15 @@ export class SecureSocket implements AsyncDisposable {
    * const n = await socket.read(buf);
    * ```
    */
-  async read(p: Uint8Array): Promise<number | null> {
-    const pending = this.#ready();
-    if (pending) await pending;
-    if (p.length === 0) return 0;
-    const buffer = p as Uint8Array<ArrayBuffer>;
-    for (;;) {
-      const result = this.#readRecords(buffer);
-      if (result > 0) {
-        // Reading can make OpenSSL answer (a KeyUpdate, an alert): send it,
-        // and a callback that threw meanwhile fails the read.
-        if (this.#callbacks.errors.pending) await this.#failWithCallbackError();
-        if (this.#outputPending()) await this.#flush();
-        return result;
-      }
-      const error = this.#sslError;
-      const after = this.#afterCall();
-      if (after) await after;
-      switch (error) {
-        case SSL_ERROR_WANT_READ:
-          // After EOF the mark makes SSL_read report the truncation; never spin.
-          if (this.#transportEof) throw this.#fail(this.#ioFailure(SSL_ERROR_SYSCALL, "read"));
-          await this.#fill(buffer);
-          continue;
-        case SSL_ERROR_ZERO_RETURN:
-          return null;
-        default:
-          throw this.#fail(this.#ioFailure(error, "read"));
-      }
-    }
-  }
-
-  /**
-   * SSL_read into `buffer`, going on while whole records are already waiting
-   * in the read BIO, so one read() can return several records. Returns the
-   * bytes read, or the failing SSL_read result (error in `#sslError`) when
-   * nothing was read; a failure after some bytes waits for the next read().
-   */
-  #readRecords(buffer: Uint8Array<ArrayBuffer>): number {
-    const total = Math.min(buffer.length, 0x7fffffff);
-    let ssl = this.#enter();
-    let result = this.#leave(ssl, libssl().SSL_read(ssl, buffer, total));
-    if (result <= 0) return result;
-    let offset = result;
-    while (offset < total && Number(libcrypto().BIO_ctrl_pending(this.#rbio)) > 0) {
-      ssl = this.#enter();
-      result = this.#leave(ssl, libssl().SSL_read(ssl, buffer.subarray(offset), total - offset));
-      if (result <= 0) {
-        // OpenSSL repeats a close_notify or a fatal error on the next call:
-        // deliver what was read first. A callback's error must not wait.
-        if (this.#callbacks.errors.pending) this.#callbacks.errors.rethrow();
-        this.#sslError = 0;
-        break;
-      }
-      offset += result;
-    }
-    return offset;
-  }
-
-  #ioFailure(error: number, what: string): Error {
-    const openssl = this.#takeErrors();
-    if (this.#transportEof && (error === SSL_ERROR_SYSCALL || openssl.some((e) => /unexpected eof/i.test(e.reason)))) {
-      return new TruncatedStreamError(
-        "the peer closed the connection without sending close_notify (the data may be truncated)",
-        { openssl },
-      );
-    }
-    return new SecureSocketError(`TLS ${what} failed`, { openssl });
+  read(p: Uint8Array): Promise<number | null> {
+    return this.#io.read(p);
   }
 
   /**
    * Encrypts and sends all of `p`; resolves once the ciphertext has been handed
-   * to the transport (so a slow reader slows the writer down).
+   * to the transport (so a slow reader slows the writer down). Calls run in
+   * call order, each call's bytes contiguous on the wire; keep `p` unchanged
+   * until the promise settles.
    *
    * @example
    * ```ts
@@ -855,37 +519,21 @@ export class SecureSocket implements AsyncDisposable {
    * await socket.write(new TextEncoder().encode("GET / HTTP/1.0\r\n\r\n"));
    * ```
    */
-  async write(p: Uint8Array): Promise<number> {
-    const pending = this.#ready();
-    if (pending) await pending;
-    if (this.#writeClosed) throw new SecureSocketError("write after closeWrite()", { openssl: [] });
-    let offset = 0;
-    while (offset < p.length) {
-      const length = Math.min(p.length - offset, WRITE_CHUNK);
-      const chunk = (offset === 0 && length === p.length ? p : p.subarray(offset, offset + length)) as Uint8Array<
-        ArrayBuffer
-      >;
-      const ssl = this.#enter();
-      const result = this.#leave(ssl, libssl().SSL_write(ssl, chunk, length));
-      const error = this.#sslError;
-      if (result <= 0) {
-        await this.#afterCall();
-        if (error === SSL_ERROR_WANT_READ && !this.#transportEof) {
-          await this.#fill();
-          continue;
-        }
-        throw this.#fail(this.#ioFailure(error, "write"));
-      }
-      offset += result;
-      await this.#flush();
-      if (this.#callbacks.errors.pending) await this.#failWithCallbackError();
+  write(p: Uint8Array): Promise<number> {
+    if (this.#closingWrite) {
+      // A failed or closed connection says so first, as every other call does.
+      const closed = this.#closed ? new SocketClosedError("SecureSocket") : null;
+      return Promise.reject(
+        this.#io.fatal ?? closed ?? new SecureSocketError("write after closeWrite()", { openssl: [] }),
+      );
     }
-    return p.length;
+    return this.#io.write(p);
   }
 
   /**
-   * Sends close_notify and half-closes the transport; reading goes on until the
-   * peer closes too. Idempotent.
+   * Sends close_notify, after every byte of every `write()` issued before, and
+   * half-closes the transport; reading goes on until the peer closes too.
+   * Idempotent: later calls return the first call's promise.
    *
    * @example
    * ```ts
@@ -896,22 +544,11 @@ export class SecureSocket implements AsyncDisposable {
    * const reply = await new Response(socket.readable).text();
    * ```
    */
-  async closeWrite(): Promise<void> {
-    this.#live;
-    if (this.#writeClosed) return;
-    if (this.#handshakePromise && !this.#handshakeDone) await this.#handshakePromise;
-    this.#writeClosed = true;
-    if (this.#handshakeDone && this.#fatal === null) {
-      const ssl = this.#enter();
-      this.#leave(ssl, libssl().SSL_shutdown(ssl));
-      drainErrors();
-      await this.#afterCall();
-    }
-    try {
-      await this.#conn?.closeWrite();
-    } catch {
-      // The peer may already have gone; close_notify was our part.
-    }
+  closeWrite(): Promise<void> {
+    if (this.#closed) return Promise.reject(new SocketClosedError("SecureSocket"));
+    if (this.#closingWrite) return this.#closingWrite;
+    const handshake = this.#handshakePromise && !this.#handshakeDone ? this.#handshakePromise : null;
+    return this.#closingWrite = this.#io.closeWrite(handshake);
   }
 
   /**
@@ -930,8 +567,8 @@ export class SecureSocket implements AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    // Inside an OpenSSL callback the SSL is still in use: #call frees it on return.
-    if (this.#inNative === 0) this.#freeNative();
+    // Inside an OpenSSL callback the SSL is still in use: the engine frees it on return.
+    if (!this.#io.inCall) this.#freeNative();
     try {
       this.#conn?.close();
     } catch {
@@ -953,7 +590,7 @@ export class SecureSocket implements AsyncDisposable {
   /** Sends close_notify (when the connection is healthy), then closes. */
   async [Symbol.asyncDispose](): Promise<void> {
     try {
-      if (!this.#closed && this.#handshakeDone && this.#fatal === null) await this.closeWrite();
+      if (!this.#closed && this.#handshakeDone && this.#io.fatal === null) await this.closeWrite();
     } catch {
       // Closing anyway.
     } finally {
@@ -1026,7 +663,8 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   /**
-   * Keying material exported from the session (RFC 5705 / RFC 8446 §7.5), equal on both ends.
+   * Keying material exported from the session (RFC 5705 / RFC 8446 §7.5), equal on both ends
+   * (SSL_export_keying_material(3)). Like every I/O method, refused inside an OpenSSL callback.
    *
    * @example
    * ```ts
@@ -1036,7 +674,8 @@ export class SecureSocket implements AsyncDisposable {
    * ```
    */
   exportKeyingMaterial(label: string, length: number, context?: Uint8Array): Uint8Array {
-    const ssl = this.#live;
+    // Inside a callback, clearing the error queue would disturb the call in progress.
+    const ssl = this.#io.outsideCall();
     if (!this.#handshakeDone) {
       throw new SecureSocketError("keying material needs a completed handshake", { openssl: [] });
     }
@@ -1082,6 +721,7 @@ export class SecureSocket implements AsyncDisposable {
    * (post-handshake authentication; the client must offer it with the
    * `postHandshakeAuth` option). The request is sent now; the certificate is
    * verified as it arrives, while reading, and then shows in `peerCertificate`.
+   * Like every I/O method, refused inside an OpenSSL callback.
    *
    * @example
    * ```ts
@@ -1093,24 +733,18 @@ export class SecureSocket implements AsyncDisposable {
    * await socket.requestClientCertificate();
    * ```
    */
-  async requestClientCertificate(): Promise<void> {
-    const pending = this.#ready();
-    if (pending) await pending;
-    const ssl = this.#live;
-    clearErrors();
-    if (libssl().SSL_verify_client_post_handshake(ssl) !== 1) {
-      throw new SecureSocketError("cannot request a client certificate after the handshake");
-    }
-    // The CertificateRequest goes out with the next handshake step.
-    const result = this.#doHandshake();
-    const error = this.#sslError;
-    await this.#afterCall();
-    if (result !== 1 && error !== SSL_ERROR_WANT_READ) throw this.#fail(this.#ioFailure(error, "handshake"));
+  requestClientCertificate(): Promise<void> {
+    return this.#io.postHandshake(
+      (ssl) => libssl().SSL_verify_client_post_handshake(ssl) === 1,
+      "cannot request a client certificate after the handshake",
+      "handshake",
+    );
   }
 
   /**
    * TLS 1.3: sends a KeyUpdate, rotating this end's traffic keys (and, with
-   * `requestPeer`, asking the peer to rotate its own).
+   * `requestPeer`, asking the peer to rotate its own). Like every I/O method,
+   * refused inside an OpenSSL callback.
    *
    * @example
    * ```ts
@@ -1119,17 +753,12 @@ export class SecureSocket implements AsyncDisposable {
    * await socket.updateKeys(true);
    * ```
    */
-  async updateKeys(requestPeer = false): Promise<void> {
-    const pending = this.#ready();
-    if (pending) await pending;
-    clearErrors();
-    if (libssl().SSL_key_update(this.#live, requestPeer ? 1 : 0) !== 1) {
-      throw new SecureSocketError("cannot update keys (TLS 1.3 only)");
-    }
-    const result = this.#doHandshake();
-    const error = this.#sslError;
-    await this.#afterCall();
-    if (result !== 1 && error !== SSL_ERROR_WANT_READ) throw this.#fail(this.#ioFailure(error, "key update"));
+  updateKeys(requestPeer = false): Promise<void> {
+    return this.#io.postHandshake(
+      (ssl) => libssl().SSL_key_update(ssl, requestPeer ? 1 : 0) === 1,
+      "cannot update keys (TLS 1.3 only)",
+      "key update",
+    );
   }
 
   /** The peer's certificate, or null (none sent, or no handshake yet). */

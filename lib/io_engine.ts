@@ -1,0 +1,694 @@
+/**
+ * The I/O engine of one TLS connection: it moves ciphertext between
+ * OpenSSL's two memory BIOs and the transport (`Conn`), and brackets every
+ * native call. `SecureSocket` keeps the public API and drives this.
+ *
+ * ## I/O contract
+ *
+ * - **A read waits only for ciphertext from the peer.** What OpenSSL produces
+ *   while reading (alerts, KeyUpdate answers, post-handshake messages) joins
+ *   the output queue and is sent by the flusher; the read does not wait for
+ *   it to leave, so a writer blocked on a peer that is itself waiting for us
+ *   to read can never hold a read back.
+ * - **TLS bytes leave in the order OpenSSL produced them.** The write BIO is
+ *   the one output queue and one flusher drains it to the transport, so
+ *   nothing overtakes anything (a KeyUpdate answer follows the records
+ *   encrypted before it).
+ * - **A write waits only for transport backpressure** (and for a handshake in
+ *   progress): it resolves once its ciphertext has been handed to the transport.
+ * - **write() calls complete in call order, each call's bytes contiguous**:
+ *   writes form a queue; SSL_write for one call starts only after the previous
+ *   call's plaintext was all handed to SSL_write and its ciphertext flushed.
+ * - **closeWrite() joins that queue**: close_notify follows every byte of every
+ *   write() issued before it; a write() issued after it is refused.
+ * - **close() is abrupt and idempotent**: pending reads and writes reject with
+ *   `SocketClosedError`; nothing more is sent.
+ * - A failed transport write fails the write side (this and later writes,
+ *   closeWrite()); reads go on until the transport's own read fails or ends.
+ *
+ * Costs kept off the per-record path: no allocation per record (flush
+ * buffers come from shared pools, the transport read buffer adapts to the
+ * traffic), and no await when nothing is pending.
+ *
+ * @module
+ */
+import { libcrypto, libssl } from "../ffi/library.ts";
+import { clearErrors, drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
+import { newMemoryBio } from "../ffi/bio.ts";
+import type { Pointer } from "../ffi/memory.ts";
+import type { Conn } from "../ffi/platform.ts";
+import { BufferPool } from "./buffer_pool.ts";
+import { HandshakeError, SecureSocketError, SocketClosedError, TruncatedStreamError } from "./errors.ts";
+import type { SecureSocket } from "./socket.ts";
+import type { SocketCallbacks } from "./socket_callbacks.ts";
+
+// SSL_get_error(3) results.
+/** A library failure; the reasons are in the error queue. */
+export const SSL_ERROR_SSL = 1;
+/** The call needs more ciphertext from the peer. */
+export const SSL_ERROR_WANT_READ = 2;
+/** The call needs room in the write BIO (never, with a growing memory BIO). */
+export const SSL_ERROR_WANT_WRITE = 3;
+/** The client-certificate callback suspended the call (it returned -1). */
+export const SSL_ERROR_WANT_X509_LOOKUP = 4;
+/** A transport-level failure (with memory BIOs: EOF without close_notify). */
+export const SSL_ERROR_SYSCALL = 5;
+/** The peer sent close_notify. */
+export const SSL_ERROR_ZERO_RETURN = 6;
+/** The client-hello callback suspended the call (it returned -1). */
+export const SSL_ERROR_WANT_CLIENT_HELLO_CB = 11;
+/** The verify callback asked for a retry (SSL_set_retry_verify). */
+export const SSL_ERROR_WANT_RETRY_VERIFY = 12;
+
+const BIO_C_SET_BUF_MEM_EOF_RETURN = 130;
+
+/** Plaintext handed to one SSL_write: four full records, then the ciphertext is flushed. */
+const WRITE_CHUNK = 4 * 16384;
+/** Transport read size of a busy connection: a few records at a time. */
+const TRANSPORT_BUFFER = 64 * 1024;
+/**
+ * Transport read size of a quiet connection (a pending read holds its buffer,
+ * so idle connections should hold little). Reads that fill it grow it, first
+ * to RECORD_TRANSPORT_BUFFER, then to TRANSPORT_BUFFER; it comes back when the
+ * traffic does.
+ */
+const SMALL_TRANSPORT_BUFFER = 1024;
+/**
+ * One full TLS record (16 KiB of plaintext, 256 bytes of expansion, the
+ * header): a handshake flight fits, so handshakes do not allocate (and free)
+ * buffers sized for bulk transfers.
+ */
+const RECORD_TRANSPORT_BUFFER = 16384 + 256 + 5;
+/** Room for WRITE_CHUNK plus record overhead. */
+const FLUSH_BUFFER = WRITE_CHUNK + 4 * 512;
+/**
+ * Room for a handshake flight (a certificate chain, and in OpenSSL 3.5 a
+ * post-quantum key share) or a few small records.
+ */
+const SMALL_FLUSH_BUFFER = 8192;
+/**
+ * Shared by all sockets: a buffer is held only while its bytes are being
+ * written. Handshakes and small writes take small buffers, so a burst of
+ * handshakes does not allocate and free large ones (which fragments the
+ * native heap that OpenSSL's long-lived state is allocated from).
+ */
+const flushBuffers = new BufferPool(FLUSH_BUFFER, 16);
+const smallFlushBuffers = new BufferPool(SMALL_FLUSH_BUFFER, 64);
+
+/**
+ * What the engine reads from its socket. One table serves every socket (its
+ * functions take the socket), so a connection carries no closures for it.
+ */
+export interface IoHost {
+  /** The live SSL*; throws SocketClosedError after close(). */
+  ssl(socket: SecureSocket): Pointer;
+  /** The transport, or null before the socket is attached. */
+  conn(socket: SecureSocket): Conn | null;
+  /** True once close() was called. */
+  closed(socket: SecureSocket): boolean;
+  /** True once the handshake completed. */
+  handshakeDone(socket: SecureSocket): boolean;
+  /** The socket's callback state: the exception to rethrow, suspended answers. */
+  callbacks(socket: SecureSocket): SocketCallbacks;
+  /**
+   * Before application I/O: throws the connection's fatal error (or
+   * SocketClosedError); returns the handshake to wait for (starting it), or null.
+   */
+  ready(socket: SecureSocket): Promise<void> | null;
+  /** Frees the native state once a call during which close() ran has returned. */
+  freeNative(socket: SecureSocket): void;
+}
+
+/** True when `error` says the call paused for an asynchronous callback's answer. */
+export function isSuspension(error: number): boolean {
+  return error === SSL_ERROR_WANT_X509_LOOKUP || error === SSL_ERROR_WANT_CLIENT_HELLO_CB ||
+    error === SSL_ERROR_WANT_RETRY_VERIFY;
+}
+
+/** One connection's ciphertext pump, native-call bracket and write queue. */
+export class IoEngine {
+  readonly #socket: SecureSocket;
+  readonly #host: IoHost;
+  #rbio: Pointer;
+  #wbio: Pointer;
+  /** Native calls in progress (a callback that starts I/O would nest one). */
+  #inCall = 0;
+  #transportEof = false;
+  #inBuffer: Uint8Array<ArrayBuffer> | null = null;
+  /** The transport read in flight: concurrent readers share it. */
+  #filling: Promise<boolean> | null = null;
+  /** True while the flusher runs. */
+  #pumpRunning = false;
+  /** The running flusher, once it has awaited the transport (null before and after). */
+  #pumping: Promise<void> | null = null;
+  /** Output was queued while the flusher was writing: look again before stopping. */
+  #more = false;
+  /** The transport write that failed: the write side is dead. */
+  #writeFailure: Error | null = null;
+  /** write()/closeWrite() calls issued and not yet finished, and the last one. */
+  #writesQueued = 0;
+  #writeTail: Promise<unknown> | null = null;
+  #fatal: unknown = null;
+  #lastErrors: OpenSSLErrorEntry[] = [];
+  /** SSL_get_error of the last native call (0 after a success). */
+  #sslError = 0;
+
+  /**
+   * Gives `ssl` a fresh pair of memory BIOs (SSL_set_bio(3); SSL_free frees them).
+   *
+   * @param socket the socket this engine serves
+   * @param ssl its SSL handle
+   * @param host how to read the socket's state
+   */
+  constructor(socket: SecureSocket, ssl: Pointer, host: IoHost) {
+    this.#socket = socket;
+    this.#host = host;
+    this.#rbio = newMemoryBio();
+    try {
+      this.#wbio = newMemoryBio();
+    } catch (error) {
+      libcrypto().BIO_free(this.#rbio);
+      throw error;
+    }
+    libssl().SSL_set_bio(ssl, this.#rbio, this.#wbio);
+  }
+
+  /** SSL_get_error of the last native call (0 after a success). */
+  get sslError(): number {
+    return this.#sslError;
+  }
+
+  /** True once the transport reached its end. */
+  get transportEof(): boolean {
+    return this.#transportEof;
+  }
+
+  /** True while a native call runs (inside an OpenSSL callback). */
+  get inCall(): boolean {
+    return this.#inCall > 0;
+  }
+
+  /** The connection's first fatal error, or null. */
+  get fatal(): unknown {
+    return this.#fatal;
+  }
+
+  /** Records the first fatal error (later operations rethrow it); returns `error`. */
+  fail(error: unknown): unknown {
+    this.#fatal ??= error;
+    return error;
+  }
+
+  /** The OpenSSL reasons the last failed call left, once. */
+  takeErrors(): OpenSSLErrorEntry[] {
+    const entries = this.#lastErrors;
+    this.#lastErrors = [];
+    return entries;
+  }
+
+  // ------------------------------------------------------------ the native-call bracket
+
+  /**
+   * The live SSL, for a call that must not run inside an OpenSSL callback:
+   * from there it would disturb the call in progress (its state, its error
+   * queue), so it is refused like every other I/O method.
+   */
+  outsideCall(): Pointer {
+    const ssl = this.#host.ssl(this.#socket);
+    if (this.#inCall > 0) {
+      throw new SecureSocketError("SecureSocket I/O cannot be started from inside an OpenSSL callback", {
+        openssl: [],
+      });
+    }
+    return ssl;
+  }
+
+  /**
+   * Starts one OpenSSL I/O call: the live SSL, with a clean error queue (so
+   * what the call leaves there is its own). Pair with `leave`. The native
+   * call itself cannot throw: every callback catches its own exceptions.
+   */
+  enter(): Pointer {
+    const ssl = this.outsideCall();
+    // Failures drain the queue (see leave), so it is normally empty: peeking
+    // is cheaper than clearing on every record.
+    if (libcrypto().ERR_peek_error() !== 0n) clearErrors();
+    this.#inCall++;
+    return ssl;
+  }
+
+  /** Ends an I/O call: records SSL_get_error in `sslError` and returns `result`. */
+  leave(ssl: Pointer, result: number): number {
+    this.#inCall--;
+    // close() from inside a callback is deferred until OpenSSL has returned.
+    if (this.#host.closed(this.#socket)) {
+      this.#host.freeNative(this.#socket);
+      this.#host.callbacks(this.#socket).errors.rethrow();
+      throw new SocketClosedError("SecureSocket");
+    }
+    if (result > 0) {
+      this.#sslError = 0;
+      return result;
+    }
+    const error = this.#sslError = libssl().SSL_get_error(ssl, result);
+    // The queue is per thread and shared by every socket: take this call's
+    // reasons now, before any await lets another socket clear or add to it.
+    if (error === SSL_ERROR_SSL || error === SSL_ERROR_SYSCALL) {
+      // A repeated failure may leave nothing new: keep the first call's reasons.
+      const drained = drainErrors();
+      if (drained.length > 0) this.#lastErrors = drained;
+    }
+    return result;
+  }
+
+  /** SSL_do_handshake(3), bracketed. */
+  doHandshake(): number {
+    const ssl = this.enter();
+    return this.leave(ssl, libssl().SSL_do_handshake(ssl));
+  }
+
+  /**
+   * For the handshake and the write side: sends what OpenSSL produced (alerts
+   * included) and waits until the transport took it, then rethrows a
+   * callback's exception. Null when there is nothing to wait for, so the
+   * per-record paths skip an await.
+   */
+  afterCall(): Promise<void> | null {
+    if (this.#host.callbacks(this.#socket).errors.pending) return this.#flushThenRethrow();
+    if (this.#pumpRunning || this.#outputPending()) return this.#sent();
+    return null;
+  }
+
+  async #flushThenRethrow(): Promise<void> {
+    // The call is failing anyway: a dead transport must not hide the callback's error.
+    const flushing = this.#flush();
+    if (flushing) await flushing;
+    this.#host.callbacks(this.#socket).errors.rethrow();
+  }
+
+  /** Waits until the output queue is empty; throws when the transport write failed. */
+  async #sent(): Promise<void> {
+    const flushing = this.#flush();
+    if (flushing) await flushing;
+    this.#checkWritable();
+  }
+
+  /**
+   * A call paused for an asynchronous callback's answer (`isSuspension`):
+   * waits for that answer, then rethrows a callback's exception. The caller
+   * calls OpenSSL again, which takes the answer.
+   */
+  async resume(error: number): Promise<void> {
+    const callbacks = this.#host.callbacks(this.#socket);
+    if (error === SSL_ERROR_WANT_RETRY_VERIFY) {
+      await Promise.all(callbacks.takeVerifyPending());
+    } else {
+      const pending = callbacks.pendingChoice(error === SSL_ERROR_WANT_X509_LOOKUP);
+      if (pending) await pending;
+    }
+    this.#checkOpen();
+    callbacks.errors.rethrow();
+  }
+
+  /**
+   * A callback threw during a call that otherwise succeeded: queue any alert
+   * (without waiting behind other output) and fail the connection with its error.
+   */
+  #failWithCallbackError(): never {
+    this.#kick();
+    try {
+      this.#host.callbacks(this.#socket).errors.rethrow();
+    } catch (error) {
+      throw this.fail(error);
+    }
+    throw new SecureSocketError("internal error: no callback error to rethrow", { openssl: [] });
+  }
+
+  /**
+   * Memory BIOs keep the largest buffer they ever held. After the handshake,
+   * when both are empty, fresh ones replace them, so an idle connection does
+   * not keep its handshake flight (certificate chains) allocated.
+   */
+  renewBios(): void {
+    const crypto = libcrypto();
+    if (this.#host.closed(this.#socket) || this.#transportEof || this.#pumpRunning) return;
+    if (Number(crypto.BIO_ctrl_pending(this.#rbio)) > 0 || Number(crypto.BIO_ctrl_pending(this.#wbio)) > 0) return;
+    const rbio = newMemoryBio();
+    let wbio: Pointer;
+    try {
+      wbio = newMemoryBio();
+    } catch (error) {
+      crypto.BIO_free(rbio);
+      throw error;
+    }
+    // Both new and distinct: SSL_set_bio frees the old pair.
+    libssl().SSL_set_bio(this.#host.ssl(this.#socket), rbio, wbio);
+    this.#rbio = rbio;
+    this.#wbio = wbio;
+  }
+
+  // ------------------------------------------------------------ errors
+
+  /** The error of a failed read or write: a truncation when the transport ended without close_notify. */
+  ioFailure(error: number, what: string): Error {
+    const openssl = this.takeErrors();
+    if (this.#transportEof && (error === SSL_ERROR_SYSCALL || openssl.some((e) => /unexpected eof/i.test(e.reason)))) {
+      return new TruncatedStreamError(
+        "the peer closed the connection without sending close_notify (the data may be truncated)",
+        { openssl },
+      );
+    }
+    return new SecureSocketError(`TLS ${what} failed`, { openssl });
+  }
+
+  /** A transport error: during the handshake, the handshake failed. */
+  #transportFailure(what: string, cause: unknown): SecureSocketError {
+    const message = `${what} the transport failed: ${(cause as Error)?.message ?? cause}`;
+    return this.#host.handshakeDone(this.#socket)
+      ? new SecureSocketError(message, { cause, openssl: [] })
+      : new HandshakeError(message, { cause, openssl: [] });
+  }
+
+  /** The transport: every path here runs after the handshake started, which needs one. */
+  #conn(): Conn {
+    const conn = this.#host.conn(this.#socket);
+    if (!conn) throw new SecureSocketError("socket is not connected", { openssl: [] });
+    return conn;
+  }
+
+  #checkOpen(): void {
+    if (this.#host.closed(this.#socket)) throw new SocketClosedError("SecureSocket");
+  }
+
+  /** After waiting for the flusher: the socket closed meanwhile, or the transport write failed. */
+  #checkWritable(): void {
+    this.#checkOpen();
+    if (this.#writeFailure) throw this.#writeFailure;
+  }
+
+  // ------------------------------------------------------------ the read path
+
+  /**
+   * Reads more ciphertext from the transport into the read BIO; false at EOF.
+   * `into` is the caller's plaintext buffer: a quiet connection reads the
+   * ciphertext there (the read BIO copies it before SSL_read overwrites it),
+   * so an idle connection's pending read holds no buffer of its own.
+   */
+  fill(into?: Uint8Array<ArrayBuffer>): Promise<boolean> {
+    if (this.#transportEof) return Promise.resolve(false);
+    // Concurrent readers share one transport read.
+    return this.#filling ??= this.#readTransport(into);
+  }
+
+  async #readTransport(into: Uint8Array<ArrayBuffer> | undefined): Promise<boolean> {
+    try {
+      const conn = this.#conn();
+      const buffer = this.#transportBuffer(into);
+      let n: number | null;
+      try {
+        n = await conn.read(buffer);
+      } catch (error) {
+        this.#checkOpen();
+        throw this.#transportFailure("reading from", error);
+      }
+      this.#checkOpen();
+      const crypto = libcrypto();
+      if (n === null) {
+        this.#transportEof = true;
+        // Without this, SSL_read on an empty memory BIO asks for more data forever.
+        crypto.BIO_ctrl(this.#rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, 0n, null);
+        return false;
+      }
+      crypto.BIO_write(this.#rbio, buffer, n);
+      if (n === buffer.length && buffer.length < TRANSPORT_BUFFER) {
+        this.#inBuffer = new Uint8Array(
+          buffer.length < RECORD_TRANSPORT_BUFFER ? RECORD_TRANSPORT_BUFFER : TRANSPORT_BUFFER,
+        );
+      } else if (n < SMALL_TRANSPORT_BUFFER && this.#inBuffer && this.#inBuffer.length > SMALL_TRANSPORT_BUFFER) {
+        this.#inBuffer = null;
+      }
+      return true;
+    } finally {
+      this.#filling = null;
+    }
+  }
+
+  /**
+   * Where the next transport read goes. Busy (reads filled the last buffer):
+   * a buffer of several records. Quiet: the caller's buffer when it holds at
+   * least SMALL_TRANSPORT_BUFFER, else a small one of the socket's own.
+   */
+  #transportBuffer(into: Uint8Array<ArrayBuffer> | undefined): Uint8Array<ArrayBuffer> {
+    const own = this.#inBuffer;
+    if (own && own.length > SMALL_TRANSPORT_BUFFER) return own;
+    if (into && into.length >= SMALL_TRANSPORT_BUFFER) {
+      this.#inBuffer = null;
+      return into;
+    }
+    return own ?? (this.#inBuffer = new Uint8Array(SMALL_TRANSPORT_BUFFER));
+  }
+
+  /**
+   * Reads decrypted bytes into `p`: the number read, or null after the peer's
+   * close_notify. Waits only for the peer's ciphertext (see the contract):
+   * output OpenSSL produces meanwhile is queued for the flusher, not awaited.
+   */
+  async read(p: Uint8Array): Promise<number | null> {
+    const pending = this.#host.ready(this.#socket);
+    if (pending) await pending;
+    if (p.length === 0) return 0;
+    const buffer = p as Uint8Array<ArrayBuffer>;
+    const callbacks = this.#host.callbacks(this.#socket);
+    for (;;) {
+      const result = this.#readRecords(buffer);
+      // Reading can make OpenSSL answer (a KeyUpdate, a post-handshake
+      // Certificate, an alert), and a callback that threw meanwhile fails the read.
+      if (callbacks.errors.pending) this.#failWithCallbackError();
+      if (this.#outputPending()) this.#kick();
+      if (result > 0) return result;
+      const error = this.#sslError;
+      switch (error) {
+        case SSL_ERROR_WANT_READ:
+          // After EOF the mark makes SSL_read report the truncation; never spin.
+          if (this.#transportEof) throw this.fail(this.ioFailure(SSL_ERROR_SYSCALL, "read"));
+          await this.fill(buffer);
+          continue;
+        case SSL_ERROR_ZERO_RETURN:
+          return null;
+        case SSL_ERROR_WANT_X509_LOOKUP:
+        case SSL_ERROR_WANT_CLIENT_HELLO_CB:
+        case SSL_ERROR_WANT_RETRY_VERIFY:
+          // A post-handshake message (a TLS 1.3 CertificateRequest) made an
+          // asynchronous callback suspend the call: wait for its answer.
+          await this.resume(error);
+          continue;
+        default:
+          throw this.fail(this.ioFailure(error, "read"));
+      }
+    }
+  }
+
+  /**
+   * SSL_read into `buffer`, going on while whole records are already waiting
+   * in the read BIO, so one read() can return several records. Returns the
+   * bytes read, or the failing SSL_read result (error in `sslError`) when
+   * nothing was read; a failure after some bytes waits for the next read().
+   */
+  #readRecords(buffer: Uint8Array<ArrayBuffer>): number {
+    const total = Math.min(buffer.length, 0x7fffffff);
+    let ssl = this.enter();
+    let result = this.leave(ssl, libssl().SSL_read(ssl, buffer, total));
+    if (result <= 0) return result;
+    let offset = result;
+    while (offset < total && Number(libcrypto().BIO_ctrl_pending(this.#rbio)) > 0) {
+      ssl = this.enter();
+      result = this.leave(ssl, libssl().SSL_read(ssl, buffer.subarray(offset), total - offset));
+      if (result <= 0) {
+        // OpenSSL repeats a close_notify or a fatal error on the next call:
+        // deliver what was read first. (A callback's error is not kept
+        // waiting: read() checks for it before returning.)
+        this.#sslError = 0;
+        break;
+      }
+      offset += result;
+    }
+    return offset;
+  }
+
+  // ------------------------------------------------------------ the flusher
+
+  /** True when OpenSSL has ciphertext waiting to be sent. */
+  #outputPending(): boolean {
+    return !this.#host.closed(this.#socket) && Number(libcrypto().BIO_ctrl_pending(this.#wbio)) > 0;
+  }
+
+  /** Makes sure the flusher runs (it picks up whatever the write BIO holds); never waits. */
+  #kick(): void {
+    if (this.#pumpRunning) {
+      this.#more = true;
+      return;
+    }
+    this.#pumpRunning = true;
+    const pump = this.#pump();
+    // It may have finished without awaiting (nothing to send).
+    if (this.#pumpRunning) this.#pumping = pump;
+  }
+
+  /** Starts the flusher if needed; the promise to wait for until the write BIO is empty, or null. */
+  #flush(): Promise<void> | null {
+    this.#kick();
+    return this.#pumping;
+  }
+
+  /**
+   * The one flusher: writes the write BIO's ciphertext to the transport, in
+   * order, until the BIO is empty. It never rejects: a transport failure
+   * kills the write side (`#writeFailure`), which writers then report.
+   */
+  async #pump(): Promise<void> {
+    const crypto = libcrypto();
+    try {
+      for (;;) {
+        if (this.#host.closed(this.#socket) || this.#writeFailure) return;
+        this.#more = false;
+        const pending = Number(crypto.BIO_ctrl_pending(this.#wbio));
+        if (pending === 0) return;
+        const pool = pending <= SMALL_FLUSH_BUFFER ? smallFlushBuffers : flushBuffers;
+        const buffer = pool.take();
+        let n: number;
+        try {
+          n = crypto.BIO_read(this.#wbio, buffer, buffer.length);
+          if (n <= 0) return;
+          const conn = this.#conn();
+          const bytes = n === buffer.length ? buffer : buffer.subarray(0, n);
+          for (let sent = 0; sent < n;) sent += await conn.write(sent === 0 ? bytes : bytes.subarray(sent));
+        } finally {
+          pool.release(buffer);
+        }
+        // A short read emptied the BIO: done, unless output was queued while we wrote.
+        if (n < buffer.length && !this.#more) return;
+      }
+    } catch (error) {
+      if (!this.#host.closed(this.#socket)) this.#writeFailure ??= this.#transportFailure("writing to", error);
+    } finally {
+      this.#pumpRunning = false;
+      this.#pumping = null;
+    }
+  }
+
+  // ------------------------------------------------------------ the write queue
+
+  /**
+   * Encrypts and sends all of `p`, after every write() and closeWrite()
+   * issued before; resolves once the ciphertext was handed to the transport.
+   */
+  write(p: Uint8Array): Promise<number> {
+    const run = this.#writesQueued++ === 0
+      ? this.#writeAll(p)
+      : this.#writeTail!.then(() => this.#writeAll(p), () => this.#writeAll(p));
+    // A call that finished without awaiting has left the queue already.
+    if (this.#writesQueued > 0) this.#writeTail = run;
+    return run;
+  }
+
+  /**
+   * Sends close_notify after every write() issued before (once `handshake`,
+   * the one in progress if any, has settled), then half-closes the transport.
+   */
+  closeWrite(handshake: Promise<void> | null): Promise<void> {
+    const run = this.#writesQueued++ === 0
+      ? this.#shutdown(handshake)
+      : this.#writeTail!.then(() => this.#shutdown(handshake), () => this.#shutdown(handshake));
+    if (this.#writesQueued > 0) this.#writeTail = run;
+    return run;
+  }
+
+  /** The end of a queued write or closeWrite: the next one may start. */
+  #dequeue(): void {
+    if (--this.#writesQueued === 0) this.#writeTail = null;
+  }
+
+  async #writeAll(p: Uint8Array): Promise<number> {
+    try {
+      const pending = this.#host.ready(this.#socket);
+      if (pending) await pending;
+      if (this.#writeFailure) throw this.#writeFailure;
+      const callbacks = this.#host.callbacks(this.#socket);
+      let offset = 0;
+      while (offset < p.length) {
+        const length = Math.min(p.length - offset, WRITE_CHUNK);
+        const chunk = (offset === 0 && length === p.length ? p : p.subarray(offset, offset + length)) as Uint8Array<
+          ArrayBuffer
+        >;
+        const ssl = this.enter();
+        const result = this.leave(ssl, libssl().SSL_write(ssl, chunk, length));
+        if (result <= 0) {
+          const error = this.#sslError;
+          const after = this.afterCall();
+          if (after) await after;
+          if (error === SSL_ERROR_WANT_READ && !this.#transportEof) {
+            await this.fill();
+            continue;
+          }
+          if (isSuspension(error)) {
+            // SSL_write finishes a post-handshake exchange first, which may suspend the same way.
+            await this.resume(error);
+            continue;
+          }
+          throw this.fail(this.ioFailure(error, "write"));
+        }
+        offset += result;
+        // Backpressure: the next chunk waits until the transport took this one.
+        const flushing = this.#flush();
+        if (flushing) await flushing;
+        this.#checkWritable();
+        if (callbacks.errors.pending) this.#failWithCallbackError();
+      }
+      return p.length;
+    } finally {
+      this.#dequeue();
+    }
+  }
+
+  async #shutdown(handshake: Promise<void> | null): Promise<void> {
+    try {
+      if (handshake) await handshake;
+      if (this.#host.handshakeDone(this.#socket) && this.#fatal === null && this.#writeFailure === null) {
+        const ssl = this.enter();
+        this.leave(ssl, libssl().SSL_shutdown(ssl));
+        drainErrors();
+        const after = this.afterCall();
+        if (after) await after;
+      }
+      try {
+        await this.#host.conn(this.#socket)?.closeWrite();
+      } catch {
+        // The peer may already have gone; close_notify was our part.
+      }
+    } finally {
+      this.#dequeue();
+    }
+  }
+
+  // ------------------------------------------------------------ post-handshake messages
+
+  /**
+   * Queues a post-handshake message (`request` is SSL_key_update(3) or
+   * SSL_verify_client_post_handshake(3)) and sends it. Refused inside an
+   * OpenSSL callback before `request` runs: there it would change the state
+   * of the call in progress (and clear its error queue).
+   */
+  async postHandshake(request: (ssl: Pointer) => boolean, refusal: string, what: string): Promise<void> {
+    const pending = this.#host.ready(this.#socket);
+    if (pending) await pending;
+    const ssl = this.outsideCall();
+    clearErrors();
+    if (!request(ssl)) throw new SecureSocketError(refusal);
+    // The message goes out with the next handshake step.
+    const result = this.doHandshake();
+    const error = this.#sslError;
+    const after = this.afterCall();
+    if (after) await after;
+    if (result !== 1 && error !== SSL_ERROR_WANT_READ) throw this.fail(this.ioFailure(error, what));
+  }
+}
