@@ -309,6 +309,14 @@ export const CRYPTO_SYMBOLS = {
   X509_verify_cert_error_string: { parameters: ["i64"], result: "pointer" },
   // int X509_VERIFY_PARAM_set1_ip_asc(X509_VERIFY_PARAM *param, const char *ipasc);
   X509_VERIFY_PARAM_set1_ip_asc: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int X509_STORE_CTX_set_ex_data(X509_STORE_CTX *ctx, int idx, void *data);
+  X509_STORE_CTX_set_ex_data: { parameters: ["pointer", "i32", "pointer"], result: "i32" },
+  // int CRYPTO_get_ex_new_index(int class_index, long argl, void *argp,
+  //   CRYPTO_EX_new *new_func, CRYPTO_EX_dup *dup_func, CRYPTO_EX_free *free_func);
+  CRYPTO_get_ex_new_index: {
+    parameters: ["i32", "i64", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
 
   // void *CRYPTO_malloc(size_t num, const char *file, int line);  (OPENSSL_malloc)
   CRYPTO_malloc: { parameters: ["usize", "pointer", "i32"], result: "pointer" },
