@@ -890,6 +890,7 @@ export class SecureSocket implements AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#callbacks.socketClosed();
     // Inside an OpenSSL callback the SSL is still in use: #call frees it on return.
     if (this.#inNative === 0) this.#freeNative();
     try {

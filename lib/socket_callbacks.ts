@@ -97,6 +97,7 @@ export class SocketCallbacks implements SocketHooks {
   #verify: VerifyState | null = null;
   #clientCert: AsyncChoice<ClientCertificate | null> | null = null;
   #serverName: AsyncChoice<SecureSocketContext | null> | null = null;
+  #closed: { promise: Promise<void>; resolve: () => void } | null = null;
 
   /**
    * @param socket the socket these callbacks serve
@@ -124,11 +125,30 @@ export class SocketCallbacks implements SocketHooks {
     return (clientCertificate ? this.#clientCert : this.#serverName)?.pending ?? null;
   }
 
-  /** The asynchronous verification answers to wait for (and forget). */
+  /**
+   * The asynchronous verification answers to wait for (and forget). The wait
+   * also ends when the socket is closed: an answer that never comes must not
+   * hold a closed socket's handshake forever.
+   */
   takeVerifyPending(): Promise<void>[] {
     const pending = this.#verify?.pending ?? [];
     if (this.#verify) this.#verify.pending = [];
-    return pending;
+    if (pending.length === 0) return pending;
+    return [Promise.race([Promise.all(pending).then(() => {}), this.#closedSignal().promise])];
+  }
+
+  /** The socket was closed: ends any wait for a verification answer (the handshake then sees the closed socket). */
+  socketClosed(): void {
+    this.#closedSignal().resolve();
+  }
+
+  #closedSignal(): { promise: Promise<void>; resolve: () => void } {
+    if (!this.#closed) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => resolve = r);
+      this.#closed = { promise, resolve };
+    }
+    return this.#closed;
   }
 
   /**

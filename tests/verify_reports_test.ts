@@ -207,3 +207,26 @@ Deno.test("verify reports: an answer that arrives after the socket was closed ch
     });
   }
 });
+
+Deno.test("verify reports: closing the socket ends the wait for an answer that never comes", async () => {
+  using server = presentingContext(corpusCase("good"));
+  using client = corpusTrustingContext();
+  let asked!: () => void;
+  const wasAsked = new Promise<void>((resolve) => asked = resolve);
+  client.setCertificateVerifyCallback(() => {
+    asked();
+    return new Promise<boolean>(() => {});
+  });
+  using listener = SecureSocketListener.listen(server, { hostname: "127.0.0.1", port: 0 });
+  const accepted = listener.accept();
+  const socket = new SecureSocket(client, { hostname: "good.test" });
+  const connecting = settle(socket.connect({ hostname: "127.0.0.1", port: listener.addr.port }));
+  const peer = await accepted;
+  const serverSide = settle(peer.handshake());
+  await within(wasAsked, 10_000, "the verify callback");
+  socket.close();
+  const result = await within(connecting, 5_000, "connect() after close");
+  assert.ok(!result.ok && result.error instanceof SocketClosedError, `got ${JSON.stringify(result)}`);
+  peer.close();
+  await serverSide;
+});
