@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import {
   CertificateVerificationError,
   SecureSocket,
+  SecureSocketListener,
   SocketClosedError,
   type VerifyCallback,
   type X509StoreContext,
@@ -16,7 +17,6 @@ import {
 import { failure, ownedPair, type Pair, success } from "./callback_utils.ts";
 import { type ChainCase, corpusCase, corpusTrustingContext, presentingContext } from "./chain_corpus.ts";
 import { delay, settle, within } from "./helpers.ts";
-import { SecureSocketListener } from "../lib/listener.ts";
 
 /** X509_V_ERR_APPLICATION_VERIFICATION */
 const APPLICATION_VERIFICATION = 50;
