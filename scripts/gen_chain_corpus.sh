@@ -210,12 +210,17 @@ q() {
 }
 
 # issue KEY_OUT CERT_OUT SUBJECT EXT_SECTION ISSUER|self [NOT_BEFORE [NOT_AFTER]]
-#   ISSUER names $PKI/ISSUER.{pem,key}. SAN comes from the environment.
+#   ISSUER names $PKI/ISSUER.{pem,key}. SAN comes from the environment; a
+#   new key is made unless KEY_FROM names one to reuse.
 issue() {
   local key="$1" cert="$2" subj="$3" ext="$4" issuer="$5"
   local not_before="${6:-$NOT_BEFORE}" not_after="${7:-$LEAF_NOT_AFTER}"
-  q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
-    -pkeyopt ec_param_enc:named_curve -out "$key"
+  if [ -n "${KEY_FROM:-}" ]; then
+    cp "$KEY_FROM" "$key" # the same key under another certificate
+  else
+    q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+      -pkeyopt ec_param_enc:named_curve -out "$key"
+  fi
   q openssl req -new -config "$CNF" -key "$key" -subj "$subj" -sha256 -out "$TMP/req.csr"
   local signer=(-cert "$PKI/$issuer.pem" -keyfile "$PKI/$issuer.key")
   [ "$issuer" = self ] && signer=(-selfsign -keyfile "$key")
@@ -287,6 +292,12 @@ ca future-int "Not Yet Valid Intermediate CA" intermediate root 20900101000000Z 
 ca deep1 "Deep CA 1" intermediate root
 ca deep2 "Deep CA 2" intermediate deep1
 ca deep3 "Deep CA 3" intermediate deep2
+# Two CAs certifying each other, neither under the root: X by Y and Y by X
+# (self-signed X0 and Y0 hold the keys for signing; they are never sent).
+ca loop-x0 "Loop CA X" intermediate self
+ca loop-y0 "Loop CA Y" intermediate self
+KEY_FROM="$PKI/loop-x0.key" ca loop-x "Loop CA X" intermediate loop-y0
+KEY_FROM="$PKI/loop-y0.key" ca loop-y "Loop CA Y" intermediate loop-x0
 # A leaf (CA:FALSE) whose key is then used to issue another leaf.
 SAN="DNS:issuer-leaf.test" issue "$PKI/leaf-ca.key" "$PKI/leaf-ca.pem" \
   "/O=secsock corpus/CN=Leaf used as a CA" server int
@@ -408,6 +419,11 @@ leaf intermediate-twice "/CN=corpus intermediate twice" server int "DNS:good.tes
 sends intermediate-twice int int
 describe intermediate-twice server accept good.test "" "" \
   "The peer sends the intermediate twice"
+
+leaf chain-loop "/CN=corpus chain loop" server loop-x0 "DNS:good.test"
+sends chain-loop loop-x loop-y
+describe chain-loop server reject good.test "" "" \
+  "The peer sends two CAs that certify each other (a loop), neither issued by the root"
 
 leaf depth-exceeded "/CN=corpus depth exceeded" server deep3 "DNS:good.test"
 sends depth-exceeded deep3 deep2 deep1
