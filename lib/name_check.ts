@@ -9,11 +9,14 @@
 import { cString } from "../ffi/memory.ts";
 import { checkEmailAddress, checkHostName, checkIpAddress } from "../ffi/x509_verify.ts";
 import { toCertificates, withX509, X509Certificate } from "./certificate.ts";
+import { checkPeerName, HOST_CHECK_FLAGS } from "./hostname.ts";
 
 /** X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS */
 const NO_PARTIAL_WILDCARDS = 0x4;
 /** X509_CHECK_FLAG_NEVER_CHECK_SUBJECT */
 const NEVER_CHECK_SUBJECT = 0x20;
+
+const encoder = new TextEncoder();
 
 /**
  * Weakenings of the host-name rules, for matching what other verifiers accept.
@@ -36,13 +39,19 @@ export interface HostNameOptions {
   partialWildcards?: boolean;
 }
 
-/** The X509_CHECK_FLAG_* value for `options`. */
+/** The X509_CHECK_FLAG_* value for `options`: the handshake's rules, less what the caller gave up in words. */
 export function hostCheckFlags(options: HostNameOptions): number {
-  return (options.partialWildcards ? 0 : NO_PARTIAL_WILDCARDS) |
-    (options.subjectFallback ? 0 : NEVER_CHECK_SUBJECT);
+  let flags = HOST_CHECK_FLAGS;
+  if (options.partialWildcards) flags &= ~NO_PARTIAL_WILDCARDS;
+  if (options.subjectFallback) flags &= ~NEVER_CHECK_SUBJECT;
+  return flags;
 }
 
-const encoder = new TextEncoder();
+/** A host name as a handshake accepts it (see checkPeerName), as UTF-8 bytes. */
+export function hostNameBytes(name: unknown, what: string): Uint8Array<ArrayBuffer> {
+  if (typeof name !== "string") throw new TypeError(`\`${what}\` must be a string`);
+  return encoder.encode(checkPeerName(name, what)!);
+}
 
 /** UTF-8 bytes of a name; a TypeError for what cannot be a name (empty, embedded NUL). */
 export function nameBytes(name: string, what: string): Uint8Array<ArrayBuffer> {
@@ -81,7 +90,7 @@ export function checkHost(
   name: string,
   options: HostNameOptions = {},
 ): boolean {
-  const bytes = nameBytes(name, "host name");
+  const bytes = hostNameBytes(name, "name");
   return answer(withX509(certificate(cert), (x) => checkHostName(x, bytes, hostCheckFlags(options))), `"${name}"`);
 }
 

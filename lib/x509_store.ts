@@ -21,7 +21,7 @@ import {
 } from "../ffi/x509_verify.ts";
 import { certificateFromHandle, newX509, toCertificates, X509Certificate } from "./certificate.ts";
 import { SecureSocketError, SocketClosedError } from "./errors.ts";
-import { hostCheckFlags, type HostNameOptions, nameBytes } from "./name_check.ts";
+import { hostCheckFlags, hostNameBytes, type HostNameOptions, nameBytes } from "./name_check.ts";
 import { verifyErrorString } from "./verify.ts";
 
 /** X509_V_FLAG_X509_STRICT */
@@ -346,7 +346,7 @@ function chainParameters(options: VerifyCertificateOptions): ChainParameters {
   if (options.policyCheck) flags |= FLAG_POLICY_CHECK;
   return {
     purpose,
-    host: options.hostname === undefined ? null : nameBytes(options.hostname, "hostname"),
+    host: options.hostname === undefined ? null : hostNameBytes(options.hostname, "hostname"),
     hostFlags: hostCheckFlags(options),
     ip: options.ip === undefined ? null : ipText(options.ip),
     email: options.email === undefined ? null : nameBytes(options.email, "email"),

@@ -154,6 +154,7 @@ Deno.test("X509Store: misuse is a typed error, before anything is verified", () 
   assert.throws(() => store.verify(leaf, { depth: 1.5 }), RangeError);
   assert.throws(() => store.verify(leaf, { hostname: "localhost\0.evil.test" }), TypeError);
   assert.throws(() => store.verify(leaf, { hostname: "" }), TypeError);
+  assert.throws(() => store.verify(leaf, { hostname: ".localhost" }), TypeError, "a leading dot means any subdomain");
   assert.throws(() => store.verify(leaf, { ip: "not an address" }), TypeError);
   assert.throws(() => store.verify(leaf, { ip: "127.0.0.1\0" }), TypeError);
   assert.throws(() => store.verify(leaf, { email: "a@b\0c" }), TypeError);
@@ -215,6 +216,7 @@ Deno.test("checkHost / checkIP / checkEmail: the leaf's names, with secsock's ho
   assert.equal(checkEmail(client, "mallory@good.test"), false);
   assert.throws(() => checkHost(server, "localhost\0.evil.test"), TypeError);
   assert.throws(() => checkHost(server, ""), TypeError);
+  assert.throws(() => checkHost(server, ".localhost"), TypeError);
   assert.throws(() => checkIP(server, "localhost"), TypeError);
   assert.throws(() => checkEmail(server, "a\0b"), TypeError);
   assert.throws(() => checkHost({} as X509Certificate, "localhost"), TypeError);
