@@ -31,6 +31,15 @@ export { X509Certificate } from "./lib/certificate.ts";
 export { PrivateKey } from "./lib/private_key.ts";
 export type { Password, PasswordCallback } from "./lib/password.ts";
 export { type VerifyCallback, VerifyMode, X509StoreContext } from "./lib/verify.ts";
+export {
+  type CertificateInput,
+  type CertificatePurpose,
+  type CertificateVerification,
+  type VerifyCertificateOptions,
+  X509Store,
+  type X509StoreOptions,
+} from "./lib/x509_store.ts";
+export { checkEmail, checkHost, checkIP, type HostNameOptions } from "./lib/name_check.ts";
 export { type AlertInfo, describeAlert, formatInfo, type InfoCallback, InfoWhere } from "./lib/info.ts";
 export {
   CertificateVerificationError,

@@ -336,6 +336,46 @@ export const CRYPTO_SYMBOLS = {
   X509_VERIFY_PARAM_set1_ip_asc: { parameters: ["pointer", "buffer"], result: "i32" },
   // unsigned long X509_VERIFY_PARAM_get_flags(const X509_VERIFY_PARAM *param);
   X509_VERIFY_PARAM_get_flags: { parameters: ["pointer"], result: "u64" },
+  // int X509_STORE_CTX_set_ex_data(X509_STORE_CTX *ctx, int idx, void *data);
+  X509_STORE_CTX_set_ex_data: { parameters: ["pointer", "i32", "pointer"], result: "i32" },
+  // int CRYPTO_get_ex_new_index(int class_index, long argl, void *argp,
+  //   CRYPTO_EX_new *new_func, CRYPTO_EX_dup *dup_func, CRYPTO_EX_free *free_func);
+  CRYPTO_get_ex_new_index: {
+    parameters: ["i32", "i64", "pointer", "pointer", "pointer", "pointer"],
+    result: "i32",
+  },
+  // X509_STORE_CTX *X509_STORE_CTX_new(void);
+  X509_STORE_CTX_new: { parameters: [], result: "pointer" },
+  // void X509_STORE_CTX_free(X509_STORE_CTX *ctx);
+  X509_STORE_CTX_free: { parameters: ["pointer"], result: "void" },
+  // int X509_STORE_CTX_init(X509_STORE_CTX *ctx, X509_STORE *trust_store, X509 *target, STACK_OF(X509) *untrusted);
+  X509_STORE_CTX_init: { parameters: ["pointer", "pointer", "pointer", "pointer"], result: "i32" },
+  // int X509_STORE_CTX_set_purpose(X509_STORE_CTX *ctx, int purpose);
+  X509_STORE_CTX_set_purpose: { parameters: ["pointer", "i32"], result: "i32" },
+  // X509_VERIFY_PARAM *X509_STORE_CTX_get0_param(const X509_STORE_CTX *ctx);
+  X509_STORE_CTX_get0_param: { parameters: ["pointer"], result: "pointer" },
+  // int X509_verify_cert(X509_STORE_CTX *ctx);
+  X509_verify_cert: { parameters: ["pointer"], result: "i32" },
+  // int X509_VERIFY_PARAM_set1_host(X509_VERIFY_PARAM *param, const char *name, size_t namelen);
+  X509_VERIFY_PARAM_set1_host: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
+  // void X509_VERIFY_PARAM_set_hostflags(X509_VERIFY_PARAM *param, unsigned int flags);
+  X509_VERIFY_PARAM_set_hostflags: { parameters: ["pointer", "u32"], result: "void" },
+  // int X509_VERIFY_PARAM_set1_email(X509_VERIFY_PARAM *param, const char *email, size_t emaillen);
+  X509_VERIFY_PARAM_set1_email: { parameters: ["pointer", "buffer", "usize"], result: "i32" },
+  // void X509_VERIFY_PARAM_set_time(X509_VERIFY_PARAM *param, time_t t);
+  X509_VERIFY_PARAM_set_time: { parameters: ["pointer", "i64"], result: "void" },
+  // void X509_VERIFY_PARAM_set_depth(X509_VERIFY_PARAM *param, int depth);
+  X509_VERIFY_PARAM_set_depth: { parameters: ["pointer", "i32"], result: "void" },
+  // int X509_VERIFY_PARAM_set_flags(X509_VERIFY_PARAM *param, unsigned long flags);
+  X509_VERIFY_PARAM_set_flags: { parameters: ["pointer", "u64"], result: "i32" },
+  // int X509_PURPOSE_get_by_sname(const char *sname);
+  X509_PURPOSE_get_by_sname: { parameters: ["buffer"], result: "i32" },
+  // X509_PURPOSE *X509_PURPOSE_get0(int idx);
+  X509_PURPOSE_get0: { parameters: ["i32"], result: "pointer" },
+  // int X509_PURPOSE_get_id(const X509_PURPOSE *xp);
+  X509_PURPOSE_get_id: { parameters: ["pointer"], result: "i32" },
+  // int X509_check_email(X509 *x, const char *chk, size_t chklen, unsigned int flags);
+  X509_check_email: { parameters: ["pointer", "buffer", "usize", "u32"], result: "i32" },
 
   // void *CRYPTO_malloc(size_t num, const char *file, int line);  (OPENSSL_malloc)
   CRYPTO_malloc: { parameters: ["usize", "pointer", "i32"], result: "pointer" },
@@ -357,6 +397,10 @@ export const CRYPTO_SYMBOLS = {
   OPENSSL_sk_pop: { parameters: ["pointer"], result: "pointer" },
   // void OPENSSL_sk_free(OPENSSL_STACK *st);
   OPENSSL_sk_free: { parameters: ["pointer"], result: "void" },
+  // OPENSSL_STACK *OPENSSL_sk_new_null(void);
+  OPENSSL_sk_new_null: { parameters: [], result: "pointer" },
+  // int OPENSSL_sk_push(OPENSSL_STACK *st, const void *data);
+  OPENSSL_sk_push: { parameters: ["pointer", "pointer"], result: "i32" },
   // int OPENSSL_sk_num(const OPENSSL_STACK *st);
   OPENSSL_sk_num: { parameters: ["pointer"], result: "i32" },
   // void *OPENSSL_sk_value(const OPENSSL_STACK *st, int i);

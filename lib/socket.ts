@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { libcrypto, libssl } from "../ffi/library.ts";
+import { libssl } from "../ffi/library.ts";
 import { clearErrors, drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
 import { isNull, type Pointer, PointerSlot, readBytes, readCString, utf8 } from "../ffi/memory.ts";
 import { freeX509, nameStackToStrings, stackElements } from "../ffi/x509.ts";
@@ -567,6 +567,7 @@ export class SecureSocket implements AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#callbacks.socketClosed();
     // Inside an OpenSSL callback the SSL is still in use: the engine frees it on return.
     if (!this.#io.inCall) this.#freeNative();
     try {

@@ -10,8 +10,9 @@
 import { libcrypto, libssl } from "../ffi/library.ts";
 import { CallbackErrorSlot } from "../ffi/callbacks.ts";
 import { drainErrors } from "../ffi/errors.ts";
-import { type Pointer, pointerKey, type PointerValue, writeInt32, writePointer } from "../ffi/memory.ts";
+import { type Pointer, type PointerValue, writeInt32, writePointer } from "../ffi/memory.ts";
 import { freeX509, upRefX509 } from "../ffi/x509.ts";
+import { certificateIdentity, verificationPass } from "../ffi/x509_verify.ts";
 import { freePrivateKey, keyMatchesCertificate } from "../ffi/pkey.ts";
 import { AsyncChoice, isPromiseLike } from "./async_choice.ts";
 import { newX509, toCertificates, X509Certificate } from "./certificate.ts";
@@ -47,11 +48,38 @@ export interface SocketAccess {
   switchContext(socket: SecureSocket, next: ContextCore): void;
 }
 
-/** Verification answers of one connection, kept across OpenSSL's retries. */
+/**
+ * The verification callback's answers on one connection, for the passes of an
+ * asynchronous verification. A Promise answer makes OpenSSL finish the pass
+ * provisionally and verify the whole chain again once it settles; that next
+ * pass repeats the same reports, which get the answers already given, and
+ * any report that was not answered yet is asked then.
+ */
 interface VerifyState {
+  /** The pass being reported on (see verificationPass). */
+  pass: bigint;
+  /** Reports made so far in this pass. */
+  position: number;
+  /** This pass is waiting for an answer: it only runs to ask for the next pass. */
+  waiting: boolean;
+  /** Answers by report (see reportKey), given in this pass or in the one that asked for it. */
   answers: Map<string, boolean>;
-  asking: Set<string>;
+  /** What the handshake awaits before OpenSSL runs the next pass. */
   pending: Promise<void>[];
+}
+
+/**
+ * Names one report of one pass: its place in the pass and everything it
+ * says. A later pass serves an answer only to a report identical in all of
+ * them; any report that differs (another error, another certificate, the
+ * time-dependent checks coming out otherwise) is a new question.
+ */
+function reportKey(position: number, ok: number, store: Pointer): string {
+  const crypto = libcrypto();
+  const depth = crypto.X509_STORE_CTX_get_error_depth(store);
+  const error = crypto.X509_STORE_CTX_get_error(store);
+  const certificate = certificateIdentity(crypto.X509_STORE_CTX_get_current_cert(store));
+  return `${position}:${depth}:${ok}:${error}:${certificate}`;
 }
 
 /** One connection's callback dispatch and state; it is the socket's registry entry. */
@@ -69,6 +97,7 @@ export class SocketCallbacks implements SocketHooks {
   #verify: VerifyState | null = null;
   #clientCert: AsyncChoice<ClientCertificate | null> | null = null;
   #serverName: AsyncChoice<SecureSocketContext | null> | null = null;
+  #closed: { promise: Promise<void>; resolve: () => void } | null = null;
 
   /**
    * @param socket the socket these callbacks serve
@@ -93,17 +122,43 @@ export class SocketCallbacks implements SocketHooks {
 
   /** What the handshake must wait for before calling OpenSSL again, for a suspended choice. */
   pendingChoice(clientCertificate: boolean): Promise<void> | null {
-    return (clientCertificate ? this.#clientCert : this.#serverName)?.pending ?? null;
+    const pending = (clientCertificate ? this.#clientCert : this.#serverName)?.pending ?? null;
+    // An answer that never comes must not outlive the socket: close() ends the wait.
+    return pending && Promise.race([pending, this.#closedSignal().promise]);
   }
 
-  /** The asynchronous verification answers to wait for (and forget). */
+  /**
+   * The asynchronous verification answers to wait for (and forget). The wait
+   * also ends when the socket is closed: an answer that never comes must not
+   * hold a closed socket's handshake forever.
+   */
   takeVerifyPending(): Promise<void>[] {
     const pending = this.#verify?.pending ?? [];
     if (this.#verify) this.#verify.pending = [];
-    return pending;
+    if (pending.length === 0) return pending;
+    return [Promise.race([Promise.all(pending).then(() => {}), this.#closedSignal().promise])];
   }
 
-  /** §2: 1 to continue, 0 to fail verification. */
+  /** The socket was closed: ends any wait for a verification answer (the handshake then sees the closed socket). */
+  socketClosed(): void {
+    this.#closedSignal().resolve();
+  }
+
+  #closedSignal(): { promise: Promise<void>; resolve: () => void } {
+    if (!this.#closed) {
+      let resolve!: () => void;
+      const promise = new Promise<void>((r) => resolve = r);
+      this.#closed = { promise, resolve };
+    }
+    return this.#closed;
+  }
+
+  /**
+   * §2: 1 to continue, 0 to fail verification. OpenSSL may report on one
+   * certificate several times (first "ok", later a name-constraint, policy or
+   * host-name failure); every report is the callback's question, and an answer
+   * applies to the report it was given for only.
+   */
   verify(ok: number, store: Pointer): number {
     const crypto = libcrypto();
     const depth = crypto.X509_STORE_CTX_get_error_depth(store);
@@ -113,24 +168,24 @@ export class SocketCallbacks implements SocketHooks {
       if (!cb) {
         accepted = ok === 1;
       } else {
-        // A client's async answer restarts verification of the whole chain:
-        // answers already given are served from here, so the callback runs once per certificate.
-        const cacheKey = `${depth}:${pointerKey(crypto.X509_STORE_CTX_get_current_cert(store))}`;
-        const state = this.#verify ??= { answers: new Map(), asking: new Set(), pending: [] };
-        const cached = state.answers.get(cacheKey);
-        if (cached !== undefined) {
-          accepted = cached;
-        } else if (state.asking.has(cacheKey)) {
-          // OpenSSL may ask again about the same certificate in the same pass:
-          // the retry is already requested, so stay provisional.
+        const state = this.#verifyState(store);
+        const key = reportKey(state.position++, ok, store);
+        const replay = state.answers.get(key);
+        if (replay !== undefined) {
+          accepted = replay;
+        } else if (state.waiting) {
+          // An earlier report of this pass awaits its answer, and the pass
+          // will be run again: hold this one until then, so that reports are
+          // asked in OpenSSL's order, each only once what came before was accepted.
           return 1;
         } else {
           const answer = withStoreContext(store, this.socket, (ctx) => cb(ok === 1, ctx));
-          if (isPromiseLike(answer)) return this.#verifyLater(state, cacheKey, answer);
+          if (isPromiseLike(answer)) return this.#verifyLater(state, key, answer);
           if (typeof answer !== "boolean") {
             throw new TypeError(`the verification callback must return a boolean, got ${typeof answer}`);
           }
-          state.answers.set(cacheKey, answer);
+          // Kept for a later pass, should a later report of this one be answered asynchronously.
+          state.answers.set(key, answer);
           accepted = answer;
         }
       }
@@ -145,20 +200,41 @@ export class SocketCallbacks implements SocketHooks {
     return 0;
   }
 
-  /** A client's Promise answer: accept provisionally and make OpenSSL retry once it settles. */
-  #verifyLater(state: VerifyState, cacheKey: string, answer: PromiseLike<unknown>): number {
+  /**
+   * The answers for the pass `store` belongs to. A new pass keeps the earlier
+   * answers only when the pass before asked for it (it was waiting for an
+   * answer); otherwise it is a verification of its own and starts afresh.
+   */
+  #verifyState(store: Pointer): VerifyState {
+    const pass = verificationPass(store);
+    const state = this.#verify ??= { pass, position: 0, waiting: false, answers: new Map(), pending: [] };
+    if (state.pass !== pass) {
+      if (!state.waiting) state.answers = new Map();
+      state.pass = pass;
+      state.position = 0;
+      state.waiting = false;
+    }
+    return state;
+  }
+
+  /**
+   * A client's Promise answer: accept provisionally and make OpenSSL verify
+   * the chain again once it settles; the answer applies to this report only.
+   */
+  #verifyLater(state: VerifyState, key: string, answer: PromiseLike<unknown>): number {
     if (this.#access.isServer(this.socket)) {
       // A provisional "yes" would let the client in: servers cannot pause here.
       throw new TypeError("a server's verification callback must answer synchronously (returned a Promise)");
     }
-    state.asking.add(cacheKey);
+    state.waiting = true;
+    // The map of this verification: a late answer never lands in a later one.
+    const answers = state.answers;
     state.pending.push(
       Promise.resolve(answer).then((value) => {
-        state.asking.delete(cacheKey);
         if (typeof value !== "boolean") {
           throw new TypeError(`the verification callback's Promise must resolve to a boolean, got ${typeof value}`);
         }
-        state.answers.set(cacheKey, value);
+        answers.set(key, value);
       }).catch((error) => this.errors.record(error)),
     );
     libssl().SSL_ctrl(this.#access.ssl(this.socket), SSL_CTRL_SET_RETRY_VERIFY, 0n, null);

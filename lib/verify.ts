@@ -12,10 +12,14 @@ import { SecureSocketError } from "./errors.ts";
 import type { SecureSocket } from "./socket.ts";
 
 /**
- * The verification callback: called for every certificate of the peer's chain,
- * deepest (the root) first and the peer's own certificate (depth 0) last.
- * `ok` says whether OpenSSL's own checks passed. Return true to accept, false
- * to reject; on a client, a Promise of either suspends the handshake.
+ * The verification callback: called for every report OpenSSL makes on the
+ * peer's chain, deepest (the root) first and the peer's own certificate
+ * (depth 0) last. OpenSSL may report on one certificate more than once (first
+ * `ok`, later a name-constraint, policy or host-name failure); each report is
+ * asked and answered on its own, so `(ok) => ok` gives the verdict of no
+ * callback. `ok` says whether OpenSSL's own checks passed. Return true to
+ * accept, false to reject; on a client, a Promise of either suspends the
+ * handshake, and its answer applies to the report it was given for.
  *
  * @example
  * ```ts
