@@ -9,6 +9,7 @@
  */
 import { libcrypto } from "./library.ts";
 import { withBio } from "./bio.ts";
+import { NativeCallback, PASSWORD_CALLBACK } from "./callbacks.ts";
 import { cursorTo, isNull, type Pointer, type PointerValue, readCString } from "./memory.ts";
 import { nameToString } from "./x509_name.ts";
 
@@ -20,18 +21,54 @@ export {
   type SubjectAltNameResult,
 } from "./general_name.ts";
 
-/** Reads every certificate of a PEM bundle; the caller owns the returned handles. */
-export function x509sFromPEM(pem: Uint8Array): Pointer[] {
+/** ERR_LIB_PEM and PEM_R_NO_START_LINE: "no more PEM blocks", the normal end of a bundle. */
+const ERR_LIB_PEM = 9, PEM_R_NO_START_LINE = 108;
+
+/** What reading a PEM bundle gave. */
+export interface PemCertificates {
+  /** The certificates read, in order; the caller owns them. */
+  handles: Pointer[];
+  /** True when reading stopped at the end of the input, false when at a bad block. */
+  complete: boolean;
+  /** True when a block was encrypted (`Proc-Type: 4,ENCRYPTED`) and so refused. */
+  encrypted: boolean;
+}
+
+/**
+ * Reads every certificate of a PEM bundle (`PEM_read_bio_X509(3)`), skipping
+ * text and blocks of other types between them. A password callback that
+ * always fails is passed: with none, OpenSSL would answer a
+ * `Proc-Type: 4,ENCRYPTED` block by prompting on the terminal and blocking.
+ * The caller should clear the error queue first; on an incomplete read it
+ * holds OpenSSL's reasons.
+ */
+export function x509sFromPEM(pem: Uint8Array): PemCertificates {
   const crypto = libcrypto();
-  return withBio(pem, (bio) => {
-    const out: Pointer[] = [];
-    for (;;) {
-      const x = crypto.PEM_read_bio_X509(bio, null, null, null);
-      if (isNull(x)) break;
-      out.push(x);
-    }
-    return out;
-  });
+  let encrypted = false;
+  const refusePassword = new NativeCallback(
+    PASSWORD_CALLBACK,
+    () => {
+      encrypted = true;
+      return -1;
+    },
+    -1,
+    () => {},
+  );
+  try {
+    return withBio(pem, (bio) => {
+      const handles: Pointer[] = [];
+      for (;;) {
+        const x = crypto.PEM_read_bio_X509(bio, null, refusePassword.pointer, null);
+        if (isNull(x)) break;
+        handles.push(x);
+      }
+      const last = crypto.ERR_peek_last_error();
+      const atEnd = Number((last >> 23n) & 0xffn) === ERR_LIB_PEM && Number(last & 0x7fffffn) === PEM_R_NO_START_LINE;
+      return { handles, complete: atEnd && !encrypted, encrypted };
+    });
+  } finally {
+    refusePassword.close();
+  }
 }
 
 /** What parsing DER gave. */

@@ -130,7 +130,9 @@ export class X509Certificate {
   }
 
   /**
-   * Reads the first certificate of a PEM text (`PEM_read_bio_X509(3)`).
+   * Reads the first certificate of a PEM text (`PEM_read_bio_X509(3)`). Every
+   * block of the text must be readable; encrypted blocks
+   * (`Proc-Type: 4,ENCRYPTED`) are refused, never prompted for.
    *
    * @example
    * ```ts
@@ -284,13 +286,19 @@ export function certificateFromHandle(x509: Pointer): X509Certificate {
   return fromHandle(x509);
 }
 
-/** Every certificate of a PEM bundle, in order; throws when there is none. */
+/** Every certificate of a PEM bundle, in order; throws when there is none or a block is bad. */
 export function certificatesFromPEM(pem: string | Uint8Array): X509Certificate[] {
   clearErrors();
-  const handles = x509sFromPEM(bytesOf(pem));
-  // PEM_read_bio_X509 leaves "no start line" behind once the input is exhausted.
-  drainErrors();
+  const { handles, complete, encrypted } = x509sFromPEM(bytesOf(pem));
   try {
+    if (encrypted) {
+      throw new UnableToReadCertificateError(
+        "the PEM certificate is encrypted (Proc-Type: 4,ENCRYPTED); encrypted certificates are not supported",
+      );
+    }
+    if (!complete) throw new UnableToReadCertificateError("a PEM certificate block cannot be read");
+    // PEM_read_bio_X509 leaves "no start line" behind once the input is exhausted.
+    drainErrors();
     if (handles.length === 0) {
       throw new UnableToReadCertificateError("no PEM certificate found (expected -----BEGIN CERTIFICATE-----)", {
         openssl: [],
