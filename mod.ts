@@ -28,6 +28,7 @@ export {
 export { type ConnectOptions, SecureSocket, type SecureSocketOptions, type StartTlsOptions } from "./lib/socket.ts";
 export { type ListenOptions, SecureSocketListener } from "./lib/listener.ts";
 export { X509Certificate } from "./lib/certificate.ts";
+export type { GeneralNameType, SubjectAltName } from "./lib/subject_alt_name.ts";
 export { PrivateKey } from "./lib/private_key.ts";
 export type { Password, PasswordCallback } from "./lib/password.ts";
 export { type VerifyCallback, VerifyMode, X509StoreContext } from "./lib/verify.ts";

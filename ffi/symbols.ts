@@ -214,6 +214,8 @@ export const CRYPTO_SYMBOLS = {
   ERR_get_error: { parameters: [], result: "u64" },
   // unsigned long ERR_peek_error(void);
   ERR_peek_error: { parameters: [], result: "u64" },
+  // unsigned long ERR_peek_last_error(void);
+  ERR_peek_last_error: { parameters: [], result: "u64" },
   // void ERR_clear_error(void);
   ERR_clear_error: { parameters: [], result: "void" },
   // const char *ERR_lib_error_string(unsigned long e);
@@ -244,6 +246,10 @@ export const CRYPTO_SYMBOLS = {
   d2i_X509_bio: { parameters: ["pointer", "pointer"], result: "pointer" },
   // int i2d_X509_bio(BIO *bp, const X509 *x509);
   i2d_X509_bio: { parameters: ["pointer", "pointer"], result: "i32" },
+  // X509 *d2i_X509(X509 **a, const unsigned char **ppin, long length);
+  d2i_X509: { parameters: ["pointer", "buffer", "i64"], result: "pointer" },
+  // int i2d_X509(const X509 *a, unsigned char **out);
+  i2d_X509: { parameters: ["pointer", "buffer"], result: "i32" },
   // EVP_PKEY *PEM_read_bio_PrivateKey(BIO *bp, EVP_PKEY **x, pem_password_cb *cb, void *u);
   PEM_read_bio_PrivateKey: { parameters: ["pointer", "pointer", "function", "pointer"], result: "pointer" },
   // EVP_PKEY *d2i_PrivateKey_bio(BIO *bp, EVP_PKEY **a);
@@ -294,6 +300,16 @@ export const CRYPTO_SYMBOLS = {
   ASN1_STRING_get0_data: { parameters: ["pointer"], result: "pointer" },
   // int ASN1_STRING_length(const ASN1_STRING *x);
   ASN1_STRING_length: { parameters: ["pointer"], result: "i32" },
+  // void *GENERAL_NAME_get0_value(const GENERAL_NAME *a, int *ptype);
+  GENERAL_NAME_get0_value: { parameters: ["pointer", "buffer"], result: "pointer" },
+  // int GENERAL_NAME_get0_otherName(const GENERAL_NAME *gen, ASN1_OBJECT **poid, ASN1_TYPE **pvalue);
+  GENERAL_NAME_get0_otherName: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  // int i2d_GENERAL_NAME(const GENERAL_NAME *a, unsigned char **out);
+  i2d_GENERAL_NAME: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int i2d_ASN1_TYPE(const ASN1_TYPE *a, unsigned char **out);
+  i2d_ASN1_TYPE: { parameters: ["pointer", "buffer"], result: "i32" },
+  // int OBJ_obj2txt(char *buf, int buf_len, const ASN1_OBJECT *a, int no_name);
+  OBJ_obj2txt: { parameters: ["buffer", "i32", "pointer", "i32"], result: "i32" },
   // int X509_check_private_key(const X509 *x, const EVP_PKEY *k);
   X509_check_private_key: { parameters: ["pointer", "pointer"], result: "i32" },
 

@@ -1,55 +1,102 @@
 /**
- * X509 handles: parsing PEM/DER into owned `X509*`, encoding them back, reading
- * their fields, and walking `STACK_OF(X509)`.
+ * X509 handles: parsing PEM/DER into owned `X509*`, encoding them back to DER,
+ * reading single fields, and walking `STACK_OF(X509)`.
+ *
+ * Every field reader returns null when OpenSSL cannot read that field, so a
+ * caller can report a bad field without losing the others.
  *
  * @module
  */
 import { libcrypto } from "./library.ts";
-import { readAll, withBio } from "./bio.ts";
-import {
-  isNull,
-  type Pointer,
-  type PointerValue,
-  readBytes,
-  readCString,
-  readInt32,
-  readPointer,
-  utf8,
-} from "./memory.ts";
+import { withBio } from "./bio.ts";
+import { NativeCallback, PASSWORD_CALLBACK } from "./callbacks.ts";
+import { cursorTo, isNull, type Pointer, type PointerValue, readCString } from "./memory.ts";
+import { nameToString } from "./x509_name.ts";
 
-/** XN_FLAG_RFC2253 without ASN1_STRFLGS_ESC_MSB, so UTF-8 names stay readable. */
-const RFC2253_UTF8 = 0x01110317n & ~4n;
-/** NID_subject_alt_name */
-const NID_SUBJECT_ALT_NAME = 85;
-/** GENERAL_NAME types (GEN_EMAIL, GEN_DNS, GEN_URI, GEN_IPADD). */
-const GEN_EMAIL = 1, GEN_DNS = 2, GEN_URI = 6, GEN_IPADD = 7;
+export { nameToString };
+export {
+  type GeneralNameType,
+  type RawGeneralName,
+  readSubjectAltNames,
+  type SubjectAltNameResult,
+} from "./general_name.ts";
 
-/** Reads every certificate of a PEM bundle; the caller owns the returned handles. */
-export function x509sFromPEM(pem: Uint8Array): Pointer[] {
+/** ERR_LIB_PEM and PEM_R_NO_START_LINE: "no more PEM blocks", the normal end of a bundle. */
+const ERR_LIB_PEM = 9, PEM_R_NO_START_LINE = 108;
+
+/** What reading a PEM bundle gave. */
+export interface PemCertificates {
+  /** The certificates read, in order; the caller owns them. */
+  handles: Pointer[];
+  /** True when reading stopped at the end of the input, false when at a bad block. */
+  complete: boolean;
+  /** True when a block was encrypted (`Proc-Type: 4,ENCRYPTED`) and so refused. */
+  encrypted: boolean;
+}
+
+/**
+ * Reads every certificate of a PEM bundle (`PEM_read_bio_X509(3)`), skipping
+ * text and blocks of other types between them. A password callback that
+ * always fails is passed: with none, OpenSSL would answer a
+ * `Proc-Type: 4,ENCRYPTED` block by prompting on the terminal and blocking.
+ * The caller should clear the error queue first; on an incomplete read it
+ * holds OpenSSL's reasons.
+ */
+export function x509sFromPEM(pem: Uint8Array): PemCertificates {
   const crypto = libcrypto();
-  return withBio(pem, (bio) => {
-    const out: Pointer[] = [];
-    for (;;) {
-      const x = crypto.PEM_read_bio_X509(bio, null, null, null);
-      if (isNull(x)) break;
-      out.push(x);
-    }
-    return out;
-  });
+  let encrypted = false;
+  const refusePassword = new NativeCallback(
+    PASSWORD_CALLBACK,
+    () => {
+      encrypted = true;
+      return -1;
+    },
+    -1,
+    () => {},
+  );
+  try {
+    return withBio(pem, (bio) => {
+      const handles: Pointer[] = [];
+      for (;;) {
+        const x = crypto.PEM_read_bio_X509(bio, null, refusePassword.pointer, null);
+        if (isNull(x)) break;
+        handles.push(x);
+      }
+      const last = crypto.ERR_peek_last_error();
+      const atEnd = Number((last >> 23n) & 0xffn) === ERR_LIB_PEM && Number(last & 0x7fffffn) === PEM_R_NO_START_LINE;
+      return { handles, complete: atEnd && !encrypted, encrypted };
+    });
+  } finally {
+    refusePassword.close();
+  }
 }
 
-/** Parses one DER certificate; null when it is not one. The caller owns the handle. */
-export function x509FromDER(der: Uint8Array): Pointer | null {
-  const x = withBio(der, (bio) => libcrypto().d2i_X509_bio(bio, null));
-  return isNull(x) ? null : x;
+/** What parsing DER gave. */
+export interface DerCertificate {
+  /** The certificate (owned by the caller), or null when the bytes are not one. */
+  handle: Pointer | null;
+  /** Bytes left over after the certificate. */
+  trailing: number;
 }
 
-/** DER encoding of a certificate. */
-export function x509ToDER(x509: Pointer): Uint8Array<ArrayBuffer> {
-  return withBio(null, (bio) => {
-    if (libcrypto().i2d_X509_bio(bio, x509) !== 1) throw new Error("i2d_X509_bio failed");
-    return readAll(bio);
-  });
+/** Parses one DER certificate (`d2i_X509(3)`), reporting any bytes after it. */
+export function x509FromDER(der: Uint8Array): DerCertificate {
+  // A private copy: OpenSSL reads it during the call, and no caller can change it meanwhile.
+  const copy = new Uint8Array(der);
+  const cursor = cursorTo(copy);
+  const start = cursor[0];
+  const x = libcrypto().d2i_X509(null, cursor, BigInt(copy.length));
+  if (isNull(x)) return { handle: null, trailing: 0 };
+  return { handle: x, trailing: copy.length - Number(cursor[0] - start) };
+}
+
+/** DER encoding of a certificate (`i2d_X509(3)`); null when OpenSSL cannot encode it. */
+export function x509ToDER(x509: Pointer): Uint8Array<ArrayBuffer> | null {
+  const crypto = libcrypto();
+  const length = crypto.i2d_X509(x509, null);
+  if (length <= 0) return null;
+  const out = new Uint8Array(length);
+  return crypto.i2d_X509(x509, cursorTo(out)) === length ? out : null;
 }
 
 /** Frees an X509 handle. */
@@ -63,35 +110,30 @@ export function upRefX509(x509: Pointer): Pointer {
   return x509;
 }
 
-/** The fields of a certificate as secsock exposes them. */
-export interface CertificateFields {
-  subject: string;
-  issuer: string;
-  serialNumber: string;
-  notBefore: Date;
-  notAfter: Date;
-  fingerprint256: string;
-  subjectAltNames: string[];
+/** The subject in RFC 2253 form (`X509_get_subject_name(3)`). */
+export function subjectName(x509: Pointer): string | null {
+  return nameToString(libcrypto().X509_get_subject_name(x509));
 }
 
-function nameToString(name: PointerValue): string {
-  if (isNull(name)) return "";
-  const crypto = libcrypto();
-  const bio = withBio(null, (b) => {
-    crypto.X509_NAME_print_ex(b, name, 0, RFC2253_UTF8);
-    return readAll(b);
-  });
-  return utf8(bio);
+/** The issuer in RFC 2253 form (`X509_get_issuer_name(3)`). */
+export function issuerName(x509: Pointer): string | null {
+  return nameToString(libcrypto().X509_get_issuer_name(x509));
 }
 
-function serialHex(x509: Pointer): string {
+/**
+ * The serial number as upper-case hex (`BN_bn2hex(3)`): "0" for zero, a
+ * leading "-" for the negative serials some issuers wrote.
+ */
+export function serialHex(x509: Pointer): string | null {
   const crypto = libcrypto();
-  const bn = crypto.ASN1_INTEGER_to_BN(crypto.X509_get_serialNumber(x509), null);
-  if (isNull(bn)) return "";
+  const serial = crypto.X509_get_serialNumber(x509);
+  if (isNull(serial)) return null;
+  const bn = crypto.ASN1_INTEGER_to_BN(serial, null);
+  if (isNull(bn)) return null;
   try {
     const hex = crypto.BN_bn2hex(bn);
-    if (isNull(hex)) return "";
-    const text = readCString(hex)!;
+    if (isNull(hex)) return null;
+    const text = readCString(hex);
     crypto.CRYPTO_free(hex, null, 0);
     return text;
   } finally {
@@ -99,107 +141,45 @@ function serialHex(x509: Pointer): string {
   }
 }
 
-// struct tm is nine ints followed (on glibc/macOS) by a long and a pointer.
+// struct tm: nine ints (tm_sec … tm_isdst), then on glibc and macOS a long and
+// a pointer; 64 bytes hold it with room to spare.
 const tmBuffer = new Int32Array(16);
 
-function timeToDate(time: PointerValue): Date {
-  if (isNull(time) || libcrypto().ASN1_TIME_to_tm(time, tmBuffer) !== 1) return new Date(NaN);
+function timeToDate(time: PointerValue): Date | null {
+  if (isNull(time)) return null;
+  tmBuffer.fill(0);
+  if (libcrypto().ASN1_TIME_to_tm(time, tmBuffer) !== 1) return null;
   const [sec, min, hour, mday, mon, year] = tmBuffer;
-  return new Date(Date.UTC(year + 1900, mon, mday, hour, min, sec));
+  // setUTCFullYear, not Date.UTC: Date.UTC reads years 0…99 as 1900…1999.
+  const date = new Date(0);
+  date.setUTCFullYear(year + 1900, mon, mday);
+  date.setUTCHours(hour, min, sec, 0);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+/**
+ * The start of the validity period (`X509_get0_notBefore(3)`, decoded with
+ * `ASN1_TIME_to_tm(3)`: UTCTime years 50…99 are 1950…1999, GeneralizedTime
+ * any year 0000…9999).
+ */
+export function notBefore(x509: Pointer): Date | null {
+  return timeToDate(libcrypto().X509_get0_notBefore(x509));
+}
+
+/** The end of the validity period (`X509_get0_notAfter(3)`). */
+export function notAfter(x509: Pointer): Date | null {
+  return timeToDate(libcrypto().X509_get0_notAfter(x509));
 }
 
 const digestBuffer = new Uint8Array(64);
 const digestLength = new Uint32Array(1);
 
-function sha256Fingerprint(x509: Pointer): string {
+/** SHA-256 of the DER encoding as "AB:CD:…" (`X509_digest(3)`). */
+export function sha256Fingerprint(x509: Pointer): string | null {
   const crypto = libcrypto();
-  if (crypto.X509_digest(x509, crypto.EVP_sha256(), digestBuffer, digestLength) !== 1) return "";
-  const parts: string[] = [];
-  for (let i = 0; i < digestLength[0]; i++) {
-    parts.push(digestBuffer[i].toString(16).padStart(2, "0").toUpperCase());
-  }
-  return parts.join(":");
-}
-
-function formatIp(bytes: Uint8Array): string {
-  if (bytes.length === 4) return bytes.join(".");
-  if (bytes.length !== 16) return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
-  const groups: number[] = [];
-  for (let i = 0; i < 16; i += 2) groups.push((bytes[i] << 8) | bytes[i + 1]);
-  // Compress the longest run of zero groups (RFC 5952).
-  let best = -1, bestLength = 0;
-  for (let i = 0; i < 8;) {
-    if (groups[i] !== 0) {
-      i++;
-      continue;
-    }
-    let j = i;
-    while (j < 8 && groups[j] === 0) j++;
-    if (j - i > bestLength && j - i > 1) [best, bestLength] = [i, j - i];
-    i = j;
-  }
-  const hex = groups.map((g) => g.toString(16));
-  if (best < 0) return hex.join(":");
-  return `${hex.slice(0, best).join(":")}::${hex.slice(best + bestLength).join(":")}`;
-}
-
-function subjectAltNames(x509: Pointer): string[] {
-  const crypto = libcrypto();
-  const names = crypto.X509_get_ext_d2i(x509, NID_SUBJECT_ALT_NAME, null, null);
-  if (isNull(names)) return [];
-  try {
-    const out: string[] = [];
-    const count = crypto.OPENSSL_sk_num(names);
-    for (let i = 0; i < count; i++) {
-      const entry = crypto.OPENSSL_sk_value(names, i);
-      if (isNull(entry)) continue;
-      // struct GENERAL_NAME { int type; union { ASN1_STRING *...; } d; }
-      const type = readInt32(entry, 0);
-      const value = readPointer(entry, 8);
-      if (isNull(value)) continue;
-      const data = crypto.ASN1_STRING_get0_data(value);
-      const raw = isNull(data) ? new Uint8Array(0) : readBytes(data, crypto.ASN1_STRING_length(value));
-      switch (type) {
-        case GEN_DNS:
-          out.push(`DNS:${utf8(raw)}`);
-          break;
-        case GEN_IPADD:
-          out.push(`IP:${formatIp(raw)}`);
-          break;
-        case GEN_EMAIL:
-          out.push(`email:${utf8(raw)}`);
-          break;
-        case GEN_URI:
-          out.push(`URI:${utf8(raw)}`);
-          break;
-      }
-    }
-    return out;
-  } finally {
-    crypto.GENERAL_NAMES_free(names);
-  }
-}
-
-/** Reads the fields of a certificate. */
-export function certificateFields(x509: Pointer): CertificateFields {
-  const crypto = libcrypto();
-  return {
-    subject: nameToString(crypto.X509_get_subject_name(x509)),
-    issuer: nameToString(crypto.X509_get_issuer_name(x509)),
-    serialNumber: serialHex(x509),
-    notBefore: timeToDate(crypto.X509_get0_notBefore(x509)),
-    notAfter: timeToDate(crypto.X509_get0_notAfter(x509)),
-    fingerprint256: sha256Fingerprint(x509),
-    subjectAltNames: subjectAltNames(x509),
-  };
-}
-
-/** PEM encoding of a certificate. */
-export function x509ToPEM(x509: Pointer): string {
-  return withBio(null, (bio) => {
-    if (libcrypto().PEM_write_bio_X509(bio, x509) !== 1) throw new Error("PEM_write_bio_X509 failed");
-    return utf8(readAll(bio));
-  });
+  if (crypto.X509_digest(x509, crypto.EVP_sha256(), digestBuffer, digestLength) !== 1) return null;
+  const length = Math.min(digestLength[0], digestBuffer.length);
+  return Array.from(digestBuffer.subarray(0, length), (b) => b.toString(16).padStart(2, "0").toUpperCase()).join(":");
 }
 
 /** The borrowed elements of an OpenSSL stack (the stack keeps ownership). */
@@ -215,7 +195,10 @@ export function stackElements(stack: PointerValue): Pointer[] {
   return out;
 }
 
-/** The RFC 2253 form of each X509_NAME in a borrowed `STACK_OF(X509_NAME)`. */
+/**
+ * The RFC 2253 form of each X509_NAME in a borrowed `STACK_OF(X509_NAME)`;
+ * a name OpenSSL cannot print is left out.
+ */
 export function nameStackToStrings(stack: PointerValue): string[] {
-  return stackElements(stack).map(nameToString);
+  return stackElements(stack).map(nameToString).filter((name): name is string => name !== null);
 }
