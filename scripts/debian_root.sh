@@ -90,7 +90,7 @@ tar -C "$CHECKOUT" --exclude=./.tools --exclude=./npm --exclude=./node_modules -
 
 echo "== Debian $(cat "$ROOT/etc/debian_version"), $(chroot "$ROOT" openssl version)"
 chroot "$ROOT" /usr/bin/env -i \
-  PATH=/usr/local/bin:/usr/bin:/bin HOME=/root TERM="${TERM:-dumb}" \
+  PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM="${TERM:-dumb}" \
   DENO_CERT=/etc/host-ca.crt NODE_EXTRA_CA_CERTS=/etc/host-ca.crt \
   SECSOCK_REQUIRE_PEERS="${SECSOCK_REQUIRE_PEERS:-}" CI="${CI:-}" \
   /bin/bash -c 'cd /work/secsock && "$@"' debian_root "$@"
