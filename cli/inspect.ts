@@ -36,6 +36,7 @@ export {
   type VerifyReport,
 } from "./inspect_probe.ts";
 export { formatReport } from "./inspect_text.ts";
+export type { AlertInfo } from "../mod.ts";
 
 /** The command's usage text. */
 export const USAGE = `usage: inspect host:port [options]

@@ -169,6 +169,8 @@ export class InspectUsageError extends Error {
   /** True when the problem is with a file the options name (not the command line's shape). */
   readonly aboutFiles: boolean;
   /**
+   * Creates the error.
+   *
    * @param message what is wrong
    * @param options `aboutFiles`, and the `cause`
    */
