@@ -222,6 +222,40 @@ async function settle(socket: SecureSocket, ms: number): Promise<{ failure: unkn
 }
 
 /**
+ * TCP, bounded by the timeout too (a filtered port would otherwise hang for
+ * minutes), then the TLS handshake on that connection.
+ */
+async function open(ctx: SecureSocketContext, options: InspectOptions, session?: Uint8Array): Promise<SecureSocket> {
+  const ms = options.timeoutMs ?? 10_000;
+  const pending = Deno.connect({ hostname: options.host, port: options.port });
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let conn: Deno.Conn;
+  try {
+    conn = await Promise.race([
+      pending,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`TCP connection to ${options.host}:${options.port} timed out after ${ms} ms`)),
+          ms,
+        );
+      }),
+    ]);
+  } catch (error) {
+    pending.then((late) => late.close(), () => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
+  }
+  // startTls owns the connection from here (and closes it if the handshake fails).
+  return await SecureSocket.startTls(conn, ctx, {
+    hostname: options.host,
+    ...(options.servername !== undefined ? { servername: options.servername } : {}),
+    handshakeTimeout: ms,
+    ...(session ? { session } : {}),
+  });
+}
+
+/**
  * Connects, records everything the four callbacks and the socket report, and
  * draws a verdict. Problems with the options or the files they name throw an
  * {@linkcode InspectUsageError}; connection and verification failures are
@@ -343,12 +377,7 @@ export async function inspect(options: InspectOptions): Promise<InspectReport> {
 
     let socket: SecureSocket | null = null;
     try {
-      socket = await SecureSocket.connect(ctx, {
-        hostname: options.host,
-        port: options.port,
-        ...(options.servername !== undefined ? { servername: options.servername } : {}),
-        handshakeTimeout: options.timeoutMs ?? 10_000,
-      });
+      socket = await open(ctx, options);
       report.protocol = socket.protocol;
       report.cipher = socket.cipher;
       report.alpn = socket.alpnProtocol;
@@ -368,13 +397,7 @@ export async function inspect(options: InspectOptions): Promise<InspectReport> {
       // Resumption, only for a server we accepted and that issued a session.
       if (session && report.error === null && (verified || options.noVerify)) {
         try {
-          const again = await SecureSocket.connect(ctx, {
-            hostname: options.host,
-            port: options.port,
-            ...(options.servername !== undefined ? { servername: options.servername } : {}),
-            handshakeTimeout: options.timeoutMs ?? 10_000,
-            session,
-          });
+          const again = await open(ctx, options, session);
           report.session.resumed = again.isSessionReused;
           try {
             await again.closeWrite();
