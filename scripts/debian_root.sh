@@ -71,7 +71,7 @@ if [[ ! -x "$ROOT/usr/bin/openssl" ]]; then
   echo "== building a Debian $SUITE root in $ROOT from $ARCHIVE"
   rm -rf "$ROOT" && mkdir -p "$ROOT"
   mmdebstrap --quiet --variant=apt \
-    --include=openssl,ca-certificates,$SSL_PACKAGE,nodejs,gnutls-bin,curl,nginx,socat,bsdutils,procps \
+    --include=openssl,ca-certificates,$SSL_PACKAGE,nodejs,gnutls-bin,curl,nginx,socat,postgresql,bsdutils,procps \
     "$SUITE" "$ROOT" "$ARCHIVE"
 fi
 
