@@ -27,4 +27,4 @@ export {
   toNodeDuplex,
 } from "./lib/node/duplex.ts";
 export { createDispatcher, type DispatcherOptions } from "./lib/node/https_client.ts";
-export { type HttpsServer, serveHttps, type ServeHttpsOptions } from "./lib/node/https_server.ts";
+export { type HttpsServer, serveHttps, type ServeHttpsOptions, tlsSocketOf } from "./lib/node/https_server.ts";

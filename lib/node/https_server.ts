@@ -50,12 +50,34 @@ export interface HttpsServer extends AsyncDisposable {
   close(): Promise<void>;
 }
 
+/**
+ * The TLS connection a request came in on, typed: `req.socket` as the
+ * {@linkcode SecureSocketDuplex} serveHttps handed to node:http. A TypeError
+ * for a request that did not come through serveHttps.
+ *
+ * @example
+ * ```ts
+ * import type http from "node:http";
+ * import { tlsSocketOf } from "@secsock/secsock/node";
+ * function handler(req: http.IncomingMessage, res: http.ServerResponse) {
+ *   const tls = tlsSocketOf(req);
+ *   res.end(`${tls.getPeerCertificate()?.subject?.CN} via ${tls.getProtocol()}\n`);
+ * }
+ * ```
+ */
+export function tlsSocketOf(req: http.IncomingMessage): SecureSocketDuplex {
+  const socket: unknown = req.socket;
+  if (!(socket instanceof SecureSocketDuplex)) throw new TypeError("the request did not come through serveHttps");
+  return socket;
+}
+
 const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
 const DEFAULT_CLOSE_TIMEOUT = 5_000;
 
 /**
  * Serves `handler` over HTTPS with secsock's TLS. In the handler,
- * `req.socket` is a {@linkcode SecureSocketDuplex}: with mutual TLS,
+ * `req.socket` is a {@linkcode SecureSocketDuplex} (typed by
+ * {@linkcode tlsSocketOf}`(req)`): with mutual TLS,
  * `req.socket.getPeerCertificate()` is the client's certificate in Node's
  * shape, `req.socket.getPeerCertificateChain()` the chain it sent (secsock
  * certificates), and `req.socket.authorized` tells it was verified.
@@ -63,7 +85,7 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
  * @example
  * ```ts
  * import { SecureSocketContext, VerifyMode } from "@secsock/secsock";
- * import { serveHttps, type SecureSocketDuplex } from "@secsock/secsock/node";
+ * import { serveHttps, tlsSocketOf } from "@secsock/secsock/node";
  * const context = new SecureSocketContext({
  *   ca: Deno.readTextFileSync("tests/fixtures/ca.pem"),
  *   verifyMode: VerifyMode.Peer | VerifyMode.FailIfNoPeerCert,
@@ -71,8 +93,7 @@ const DEFAULT_CLOSE_TIMEOUT = 5_000;
  * context.useCertificateChainFile("tests/fixtures/server-chain.pem");
  * context.usePrivateKeyFile("tests/fixtures/server.key");
  * const https = serveHttps((req, res) => {
- *   const tls = req.socket as SecureSocketDuplex;
- *   res.end(`hello ${tls.getPeerX509Certificate()?.subject}\n`);
+ *   res.end(`hello ${tlsSocketOf(req).getPeerX509Certificate()?.subject}\n`);
  * }, { context, port: 0, hostname: "127.0.0.1" });
  * console.log(`listening on ${https.addr.port}`);
  * await https.close();
