@@ -6,6 +6,7 @@
  */
 import { isNull, type Pointer, pointerOffset, readBytes, writeBytes, writePointer } from "../ffi/memory.ts";
 import type { SecureSocket } from "./socket.ts";
+import { SSL_TLSEXT_ERR_ALERT_FATAL, SSL_TLSEXT_ERR_NOACK, SSL_TLSEXT_ERR_OK } from "../ffi/constants.ts";
 
 /**
  * Chooses the application protocol on a server from those the client offered.
@@ -18,10 +19,6 @@ import type { SecureSocket } from "./socket.ts";
  * ```
  */
 export type AlpnSelectCallback = (socket: SecureSocket, offered: string[]) => string | null;
-
-const SSL_TLSEXT_ERR_OK = 0;
-const SSL_TLSEXT_ERR_ALERT_FATAL = 2;
-const SSL_TLSEXT_ERR_NOACK = 3;
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -19,7 +19,31 @@ import {
   VERIFY_CALLBACK,
 } from "../ffi/callbacks.ts";
 import { clearErrors } from "../ffi/errors.ts";
-import { cString, isNull, type Pointer, pointerTo, readCString } from "../ffi/memory.ts";
+import {
+  SSL_MODE_RELEASE_BUFFERS,
+  SSL_OP_NO_COMPRESSION,
+  SSL_OP_NO_RENEGOTIATION,
+  SSL_OP_NO_TICKET,
+  SSL_SESS_CACHE_NO_INTERNAL,
+  SSL_SESS_CACHE_SERVER,
+  TLS1_1_VERSION,
+  TLS1_2_VERSION,
+  TLS1_3_VERSION,
+  TLS1_VERSION,
+  TLSEXT_TICKET_KEYS_LENGTH,
+} from "../ffi/constants.ts";
+import {
+  ctxAddChainCert,
+  ctxClearChainCerts,
+  ctxGetTicketKeys,
+  ctxSetMaxProtoVersion,
+  ctxSetMinProtoVersion,
+  ctxSetMode,
+  ctxSetSessionCacheMode,
+  ctxSetStatusCallback,
+  ctxSetTicketKeys,
+} from "../ffi/ctrl.ts";
+import { cString, isNull, type Pointer, readCString } from "../ffi/memory.ts";
 import type { CallbackDefinition, CallbackFunction } from "../ffi/runtime.ts";
 import { platform } from "../ffi/platform.ts";
 import { type AlpnSelectCallback, encodeAlpn, selectAlpn } from "./alpn.ts";
@@ -50,10 +74,10 @@ import type { SecureSocket } from "./socket.ts";
 export type TlsVersion = "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
 
 const VERSIONS: Record<TlsVersion, number> = {
-  "TLSv1": 0x0301,
-  "TLSv1.1": 0x0302,
-  "TLSv1.2": 0x0303,
-  "TLSv1.3": 0x0304,
+  "TLSv1": TLS1_VERSION,
+  "TLSv1.1": TLS1_1_VERSION,
+  "TLSv1.2": TLS1_2_VERSION,
+  "TLSv1.3": TLS1_3_VERSION,
 };
 
 /** What the client certificate callback returns to send a certificate. */
@@ -125,24 +149,6 @@ export interface SecureSocketContextOptions {
   /** Client: offer TLS 1.3 post-handshake authentication (the server may ask for a certificate later). */
   postHandshakeAuth?: boolean;
 }
-
-const SSL_CTRL_MODE = 33;
-const SSL_CTRL_SET_SESS_CACHE_MODE = 44;
-const SSL_CTRL_GET_TLSEXT_TICKET_KEYS = 58;
-const SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59;
-const SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB = 63;
-const SSL_CTRL_CHAIN = 88;
-const SSL_CTRL_CHAIN_CERT = 89;
-const SSL_CTRL_SET_MIN_PROTO_VERSION = 123;
-const SSL_CTRL_SET_MAX_PROTO_VERSION = 124;
-const SSL_MODE_RELEASE_BUFFERS = 0x10n;
-const SSL_OP_NO_TICKET = 1n << 14n;
-const SSL_OP_NO_COMPRESSION = 1n << 17n;
-const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
-const SSL_SESS_CACHE_SERVER = 0x2n;
-const SSL_SESS_CACHE_NO_INTERNAL = 0x300n;
-/** Size of OpenSSL's ticket key block (name, HMAC key, AES key). */
-const TICKET_KEYS_LENGTH = 80;
 
 /** The state behind a context, shared with the sockets made from it. */
 export class ContextCore {
@@ -298,13 +304,13 @@ export class ContextCore {
       ssl.SSL_CTX_sess_set_new_cb(handle, null);
       ssl.SSL_CTX_sess_set_get_cb(handle, null);
       ssl.SSL_CTX_sess_set_remove_cb(handle, null);
-      ssl.SSL_CTX_ctrl(handle, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_SERVER, null);
+      ctxSetSessionCacheMode(handle, SSL_SESS_CACHE_SERVER);
       ssl.SSL_CTX_clear_options(handle, SSL_OP_NO_TICKET);
       return;
     }
     // Stateless tickets would bypass the store: use session IDs (and, in TLS 1.3, stateful tickets).
     ssl.SSL_CTX_set_options(handle, SSL_OP_NO_TICKET);
-    ssl.SSL_CTX_ctrl(handle, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL, null);
+    ctxSetSessionCacheMode(handle, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL);
     ssl.SSL_CTX_sess_set_new_cb(
       handle,
       this.trampoline("newSession", NEW_SESSION_CALLBACK, (s, session) => {
@@ -335,7 +341,9 @@ export class ContextCore {
       const hooks = socketFor(ssl);
       return hooks ? ocspStatus(hooks, ssl!) : 1;
     }, -1);
-    libssl().SSL_CTX_callback_ctrl(this.handle, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB, pointer);
+    if (!ctxSetStatusCallback(this.handle, pointer)) {
+      throw new SecureSocketError("cannot install the OCSP status callback");
+    }
   }
 
   /**
@@ -473,11 +481,11 @@ export class SecureSocketContext implements Disposable {
     leaked.register(this, this.#core, this);
     try {
       ssl.SSL_CTX_set_options(handle, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-      ssl.SSL_CTX_ctrl(handle, SSL_CTRL_MODE, SSL_MODE_RELEASE_BUFFERS, null);
+      ctxSetMode(handle, SSL_MODE_RELEASE_BUFFERS);
       // Derived from the policy, again for each connection (see lib/session.ts).
       this.#core.sessionIdContext();
-      this.#setVersion(SSL_CTRL_SET_MIN_PROTO_VERSION, options.minVersion ?? "TLSv1.2");
-      if (options.maxVersion) this.#setVersion(SSL_CTRL_SET_MAX_PROTO_VERSION, options.maxVersion);
+      this.#setVersion(ctxSetMinProtoVersion, options.minVersion ?? "TLSv1.2");
+      if (options.maxVersion) this.#setVersion(ctxSetMaxProtoVersion, options.maxVersion);
       if (options.ciphers !== undefined) {
         check(
           ssl.SSL_CTX_set_cipher_list(handle, cString(options.ciphers)) === 1,
@@ -528,15 +536,12 @@ export class SecureSocketContext implements Disposable {
     return this.#core.handle;
   }
 
-  #setVersion(cmd: number, version: TlsVersion): void {
+  #setVersion(set: (ctx: Pointer, version: number) => boolean, version: TlsVersion): void {
     const value = VERSIONS[version];
     if (value === undefined) {
       throw new RangeError(`unknown TLS version "${version}"; use one of ${Object.keys(VERSIONS).join(", ")}`);
     }
-    check(
-      libssl().SSL_CTX_ctrl(this.#handle, cmd, BigInt(value), null) === 1n,
-      `cannot set protocol version ${version}`,
-    );
+    check(set(this.#handle, value), `cannot set protocol version ${version}`);
   }
 
   /**
@@ -620,12 +625,12 @@ export class SecureSocketContext implements Disposable {
     } finally {
       freeX509(leaf);
     }
-    ssl.SSL_CTX_ctrl(handle, SSL_CTRL_CHAIN, 0n, null);
+    ctxClearChainCerts(handle);
     for (const cert of certs.slice(1)) {
       const x509 = newX509(cert);
       try {
         // SSL_CTX_add1_chain_cert takes its own reference.
-        check(ssl.SSL_CTX_ctrl(handle, SSL_CTRL_CHAIN_CERT, 1n, x509) === 1n, "cannot add a chain certificate");
+        check(ctxAddChainCert(handle, x509), "cannot add a chain certificate");
       } finally {
         freeX509(x509);
       }
@@ -862,16 +867,12 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setTicketKeys(keys: Uint8Array): void {
-    if (!(keys instanceof Uint8Array) || keys.length !== TICKET_KEYS_LENGTH) {
-      throw new RangeError(`ticket keys must be exactly ${TICKET_KEYS_LENGTH} bytes`);
+    if (!(keys instanceof Uint8Array) || keys.length !== TLSEXT_TICKET_KEYS_LENGTH) {
+      throw new RangeError(`ticket keys must be exactly ${TLSEXT_TICKET_KEYS_LENGTH} bytes`);
     }
     const copy = new Uint8Array(keys);
     try {
-      check(
-        libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, BigInt(copy.length), pointerTo(copy)) ===
-          1n,
-        "cannot set the ticket keys",
-      );
+      check(ctxSetTicketKeys(this.#handle, copy), "cannot set the ticket keys");
     } finally {
       copy.fill(0); // OpenSSL holds the keys now; the caller's array stays the caller's
     }
@@ -923,11 +924,8 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   getTicketKeys(): Uint8Array {
-    const out = new Uint8Array(TICKET_KEYS_LENGTH);
-    check(
-      libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_GET_TLSEXT_TICKET_KEYS, BigInt(out.length), pointerTo(out)) === 1n,
-      "cannot read the ticket keys",
-    );
+    const out = new Uint8Array(TLSEXT_TICKET_KEYS_LENGTH);
+    check(ctxGetTicketKeys(this.#handle, out), "cannot read the ticket keys");
     return out;
   }
 

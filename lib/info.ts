@@ -6,6 +6,17 @@
  */
 import { libssl } from "../ffi/library.ts";
 import { readCString } from "../ffi/memory.ts";
+import {
+  SSL_CB_ALERT,
+  SSL_CB_EXIT,
+  SSL_CB_HANDSHAKE_DONE,
+  SSL_CB_HANDSHAKE_START,
+  SSL_CB_LOOP,
+  SSL_CB_READ,
+  SSL_CB_WRITE,
+  SSL_ST_ACCEPT,
+  SSL_ST_CONNECT,
+} from "../ffi/constants.ts";
 import type { SecureSocket } from "./socket.ts";
 
 /**
@@ -32,23 +43,20 @@ export type InfoCallback = (socket: SecureSocket, where: number, ret: number) =>
  * ```
  */
 export const InfoWhere = {
-  Loop: 0x01,
-  Exit: 0x02,
-  Read: 0x04,
-  Write: 0x08,
-  Alert: 0x4000,
-  ReadAlert: 0x4004,
-  WriteAlert: 0x4008,
-  AcceptLoop: 0x2001,
-  AcceptExit: 0x2002,
-  ConnectLoop: 0x1001,
-  ConnectExit: 0x1002,
-  HandshakeStart: 0x10,
-  HandshakeDone: 0x20,
+  Loop: SSL_CB_LOOP,
+  Exit: SSL_CB_EXIT,
+  Read: SSL_CB_READ,
+  Write: SSL_CB_WRITE,
+  Alert: SSL_CB_ALERT,
+  ReadAlert: SSL_CB_ALERT | SSL_CB_READ,
+  WriteAlert: SSL_CB_ALERT | SSL_CB_WRITE,
+  AcceptLoop: SSL_ST_ACCEPT | SSL_CB_LOOP,
+  AcceptExit: SSL_ST_ACCEPT | SSL_CB_EXIT,
+  ConnectLoop: SSL_ST_CONNECT | SSL_CB_LOOP,
+  ConnectExit: SSL_ST_CONNECT | SSL_CB_EXIT,
+  HandshakeStart: SSL_CB_HANDSHAKE_START,
+  HandshakeDone: SSL_CB_HANDSHAKE_DONE,
 } as const;
-
-const ST_CONNECT = 0x1000;
-const ST_ACCEPT = 0x2000;
 
 /** An alert decoded from the info callback's `ret`. */
 export interface AlertInfo {
@@ -94,9 +102,9 @@ export function describeAlert(ret: number): AlertInfo {
  * ```
  */
 export function formatInfo(socket: SecureSocket, where: number, ret: number): string | null {
-  const role = where & ST_CONNECT
+  const role = where & SSL_ST_CONNECT
     ? "SSL_connect"
-    : where & ST_ACCEPT
+    : where & SSL_ST_ACCEPT
     ? "SSL_accept"
     : socket.isServer
     ? "SSL_accept"

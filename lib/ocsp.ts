@@ -9,6 +9,7 @@ import { stapledOcspResponse, stapleOcspResponse } from "../ffi/tls_extensions.t
 import type { SocketHooks } from "./registry.ts";
 import type { SecureSocket } from "./socket.ts";
 import type { Pointer } from "../ffi/memory.ts";
+import { SSL_TLSEXT_ERR_NOACK, SSL_TLSEXT_ERR_OK } from "../ffi/constants.ts";
 
 /**
  * Receives the OCSP response the server stapled (DER), or null when it sent
@@ -34,9 +35,6 @@ import type { Pointer } from "../ffi/memory.ts";
  * ```
  */
 export type OcspResponseCallback = (socket: SecureSocket, response: Uint8Array | null) => boolean;
-
-const SSL_TLSEXT_ERR_OK = 0;
-const SSL_TLSEXT_ERR_NOACK = 3;
 
 /** Body of OpenSSL's status callback, for both ends. */
 export function ocspStatus(hooks: SocketHooks, ssl: Pointer): number {

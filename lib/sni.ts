@@ -6,6 +6,7 @@
  */
 import { clientHelloExtension } from "../ffi/tls_extensions.ts";
 import type { Pointer } from "../ffi/memory.ts";
+import { TLSEXT_NAMETYPE_HOST_NAME, TLSEXT_TYPE_SERVER_NAME } from "../ffi/constants.ts";
 import type { SecureSocketContext } from "./context.ts";
 import type { SecureSocket } from "./socket.ts";
 
@@ -26,8 +27,6 @@ export type ServerNameCallback = (
   servername: string | null,
 ) => SecureSocketContext | null | Promise<SecureSocketContext | null>;
 
-const TLSEXT_TYPE_SERVER_NAME = 0;
-
 /** The host name in a ClientHello's server_name extension, or null. */
 export function requestedServerName(ssl: Pointer): string | null {
   const ext = clientHelloExtension(ssl, TLSEXT_TYPE_SERVER_NAME);
@@ -38,7 +37,7 @@ export function requestedServerName(ssl: Pointer): string | null {
     const type = ext[i];
     const length = (ext[i + 1] << 8) | ext[i + 2];
     if (i + 3 + length > end) break;
-    if (type === 0) return new TextDecoder().decode(ext.subarray(i + 3, i + 3 + length));
+    if (type === TLSEXT_NAMETYPE_HOST_NAME) return new TextDecoder().decode(ext.subarray(i + 3, i + 3 + length));
     i += 3 + length;
   }
   return null;

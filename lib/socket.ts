@@ -20,14 +20,15 @@ import { CertificateVerificationError, HandshakeError, SecureSocketError, Socket
 import type { InfoCallback } from "./info.ts";
 import { registerSocket, unregisterSocket } from "./registry.ts";
 import { type SocketAccess, SocketCallbacks } from "./socket_callbacks.ts";
+import { IoEngine, type IoHost, isSuspension } from "./io_engine.ts";
 import {
-  IoEngine,
-  type IoHost,
-  isSuspension,
   SSL_ERROR_SYSCALL,
   SSL_ERROR_WANT_READ,
   SSL_ERROR_WANT_WRITE,
-} from "./io_engine.ts";
+  TLSEXT_NAMETYPE_HOST_NAME,
+  TLSEXT_STATUSTYPE_OCSP,
+} from "../ffi/constants.ts";
+import { setTlsextStatusType } from "../ffi/ctrl.ts";
 import { verifyErrorString, VerifyMode } from "./verify.ts";
 import { checkPeerName, isIpAddress, setPeerName } from "./hostname.ts";
 import { verifyServersWith } from "./trust.ts";
@@ -73,10 +74,6 @@ export interface StartTlsOptions extends SecureSocketOptions {
   /** Act as the TLS server on this connection (default: client). */
   server?: boolean;
 }
-
-const SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE = 65;
-const TLSEXT_STATUSTYPE_OCSP = 1n;
-const TLSEXT_NAMETYPE_HOST_NAME = 0;
 
 /**
  * What the safety net frees for a socket dropped without close(): its SSL,
@@ -298,8 +295,8 @@ export class SecureSocket implements AsyncDisposable {
       return;
     }
     ssl.SSL_set_connect_state(handle);
-    if (this.#active.requestOcsp) {
-      ssl.SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE, TLSEXT_STATUSTYPE_OCSP, null);
+    if (this.#active.requestOcsp && !setTlsextStatusType(handle, TLSEXT_STATUSTYPE_OCSP)) {
+      throw new SecureSocketError("cannot ask for a stapled OCSP response");
     }
     // Servers: the system store plus the named CAs, when the context trusts the system.
     const serverAuth = this.#active.serverAuthStore;

@@ -10,6 +10,8 @@
 import { libcrypto, libssl } from "../ffi/library.ts";
 import { CallbackErrorSlot } from "../ffi/callbacks.ts";
 import { drainErrors } from "../ffi/errors.ts";
+import { SSL_AD_INTERNAL_ERROR } from "../ffi/constants.ts";
+import { addChainCert, clearChainCerts, setRetryVerify } from "../ffi/ctrl.ts";
 import { type Pointer, type PointerValue, writeInt32, writePointer } from "../ffi/memory.ts";
 import { freeX509, upRefX509 } from "../ffi/x509.ts";
 import { certificateIdentity, verificationPass } from "../ffi/x509_verify.ts";
@@ -24,11 +26,6 @@ import type { SocketHooks } from "./registry.ts";
 import { requestedServerName } from "./sni.ts";
 import type { SecureSocket } from "./socket.ts";
 import { markApplicationFailure, withStoreContext } from "./verify.ts";
-
-const SSL_CTRL_CHAIN = 88;
-const SSL_CTRL_CHAIN_CERT = 89;
-const SSL_CTRL_SET_RETRY_VERIFY = 136;
-const SSL_AD_INTERNAL_ERROR = 80;
 
 /**
  * What the callbacks read from their socket. One table serves every socket
@@ -237,7 +234,10 @@ export class SocketCallbacks implements SocketHooks {
         answers.set(key, value);
       }).catch((error) => this.errors.record(error)),
     );
-    libssl().SSL_ctrl(this.#access.ssl(this.socket), SSL_CTRL_SET_RETRY_VERIFY, 0n, null);
+    // Without the retry, the provisional "yes" would be final.
+    if (!setRetryVerify(this.#access.ssl(this.socket))) {
+      throw new SecureSocketError("OpenSSL cannot wait for the verification callback's answer here", { openssl: [] });
+    }
     return 1;
   }
 
@@ -323,12 +323,12 @@ function installClientCertificate(
     if (ssl.SSL_use_certificate(handle, x509) !== 1 || ssl.SSL_use_PrivateKey(handle, pkey) !== 1) {
       throw new SecureSocketError("OpenSSL refused the client certificate");
     }
-    ssl.SSL_ctrl(handle, SSL_CTRL_CHAIN, 0n, null);
+    clearChainCerts(handle);
     for (const extra of choice.chain ?? []) {
       for (const c of extra instanceof X509Certificate ? [extra] : toCertificates(extra)) {
         const x = newX509(c);
         try {
-          ssl.SSL_ctrl(handle, SSL_CTRL_CHAIN_CERT, 1n, x);
+          if (!addChainCert(handle, x)) throw new SecureSocketError("OpenSSL refused a client chain certificate");
         } finally {
           freeX509(x);
         }

@@ -7,6 +7,15 @@
 import { libcrypto } from "../ffi/library.ts";
 import { type Pointer, readCString } from "../ffi/memory.ts";
 import { stackElements } from "../ffi/x509.ts";
+import {
+  SSL_VERIFY_CLIENT_ONCE,
+  SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+  SSL_VERIFY_NONE,
+  SSL_VERIFY_PEER,
+  SSL_VERIFY_POST_HANDSHAKE,
+  X509_V_ERR_APPLICATION_VERIFICATION,
+  X509_V_OK,
+} from "../ffi/constants.ts";
 import { certificateFromHandle, type X509Certificate } from "./certificate.ts";
 import { SecureSocketError } from "./errors.ts";
 import type { SecureSocket } from "./socket.ts";
@@ -43,18 +52,12 @@ export type VerifyCallback = (ok: boolean, store: X509StoreContext) => boolean |
  * ```
  */
 export const VerifyMode = {
-  None: 0,
-  Peer: 1,
-  FailIfNoPeerCert: 2,
-  ClientOnce: 4,
-  PostHandshake: 8,
+  None: SSL_VERIFY_NONE,
+  Peer: SSL_VERIFY_PEER,
+  FailIfNoPeerCert: SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+  ClientOnce: SSL_VERIFY_CLIENT_ONCE,
+  PostHandshake: SSL_VERIFY_POST_HANDSHAKE,
 } as const;
-
-/** X509_V_ERR_APPLICATION_VERIFICATION: "application verification failure". */
-export const X509_V_ERR_APPLICATION_VERIFICATION = 50;
-
-/** X509_V_OK */
-const X509_V_OK = 0;
 
 /** OpenSSL's text for an X509_V_ERR_* code, e.g. "certificate has expired". */
 export function verifyErrorString(code: number): string {

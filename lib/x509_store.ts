@@ -23,13 +23,7 @@ import { certificateFromHandle, newX509, toCertificates, X509Certificate } from 
 import { SecureSocketError, SocketClosedError } from "./errors.ts";
 import { hostCheckFlags, hostNameBytes, type HostNameOptions, nameBytes } from "./name_check.ts";
 import { verifyErrorString } from "./verify.ts";
-
-/** X509_V_FLAG_X509_STRICT */
-const FLAG_X509_STRICT = 0x20n;
-/** X509_V_FLAG_POLICY_CHECK */
-const FLAG_POLICY_CHECK = 0x80n;
-/** X509_V_FLAG_PARTIAL_CHAIN */
-const FLAG_PARTIAL_CHAIN = 0x80000n;
+import { X509_V_FLAG_PARTIAL_CHAIN, X509_V_FLAG_POLICY_CHECK, X509_V_FLAG_X509_STRICT } from "../ffi/constants.ts";
 
 /**
  * A certificate as PEM text, PEM or DER bytes, or a certificate value.
@@ -341,9 +335,9 @@ function chainParameters(options: VerifyCertificateOptions): ChainParameters {
     throw new RangeError("depth must be a non-negative integer");
   }
   let flags = 0n;
-  if (options.partialChain) flags |= FLAG_PARTIAL_CHAIN;
-  if (options.strict) flags |= FLAG_X509_STRICT;
-  if (options.policyCheck) flags |= FLAG_POLICY_CHECK;
+  if (options.partialChain) flags |= X509_V_FLAG_PARTIAL_CHAIN;
+  if (options.strict) flags |= X509_V_FLAG_X509_STRICT;
+  if (options.policyCheck) flags |= X509_V_FLAG_POLICY_CHECK;
   return {
     purpose,
     host: options.hostname === undefined ? null : hostNameBytes(options.hostname, "hostname"),
