@@ -50,7 +50,7 @@ import type { Conn } from "../ffi/platform.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { HandshakeError, SecureSocketError, SocketClosedError, TruncatedStreamError } from "./errors.ts";
 import type { SecureSocket } from "./socket.ts";
-import type { SocketCallbacks } from "./socket_callbacks.ts";
+import type { Connection } from "./callbacks/connection.ts";
 
 /** Plaintext handed to one SSL_write: four full records, then the ciphertext is flushed. */
 const WRITE_CHUNK = 4 * 16384;
@@ -99,7 +99,7 @@ export interface IoHost {
   /** True once the handshake completed. */
   handshakeDone(socket: SecureSocket): boolean;
   /** The socket's callback state: the exception to rethrow, suspended answers. */
-  callbacks(socket: SecureSocket): SocketCallbacks;
+  callbacks(socket: SecureSocket): Connection;
   /**
    * Before application I/O: throws the connection's fatal error (or
    * SocketClosedError); returns the handshake to wait for (starting it), or null.

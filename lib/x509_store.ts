@@ -22,7 +22,7 @@ import {
 import { certificateFromHandle, newX509, toCertificates, X509Certificate } from "./certificate.ts";
 import { SecureSocketError, SocketClosedError } from "./errors.ts";
 import { hostCheckFlags, hostNameBytes, type HostNameOptions, nameBytes } from "./name_check.ts";
-import { verifyErrorString } from "./verify.ts";
+import { verifyErrorString } from "./callbacks/verify.ts";
 import { X509_V_FLAG_PARTIAL_CHAIN, X509_V_FLAG_POLICY_CHECK, X509_V_FLAG_X509_STRICT } from "../ffi/constants.ts";
 
 /**

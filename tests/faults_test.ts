@@ -15,7 +15,7 @@ import {
   SocketClosedError,
   TruncatedStreamError,
 } from "../mod.ts";
-import { liveSocketCount } from "../lib/registry.ts";
+import { liveSocketCount } from "../lib/callbacks/connection.ts";
 import {
   clientContext,
   closeBothWays,

@@ -12,7 +12,7 @@
  */
 import assert from "node:assert/strict";
 import { HandshakeError, SecureSocket, type SecureSocketContext, SecureSocketError, VerifyMode } from "../mod.ts";
-import { liveSocketCount } from "../lib/registry.ts";
+import { liveSocketCount } from "../lib/callbacks/connection.ts";
 import { clientContext, concat, fixture, hasPeer, readAll, serverContext, settle, within } from "./helpers.ts";
 import {
   BufferedReader,

@@ -1,11 +1,18 @@
 /**
- * The handshake information callback (§3): its constants, alert helpers and a
- * ready-made tracer in the style of `openssl s_client -state`.
+ * The handshake information callback (§3), top to bottom: its types and
+ * constants, the setters' validation, the trampoline OpenSSL calls
+ * (`info_callback`, installed on each SSL whose context or socket has a
+ * callback), the dispatch to the socket's own callback or else the context's,
+ * and the helpers: alert decoding and a tracer in the style of
+ * `openssl s_client -state`.
  *
  * @module
  */
-import { libssl } from "../ffi/library.ts";
-import { readCString } from "../ffi/memory.ts";
+import { libssl } from "../../ffi/library.ts";
+import { type Pointer, readCString } from "../../ffi/memory.ts";
+import type { CallbackDefinition } from "../../ffi/runtime.ts";
+import type { ContextCore } from "../context_core.ts";
+import { checkCallback, type Connection, connectionFor } from "./connection.ts";
 import {
   SSL_CB_ALERT,
   SSL_CB_EXIT,
@@ -16,8 +23,8 @@ import {
   SSL_CB_WRITE,
   SSL_ST_ACCEPT,
   SSL_ST_CONNECT,
-} from "../ffi/constants.ts";
-import type { SecureSocket } from "./socket.ts";
+} from "../../ffi/constants.ts";
+import type { SecureSocket } from "../socket.ts";
 
 /**
  * The handshake information callback: `where` is a bit set of {@linkcode InfoWhere}
@@ -57,6 +64,59 @@ export const InfoWhere = {
   HandshakeStart: SSL_CB_HANDSHAKE_START,
   HandshakeDone: SSL_CB_HANDSHAKE_DONE,
 } as const;
+
+// ---- The setters ----
+
+/** A context's default info callback (setInfoCallback()); null removes it. */
+export function setContextInfoCallback(core: ContextCore, cb: InfoCallback | null): void {
+  checkCallback(cb, "setInfoCallback()");
+  core.infoCallback = cb;
+}
+
+/** A socket's own info callback (SecureSocket.setInfoCallback()); it overrides the context's. */
+export function setSocketInfoCallback(connection: Connection, cb: InfoCallback | null): void {
+  const ssl = connection.ssl;
+  checkCallback(cb, "setInfoCallback()");
+  connection.infoCallback = cb;
+  if (cb) installInfoTrampoline(connection, ssl);
+}
+
+// ---- The trampoline ----
+
+/** `void info_callback(const SSL *ssl, int where, int ret)`: nothing to return, so nothing can fail. */
+const INFO_CALLBACK = {
+  parameters: ["pointer", "i32", "i32"],
+  result: "void",
+} as const satisfies CallbackDefinition;
+
+/**
+ * Installs the info trampoline on one SSL (SSL_set_info_callback(3)): when
+ * the socket is made from a context with an info callback, or when the
+ * socket gets its own. The trampoline is the origin context's, which lives
+ * as long as the SSL.
+ */
+export function installInfoTrampoline(connection: Connection, ssl: Pointer): void {
+  const pointer = connection.origin.trampoline("info", INFO_CALLBACK, (ssl, where, ret) => {
+    const target = connectionFor(ssl);
+    if (target) dispatchInfo(target, where, ret);
+  }, undefined);
+  libssl().SSL_set_info_callback(ssl, pointer);
+}
+
+// ---- The dispatch ----
+
+/** The socket's own callback, else the one of the context that applies now; its exception is kept for rethrow. */
+function dispatchInfo(connection: Connection, where: number, ret: number): void {
+  const cb = connection.infoCallback ?? connection.active.infoCallback;
+  if (!cb) return;
+  try {
+    cb(connection.socket, where, ret);
+  } catch (error) {
+    connection.record(error);
+  }
+}
+
+// ---- Helpers for callbacks ----
 
 /** An alert decoded from the info callback's `ret`. */
 export interface AlertInfo {
