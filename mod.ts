@@ -41,6 +41,7 @@ export {
   CertificateVerificationError,
   type CertificateVerificationErrorOptions,
   HandshakeError,
+  LibraryLoadError,
   type OpenSSLErrorEntry,
   SecureSocketError,
   type SecureSocketErrorOptions,
@@ -55,5 +56,5 @@ export { type KeylogCallback } from "./lib/callbacks/keylog.ts";
 export { type SessionCacheCallbacks } from "./lib/callbacks/session.ts";
 export { type OcspResponseCallback } from "./lib/callbacks/ocsp.ts";
 export { Pkcs12, type Pkcs12Contents } from "./lib/pkcs12.ts";
-export { LibraryLoadError, opensslVersion } from "./ffi/library.ts";
+export { opensslVersion } from "./ffi/library.ts";
 export type { Addr, Conn, NetAddr, UnixAddr, VsockAddr } from "./ffi/platform.ts";

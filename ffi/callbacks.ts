@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { SecureSocketError } from "../lib/errors.ts";
 import { type CallbackDefinition, type CallbackFunction, type CallbackHandle, ffi, type Pointer } from "./runtime.ts";
 
 /** `int pem_password_cb(char *buf, int size, int rwflag, void *u)` */
@@ -95,7 +96,7 @@ export class NativeCallback<D extends CallbackDefinition> {
 
   /** The function pointer to hand to OpenSSL. */
   get pointer(): Pointer {
-    if (!this.#callback) throw new Error("native callback used after close");
+    if (!this.#callback) throw new SecureSocketError("native callback used after close");
     return this.#callback.pointer;
   }
 

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { SecureSocketError } from "../lib/errors.ts";
 import { libcrypto, libssl } from "./library.ts";
 import { HOST_CHECK_FLAGS } from "./constants.ts";
 import { ctxGetVerifyCertStore } from "./ctrl.ts";
@@ -87,7 +88,7 @@ export function sha256(data: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(32);
   const length = new Uint32Array(1);
   if (crypto.EVP_Digest(data, BigInt(data.length), out, length, crypto.EVP_sha256(), null) !== 1 || length[0] !== 32) {
-    throw new Error("EVP_Digest(SHA-256) failed");
+    throw SecureSocketError.fromQueue("EVP_Digest(SHA-256) failed");
   }
   return out;
 }
@@ -96,7 +97,9 @@ function certificateDigest(x509: Pointer): Uint8Array<ArrayBuffer> {
   const crypto = libcrypto();
   const out = new Uint8Array(32);
   const length = new Uint32Array(1);
-  if (crypto.X509_digest(x509, crypto.EVP_sha256(), out, length) !== 1) throw new Error("X509_digest failed");
+  if (crypto.X509_digest(x509, crypto.EVP_sha256(), out, length) !== 1) {
+    throw SecureSocketError.fromQueue("X509_digest failed");
+  }
   return out;
 }
 

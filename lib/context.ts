@@ -129,7 +129,7 @@ export function contextCore(ctx: SecureSocketContext): ContextCore {
 }
 
 function check(ok: boolean, message: string): void {
-  if (!ok) throw new SecureSocketError(message);
+  if (!ok) throw SecureSocketError.fromQueue(message);
 }
 
 /**
@@ -173,7 +173,7 @@ export class SecureSocketContext implements Disposable {
     const ssl = libssl();
     clearErrors();
     const handle = ssl.SSL_CTX_new(ssl.TLS_method());
-    if (isNull(handle)) throw new SecureSocketError("SSL_CTX_new failed");
+    if (isNull(handle)) throw SecureSocketError.fromQueue("SSL_CTX_new failed");
     this.#core = new ContextCore(handle);
     leaked.register(this, this.#core, this);
     try {
@@ -266,7 +266,7 @@ export class SecureSocketContext implements Disposable {
     try {
       clearErrors();
       if (libssl().SSL_CTX_use_PrivateKey(handle, pkey) !== 1) {
-        throw new UnableToReadPrivateKeyError("the private key does not match the certificate");
+        throw UnableToReadPrivateKeyError.fromQueue("the private key does not match the certificate");
       }
     } finally {
       freePrivateKey(pkey);
@@ -306,7 +306,7 @@ export class SecureSocketContext implements Disposable {
     try {
       clearErrors();
       if (ssl.SSL_CTX_use_certificate(handle, leaf) !== 1) {
-        throw new UnableToReadCertificateError("OpenSSL refused the certificate");
+        throw UnableToReadCertificateError.fromQueue("OpenSSL refused the certificate");
       }
     } finally {
       freeX509(leaf);

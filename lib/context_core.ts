@@ -100,7 +100,7 @@ export class ContextCore {
     });
     if (value !== this.#contextSessionIdContext) {
       if (!setContextSessionIdContext(this.handle, value)) {
-        throw new SecureSocketError("cannot set the session ID context");
+        throw SecureSocketError.fromQueue("cannot set the session ID context");
       }
       this.#contextSessionIdContext = value;
     }
@@ -114,7 +114,7 @@ export class ContextCore {
    */
   applySessionIdContext(ssl: Pointer): void {
     if (!setSessionIdContext(ssl, this.sessionIdContext())) {
-      throw new SecureSocketError("cannot set the session ID context");
+      throw SecureSocketError.fromQueue("cannot set the session ID context");
     }
   }
 

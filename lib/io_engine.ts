@@ -673,7 +673,7 @@ export class IoEngine {
     if (pending) await pending;
     const ssl = this.outsideCall();
     clearErrors();
-    if (!request(ssl)) throw new SecureSocketError(refusal);
+    if (!request(ssl)) throw SecureSocketError.fromQueue(refusal);
     // The message goes out with the next handshake step.
     const result = this.doHandshake();
     const error = this.#sslError;

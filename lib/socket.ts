@@ -133,7 +133,7 @@ export class SecureSocket implements AsyncDisposable {
     const ssl = libssl();
     clearErrors();
     const handle = ssl.SSL_new(core.handle);
-    if (isNull(handle)) throw new SecureSocketError("SSL_new failed");
+    if (isNull(handle)) throw SecureSocketError.fromQueue("SSL_new failed");
     core.retain();
     const connection = this.#connection = new Connection(this, handle, core);
     this.#io = new IoEngine(this, handle, ioHost);
@@ -167,7 +167,9 @@ export class SecureSocket implements AsyncDisposable {
           ((this.#connection.origin.verifyMode ?? VerifyMode.Peer) & VerifyMode.Peer) !== 0,
         sessionIdContext: this.#connection.origin.sessionIdContext(),
       });
-      if (libssl().SSL_set_session(this.#live, session) !== 1) throw new SecureSocketError("cannot use the session");
+      if (libssl().SSL_set_session(this.#live, session) !== 1) {
+        throw SecureSocketError.fromQueue("cannot use the session");
+      }
     } finally {
       freeSession(session);
     }
@@ -264,7 +266,7 @@ export class SecureSocket implements AsyncDisposable {
     }
     ssl.SSL_set_connect_state(handle);
     if (active.requestOcsp && !setTlsextStatusType(handle, TLSEXT_STATUSTYPE_OCSP)) {
-      throw new SecureSocketError("cannot ask for a stapled OCSP response");
+      throw SecureSocketError.fromQueue("cannot ask for a stapled OCSP response");
     }
     // Servers: the system store plus the named CAs, when the context trusts the system.
     const serverAuth = active.serverAuthStore;
@@ -655,7 +657,7 @@ export class SecureSocket implements AsyncDisposable {
       BigInt(contextBytes.length),
       context === undefined ? 0 : 1,
     );
-    if (ok !== 1) throw new SecureSocketError("cannot export keying material");
+    if (ok !== 1) throw SecureSocketError.fromQueue("cannot export keying material");
     return out;
   }
 

@@ -195,7 +195,7 @@ export class X509Store implements Disposable {
     try {
       if (options.useSystemTrust) {
         clearErrors();
-        if (!useDefaultPaths(store)) throw new SecureSocketError("cannot load the system's trusted certificates");
+        if (!useDefaultPaths(store)) throw SecureSocketError.fromQueue("cannot load the system's trusted certificates");
         drainErrors(); // a missing system directory is not an error
       }
       const anchors = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
@@ -228,7 +228,7 @@ export class X509Store implements Disposable {
       const x509 = newX509(c);
       try {
         clearErrors();
-        if (!addToX509Store(store, x509)) throw new SecureSocketError("OpenSSL refused the trusted certificate");
+        if (!addToX509Store(store, x509)) throw SecureSocketError.fromQueue("OpenSSL refused the trusted certificate");
       } finally {
         freeX509(x509);
       }
@@ -270,7 +270,7 @@ export class X509Store implements Disposable {
       if (verdict.kind === "rejected-parameter") throw parameterError(verdict.parameter, options);
       if (!verdict.ok && verdict.error === 0) {
         // Nothing was judged: OpenSSL failed before it could (out of memory, say).
-        throw new SecureSocketError("certificate verification could not run");
+        throw SecureSocketError.fromQueue("certificate verification could not run");
       }
       drainErrors();
       return {
@@ -368,6 +368,6 @@ function parameterError(parameter: string, options: VerifyCertificateOptions): E
     case "purpose":
       return new RangeError(`OpenSSL refused the purpose "${options.purpose}"`);
     default:
-      return new SecureSocketError("cannot set up certificate verification");
+      return SecureSocketError.fromQueue("cannot set up certificate verification");
   }
 }

@@ -37,7 +37,7 @@ export function setAlpnProtocols(core: ContextCore, protocols: string[]): void {
   const alpn = encodeAlpn(protocols);
   // SSL_CTX_set_alpn_protos returns 0 on success, unlike most of OpenSSL.
   if (libssl().SSL_CTX_set_alpn_protos(core.handle, alpn, alpn.length) !== 0) {
-    throw new SecureSocketError("cannot set the ALPN protocols");
+    throw SecureSocketError.fromQueue("cannot set the ALPN protocols");
   }
   core.alpnProtocols = [...protocols];
   installAlpnSelect(core);

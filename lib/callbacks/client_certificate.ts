@@ -131,14 +131,14 @@ function installClientCertificate(
       throw new SecureSocketError("the client certificate and its private key do not match", { openssl: [] });
     }
     if (ssl.SSL_use_certificate(handle, x509) !== 1 || ssl.SSL_use_PrivateKey(handle, pkey) !== 1) {
-      throw new SecureSocketError("OpenSSL refused the client certificate");
+      throw SecureSocketError.fromQueue("OpenSSL refused the client certificate");
     }
     clearChainCerts(handle);
     for (const extra of choice.chain ?? []) {
       for (const c of extra instanceof X509Certificate ? [extra] : toCertificates(extra)) {
         const x = newX509(c);
         try {
-          if (!addChainCert(handle, x)) throw new SecureSocketError("OpenSSL refused a client chain certificate");
+          if (!addChainCert(handle, x)) throw SecureSocketError.fromQueue("OpenSSL refused a client chain certificate");
         } finally {
           freeX509(x);
         }

@@ -80,7 +80,7 @@ export function installOcsp(core: ContextCore, force = false): void {
     return connection ? ocspStatus(connection, ssl!) : 1;
   }, -1);
   if (!ctxSetStatusCallback(core.handle, pointer)) {
-    throw new SecureSocketError("cannot install the OCSP status callback");
+    throw SecureSocketError.fromQueue("cannot install the OCSP status callback");
   }
 }
 

@@ -109,7 +109,7 @@ function switchContext(connection: Connection, next: ContextCore): void {
   if (other) next.retain();
   if (isNull(ssl.SSL_set_SSL_CTX(handle, next.handle))) {
     if (other) next.release();
-    throw new SecureSocketError("cannot switch the connection to the chosen context");
+    throw SecureSocketError.fromQueue("cannot switch the connection to the chosen context");
   }
   native.chosen?.release();
   native.chosen = other ? next : null;
