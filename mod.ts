@@ -40,6 +40,7 @@ export { type AlertInfo, describeAlert, formatInfo, type InfoCallback, InfoWhere
 export {
   CertificateVerificationError,
   type CertificateVerificationErrorOptions,
+  ContextInUseError,
   HandshakeError,
   LibraryLoadError,
   type OpenSSLErrorEntry,

@@ -137,6 +137,19 @@ function check(ok: boolean, message: string): void {
  * certificates and keys, and the four callbacks. Sockets keep the context's
  * native state alive while they live, so closing it early is safe.
  *
+ * **Changing a context.** Settings that decide who is accepted or what is
+ * presented are frozen once the first socket is made from the context (or
+ * SNI moves a connection to it): trust, `setVerify`,
+ * `setCertificateVerifyCallback`, `setVerifyDepth`, the certificate chain and
+ * key, `usePkcs12`, and the client-certificate, servername, ALPN-select,
+ * OCSP-response, session ID context and session cache settings. They then
+ * throw {@linkcode ContextInUseError}: configure a new context instead.
+ * OpenSSL shares the trust store with every connection and reads several
+ * callbacks from the context during a handshake, so a change would apply
+ * half-way. Operational settings stay live and reach existing sockets:
+ * `setTicketKeys` (rotation), `setOcspResponse` (refresh), `setInfoCallback`,
+ * `setKeylogCallback` and `setPasswordCallback` (later key loads).
+ *
  * @example
  * ```ts
  * import { SecureSocketContext } from "@secsock/secsock";
@@ -223,6 +236,17 @@ export class SecureSocketContext implements Disposable {
     return this.#core.handle;
   }
 
+  /**
+   * The live handle, for a setting that decides who is accepted or what is
+   * presented: refused with ContextInUseError once a socket was made from
+   * this context (see "Changing a context" in the class documentation).
+   */
+  #frozenAfterUse(setter: string): Pointer {
+    const handle = this.#handle;
+    this.#core.requireNotInUse(setter);
+    return handle;
+  }
+
   #setVersion(set: (ctx: Pointer, version: number) => boolean, version: TlsVersion): void {
     const value = VERSIONS[version];
     if (value === undefined) {
@@ -261,7 +285,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   usePrivateKey(key: string | Uint8Array | PrivateKey, password?: Password): void {
-    const handle = this.#handle;
+    const handle = this.#frozenAfterUse("usePrivateKey()");
     const pkey = toPrivateKeyHandle(key, password, this.#core.passwordCallback);
     try {
       clearErrors();
@@ -299,7 +323,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   useCertificateChain(pem: string | Uint8Array): void {
-    const handle = this.#handle;
+    const handle = this.#frozenAfterUse("useCertificateChain()");
     const certs = toCertificates(pem);
     const ssl = libssl();
     const leaf = newX509(certs[0]);
@@ -352,7 +376,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   addTrustedCertificate(cert: string | Uint8Array | X509Certificate): void {
-    const handle = this.#handle;
+    const handle = this.#frozenAfterUse("addTrustedCertificate()");
     const ssl = libssl();
     const stores = [ssl.SSL_CTX_get_cert_store(handle), this.#core.serverAuthStore];
     for (const c of toCertificates(cert)) {
@@ -386,7 +410,7 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Sets the verification mode ({@linkcode VerifyMode} flags) and, when given,
-   * the verification callback (§2). Applies to sockets made afterwards.
+   * the verification callback (§2). Frozen once sockets exist (ContextInUseError).
    *
    * @example
    * ```ts
@@ -396,7 +420,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setVerify(mode: number, cb?: VerifyCallback | null): void {
-    this.#handle;
+    this.#frozenAfterUse("setVerify()");
     this.#core.verifyMode = checkVerifyMode(mode);
     if (cb !== undefined) this.setCertificateVerifyCallback(cb);
   }
@@ -416,7 +440,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setCertificateVerifyCallback(cb: VerifyCallback | null): void {
-    this.#handle;
+    this.#frozenAfterUse("setCertificateVerifyCallback()");
     setVerifyCallback(this.#core, cb);
   }
 
@@ -431,7 +455,7 @@ export class SecureSocketContext implements Disposable {
    */
   setVerifyDepth(depth: number): void {
     if (!Number.isInteger(depth) || depth < 0) throw new RangeError("verify depth must be a non-negative integer");
-    libssl().SSL_CTX_set_verify_depth(this.#handle, depth);
+    libssl().SSL_CTX_set_verify_depth(this.#frozenAfterUse("setVerifyDepth()"), depth);
   }
 
   /**
@@ -468,7 +492,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setClientCertificateCallback(cb: ClientCertificateCallback | null): void {
-    this.#handle;
+    this.#frozenAfterUse("setClientCertificateCallback()");
     setClientCertificateCallback(this.#core, cb);
   }
 
@@ -486,7 +510,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setServerNameCallback(cb: ServerNameCallback | null): void {
-    this.#handle;
+    this.#frozenAfterUse("setServerNameCallback()");
     setServerNameCallback(this.#core, cb);
   }
 
@@ -502,7 +526,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setAlpnSelectCallback(cb: AlpnSelectCallback | null): void {
-    this.#handle;
+    this.#frozenAfterUse("setAlpnSelectCallback()");
     setAlpnSelectCallback(this.#core, cb);
   }
 
@@ -570,7 +594,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setSessionIdContext(name: string | Uint8Array | null): void {
-    this.#handle;
+    this.#frozenAfterUse("setSessionIdContext()");
     if (name !== null && typeof name !== "string" && !(name instanceof Uint8Array)) {
       throw new TypeError("setSessionIdContext() takes a string, a Uint8Array or null");
     }
@@ -616,7 +640,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setSessionCacheCallbacks(callbacks: SessionCacheCallbacks | null): void {
-    this.#handle;
+    this.#frozenAfterUse("setSessionCacheCallbacks()");
     setSessionCacheCallbacks(this.#core, callbacks);
   }
 
@@ -631,7 +655,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   usePkcs12(data: Uint8Array, password?: Password): void {
-    this.#handle;
+    this.#frozenAfterUse("usePkcs12()");
     const { certificate, privateKey, chain } = Pkcs12.parse(data, password ?? this.#core.passwordCallback ?? undefined);
     try {
       this.useCertificateChain([certificate, ...chain].map((c) => c.toPEM()).join(""));
@@ -680,7 +704,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setOcspResponseCallback(cb: OcspResponseCallback | null): void {
-    this.#handle;
+    this.#frozenAfterUse("setOcspResponseCallback()");
     setOcspResponseCallback(this.#core, cb);
   }
 

@@ -11,7 +11,7 @@ import { NativeCallback } from "../ffi/callbacks.ts";
 import type { Pointer } from "../ffi/memory.ts";
 import type { CallbackDefinition, CallbackFunction } from "../ffi/runtime.ts";
 import { setContextSessionIdContext, setSessionIdContext } from "../ffi/session.ts";
-import { SecureSocketError, SocketClosedError } from "./errors.ts";
+import { ContextInUseError, SecureSocketError, SocketClosedError } from "./errors.ts";
 import { SessionIdContext } from "./session.ts";
 import { freeStore } from "./trust.ts";
 import type { AlpnSelectCallback } from "./callbacks/alpn.ts";
@@ -28,6 +28,8 @@ import type { VerifyCallback } from "./callbacks/verify.ts";
 export class ContextCore {
   #handle: Pointer | null;
   #refs = 1;
+  /** A socket was made from (or moved by SNI to) this context: its policy settings are frozen. */
+  #inUse = false;
   readonly #trampolines = new Map<string, NativeCallback<CallbackDefinition>>();
   // The settings the callbacks and sockets read (each written by its setter).
   verifyMode: number | undefined;
@@ -116,6 +118,19 @@ export class ContextCore {
     if (!setSessionIdContext(ssl, this.sessionIdContext())) {
       throw SecureSocketError.fromQueue("cannot set the session ID context");
     }
+  }
+
+  /**
+   * Freezes the settings that decide who is accepted and what is presented:
+   * called when a socket is made from this context or moved to it by SNI.
+   */
+  markInUse(): void {
+    this.#inUse = true;
+  }
+
+  /** Refuses a change of a frozen setting (see SecureSocketContext's "Changing a context"). */
+  requireNotInUse(setter: string): void {
+    if (this.#inUse) throw new ContextInUseError(setter);
   }
 
   /** A socket takes a reference. */

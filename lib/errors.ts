@@ -211,6 +211,42 @@ export class CertificateVerificationError extends HandshakeError {
 }
 
 /**
+ * A context setting that decides who is accepted or what is presented
+ * (trust, verification, certificate and key, the client-certificate, SNI, ALPN
+ * and session callbacks) was changed after a socket was made from the
+ * context. Such settings are frozen then: OpenSSL reads some of them when a
+ * connection is made and others while it runs, so a change would apply
+ * half-way. Make a new SecureSocketContext instead.
+ *
+ * @example
+ * ```ts
+ * import { ContextInUseError, SecureSocket, SecureSocketContext } from "@secsock/secsock";
+ * const ctx = new SecureSocketContext();
+ * const socket = new SecureSocket(ctx, { hostname: "localhost" });
+ * try {
+ *   ctx.setVerifyDepth(2);
+ * } catch (error) {
+ *   console.log(error instanceof ContextInUseError); // true
+ * }
+ * socket.close();
+ * ```
+ */
+export class ContextInUseError extends SecureSocketError {
+  /**
+   * Creates the error for a refused call of `setter`.
+   *
+   * @param setter the method that was refused, e.g. "setVerify()"
+   */
+  constructor(setter: string) {
+    super(
+      `${setter} cannot change a SecureSocketContext that sockets were made from ` +
+        "(who is accepted and what is presented are fixed then): configure a new SecureSocketContext instead",
+      { openssl: [] },
+    );
+  }
+}
+
+/**
  * The socket, listener or context was used after `close()`.
  *
  * @example

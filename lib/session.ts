@@ -45,8 +45,9 @@ import type { VerifyCallback } from "./callbacks/verify.ts";
  *
  * It is computed when it matters: when a connection is made from the context
  * and again when SNI moves a connection to another context (in the
- * client-hello callback, which OpenSSL runs before it looks up the session),
- * so a context changed after its first connections applies to later ones.
+ * client-hello callback, which OpenSSL runs before it looks up the session).
+ * The policy it names is frozen once the context has sockets
+ * (ContextInUseError), so it no longer changes then.
  * Clients record the value too: a client only offers a session its own
  * context would have accepted the server under.
  */

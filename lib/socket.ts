@@ -18,7 +18,7 @@ import { certificateFromHandle, type X509Certificate } from "./certificate.ts";
 import { contextCore, type SecureSocketContext } from "./context.ts";
 import { CertificateVerificationError, HandshakeError, SecureSocketError, SocketClosedError } from "./errors.ts";
 import { Connection, type NativeRefs, registerConnection, releaseNative } from "./callbacks/connection.ts";
-import { type InfoCallback, installInfoTrampoline, setSocketInfoCallback } from "./callbacks/info.ts";
+import { type InfoCallback, setSocketInfoCallback } from "./callbacks/info.ts";
 import { IoEngine, type IoHost, isSuspension } from "./io_engine.ts";
 import {
   SSL_ERROR_SYSCALL,
@@ -135,6 +135,8 @@ export class SecureSocket implements AsyncDisposable {
     const handle = ssl.SSL_new(core.handle);
     if (isNull(handle)) throw SecureSocketError.fromQueue("SSL_new failed");
     core.retain();
+    // From now on the context's policy settings are frozen (ContextInUseError).
+    core.markInUse();
     const connection = this.#connection = new Connection(this, handle, core);
     this.#io = new IoEngine(this, handle, ioHost);
     this.#verifyName = servername ?? hostname ?? null;
@@ -142,7 +144,6 @@ export class SecureSocket implements AsyncDisposable {
     this.#handshakeTimeout = options.handshakeTimeout;
     registerConnection(connection);
     leaked.register(this, connection.native, this);
-    if (core.infoCallback) installInfoTrampoline(connection, handle);
     core.applySessionIdContext(handle);
     if (options.session) this.#useSession(options.session);
   }

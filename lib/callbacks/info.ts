@@ -67,10 +67,16 @@ export const InfoWhere = {
 
 // ---- The setters ----
 
-/** A context's default info callback (setInfoCallback()); null removes it. */
+/**
+ * A context's default info callback (setInfoCallback()); null removes it.
+ * The trampoline goes on the SSL_CTX, which OpenSSL consults at every event
+ * of a connection without its own, so a change applies to existing sockets too.
+ */
 export function setContextInfoCallback(core: ContextCore, cb: InfoCallback | null): void {
+  const handle = core.handle;
   checkCallback(cb, "setInfoCallback()");
   core.infoCallback = cb;
+  if (cb) libssl().SSL_CTX_set_info_callback(handle, trampoline(core));
 }
 
 /** A socket's own info callback (SecureSocket.setInfoCallback()); it overrides the context's. */
@@ -78,7 +84,7 @@ export function setSocketInfoCallback(connection: Connection, cb: InfoCallback |
   const ssl = connection.ssl;
   checkCallback(cb, "setInfoCallback()");
   connection.infoCallback = cb;
-  if (cb) installInfoTrampoline(connection, ssl);
+  if (cb) libssl().SSL_set_info_callback(ssl, trampoline(connection.origin));
 }
 
 // ---- The trampoline ----
@@ -90,17 +96,16 @@ const INFO_CALLBACK = {
 } as const satisfies CallbackDefinition;
 
 /**
- * Installs the info trampoline on one SSL (SSL_set_info_callback(3)): when
- * the socket is made from a context with an info callback, or when the
- * socket gets its own. The trampoline is the origin context's, which lives
- * as long as the SSL.
+ * The context's info trampoline: installed on the SSL_CTX for the context's
+ * callback (SSL_CTX_set_info_callback(3)), and on an SSL for a socket's own
+ * (SSL_set_info_callback(3), which wins); for a socket, the context it was
+ * made from owns it, and that context lives as long as the SSL.
  */
-export function installInfoTrampoline(connection: Connection, ssl: Pointer): void {
-  const pointer = connection.origin.trampoline("info", INFO_CALLBACK, (ssl, where, ret) => {
-    const target = connectionFor(ssl);
-    if (target) dispatchInfo(target, where, ret);
+function trampoline(core: ContextCore): Pointer {
+  return core.trampoline("info", INFO_CALLBACK, (ssl, where, ret) => {
+    const connection = connectionFor(ssl);
+    if (connection) dispatchInfo(connection, where, ret);
   }, undefined);
-  libssl().SSL_set_info_callback(ssl, pointer);
 }
 
 // ---- The dispatch ----

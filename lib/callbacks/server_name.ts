@@ -107,6 +107,7 @@ function switchContext(connection: Connection, next: ContextCore): void {
   // and one on the context SNI chose, if that is another.
   const other = next !== native.origin;
   if (other) next.retain();
+  next.markInUse();
   if (isNull(ssl.SSL_set_SSL_CTX(handle, next.handle))) {
     if (other) next.release();
     throw SecureSocketError.fromQueue("cannot switch the connection to the chosen context");
