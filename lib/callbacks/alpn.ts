@@ -13,7 +13,7 @@ import type { CallbackDefinition } from "../../ffi/runtime.ts";
 import type { ContextCore } from "../context_core.ts";
 import { SecureSocketError } from "../errors.ts";
 import type { SecureSocket } from "../socket.ts";
-import { checkCallback, type Connection, connectionFor } from "./connection.ts";
+import { checkCallback, type Connection, dispatchTo } from "./connection.ts";
 
 /**
  * Chooses the application protocol on a server from those the client offered.
@@ -71,10 +71,12 @@ const ALPN_SELECT_CALLBACK = {
 export function installAlpnSelect(core: ContextCore, force = false): void {
   const active = force || core.alpnSelectCallback !== null || core.alpnProtocols !== null;
   const pointer = active
-    ? core.trampoline("alpn", ALPN_SELECT_CALLBACK, (ssl, out, outLength, input, inputLength) => {
-      const connection = connectionFor(ssl);
-      return connection ? selectAlpn(connection, out, outLength, input, inputLength) : SSL_TLSEXT_ERR_NOACK;
-    }, SSL_TLSEXT_ERR_ALERT_FATAL)
+    ? core.trampoline(
+      "alpn",
+      ALPN_SELECT_CALLBACK,
+      dispatchTo(selectAlpn, SSL_TLSEXT_ERR_NOACK),
+      SSL_TLSEXT_ERR_ALERT_FATAL,
+    )
     : null;
   libssl().SSL_CTX_set_alpn_select_cb(core.handle, pointer, null);
 }

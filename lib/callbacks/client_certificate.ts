@@ -20,7 +20,7 @@ import type { ContextCore } from "../context_core.ts";
 import { SecureSocketError } from "../errors.ts";
 import { PrivateKey, toPrivateKeyHandle } from "../private_key.ts";
 import type { SecureSocket } from "../socket.ts";
-import { checkCallback, type Connection, connectionFor } from "./connection.ts";
+import { checkCallback, type Connection, dispatchTo } from "./connection.ts";
 
 /** What the client certificate callback returns to send a certificate. */
 export interface ClientCertificate {
@@ -76,10 +76,7 @@ const CLIENT_CERT_CALLBACK = {
  * the handshake loop rethrows the error.
  */
 function trampoline(core: ContextCore): Pointer {
-  return core.trampoline("clientCert", CLIENT_CERT_CALLBACK, (ssl, x509Out, pkeyOut) => {
-    const connection = connectionFor(ssl);
-    return connection ? chooseClientCertificate(connection, x509Out, pkeyOut) : 0;
-  }, -1);
+  return core.trampoline("clientCert", CLIENT_CERT_CALLBACK, dispatchTo(chooseClientCertificate, 0), -1);
 }
 
 // ---- The dispatch ----

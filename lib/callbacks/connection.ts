@@ -150,6 +150,21 @@ export function connectionFor(ssl: PointerValue): Connection | undefined {
   return connections.get(pointerKey(ssl))?.deref();
 }
 
+/**
+ * A trampoline body that finds the connection of the `SSL*` OpenSSL passes
+ * first and hands it the other arguments; `orphan` is the answer for an SSL
+ * no live socket owns (OpenSSL's neutral value for that callback).
+ */
+export function dispatchTo<A extends unknown[], R>(
+  dispatch: (connection: Connection, ...args: A) => R,
+  orphan: R,
+): (ssl: PointerValue, ...args: A) => R {
+  return (ssl, ...args) => {
+    const connection = connectionFor(ssl);
+    return connection ? dispatch(connection, ...args) : orphan;
+  };
+}
+
 /** How many connections are registered (for leak tests). */
 export function liveSocketCount(): number {
   return connections.size;

@@ -12,7 +12,7 @@ import { libssl } from "../../ffi/library.ts";
 import { type Pointer, readCString } from "../../ffi/memory.ts";
 import type { CallbackDefinition } from "../../ffi/runtime.ts";
 import type { ContextCore } from "../context_core.ts";
-import { checkCallback, type Connection, connectionFor } from "./connection.ts";
+import { checkCallback, type Connection, dispatchTo } from "./connection.ts";
 import {
   SSL_CB_ALERT,
   SSL_CB_EXIT,
@@ -102,10 +102,7 @@ const INFO_CALLBACK = {
  * made from owns it, and that context lives as long as the SSL.
  */
 function trampoline(core: ContextCore): Pointer {
-  return core.trampoline("info", INFO_CALLBACK, (ssl, where, ret) => {
-    const connection = connectionFor(ssl);
-    if (connection) dispatchInfo(connection, where, ret);
-  }, undefined);
+  return core.trampoline("info", INFO_CALLBACK, dispatchTo(dispatchInfo, undefined), undefined);
 }
 
 // ---- The dispatch ----

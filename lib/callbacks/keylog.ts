@@ -7,12 +7,12 @@
  * @module
  */
 import { libssl } from "../../ffi/library.ts";
-import { readCString } from "../../ffi/memory.ts";
+import { type PointerValue, readCString } from "../../ffi/memory.ts";
 import { platform } from "../../ffi/platform.ts";
 import type { CallbackDefinition } from "../../ffi/runtime.ts";
 import type { ContextCore } from "../context_core.ts";
 import type { SecureSocket } from "../socket.ts";
-import { checkCallback, type Connection, connectionFor } from "./connection.ts";
+import { checkCallback, type Connection, dispatchTo } from "./connection.ts";
 
 /**
  * Receives each key log line (NSS format, e.g. "CLIENT_HANDSHAKE_TRAFFIC_SECRET <random> <secret>").
@@ -69,19 +69,17 @@ const KEYLOG_CALLBACK = {
 export function installKeylog(core: ContextCore, force = false): void {
   const active = force || core.keylogCallback !== null || core.keylogFile !== null;
   const pointer = active
-    ? core.trampoline("keylog", KEYLOG_CALLBACK, (ssl, line) => {
-      const connection = connectionFor(ssl);
-      if (connection) writeKeylog(connection, readCString(line) ?? "");
-    }, undefined)
+    ? core.trampoline("keylog", KEYLOG_CALLBACK, dispatchTo(writeKeylog, undefined), undefined)
     : null;
   libssl().SSL_CTX_set_keylog_callback(core.handle, pointer);
 }
 
 // ---- The dispatch ----
 
-/** Delivers one key log line to the active context's callback and file (else the origin's). */
-function writeKeylog(connection: Connection, line: string): void {
+/** Delivers one key log line (a C string) to the active context's callback and file (else the origin's). */
+function writeKeylog(connection: Connection, text: PointerValue): void {
   const { active, origin } = connection;
+  const line = readCString(text) ?? "";
   try {
     (active.keylogCallback ?? origin.keylogCallback)?.(connection.socket, line);
     const file = active.keylogFile ?? origin.keylogFile;

@@ -9,13 +9,12 @@
  */
 import { ctxSetStatusCallback } from "../../ffi/ctrl.ts";
 import { stapledOcspResponse, stapleOcspResponse } from "../../ffi/tls_extensions.ts";
-import type { Pointer } from "../../ffi/memory.ts";
 import { SSL_TLSEXT_ERR_NOACK, SSL_TLSEXT_ERR_OK } from "../../ffi/constants.ts";
 import type { CallbackDefinition } from "../../ffi/runtime.ts";
 import type { ContextCore } from "../context_core.ts";
 import { SecureSocketError } from "../errors.ts";
 import type { SecureSocket } from "../socket.ts";
-import { checkCallback, type Connection, connectionFor } from "./connection.ts";
+import { checkCallback, type Connection, dispatchTo } from "./connection.ts";
 
 /**
  * Receives the OCSP response the server stapled (DER), or null when it sent
@@ -75,10 +74,7 @@ const STATUS_CALLBACK = {
  */
 export function installOcsp(core: ContextCore, force = false): void {
   if (!force && core.ocspResponse === null && core.ocspCallback === null) return;
-  const pointer = core.trampoline("status", STATUS_CALLBACK, (ssl) => {
-    const connection = connectionFor(ssl);
-    return connection ? ocspStatus(connection, ssl!) : 1;
-  }, -1);
+  const pointer = core.trampoline("status", STATUS_CALLBACK, dispatchTo(ocspStatus, 1), -1);
   if (!ctxSetStatusCallback(core.handle, pointer)) {
     throw SecureSocketError.fromQueue("cannot install the OCSP status callback");
   }
@@ -87,7 +83,8 @@ export function installOcsp(core: ContextCore, force = false): void {
 // ---- The dispatch ----
 
 /** Staples the response of the context that applies now (server), or hands the client's callback what was stapled. */
-function ocspStatus(connection: Connection, ssl: Pointer): number {
+function ocspStatus(connection: Connection): number {
+  const ssl = connection.ssl;
   const core = connection.active;
   if (connection.isServer) {
     // A response speaks for one certificate: only the context serving it

@@ -23,7 +23,7 @@ import type { ContextCore } from "../context_core.ts";
 import { SecureSocketError } from "../errors.ts";
 import type { SecureSocket } from "../socket.ts";
 import { installAlpnSelect } from "./alpn.ts";
-import { checkCallback, type Connection, connectionFor } from "./connection.ts";
+import { checkCallback, type Connection, dispatchTo } from "./connection.ts";
 import { installKeylog } from "./keylog.ts";
 import { installOcsp } from "./ocsp.ts";
 
@@ -64,10 +64,7 @@ const CLIENT_HELLO_CALLBACK = {
 
 /** The context's client-hello trampoline; should the dispatch throw, C gets 0 (fail the handshake). */
 function trampoline(core: ContextCore): Pointer {
-  return core.trampoline("clientHello", CLIENT_HELLO_CALLBACK, (ssl, alert) => {
-    const connection = connectionFor(ssl);
-    return connection ? chooseContext(connection, alert) : 1;
-  }, 0);
+  return core.trampoline("clientHello", CLIENT_HELLO_CALLBACK, dispatchTo(chooseContext, 1), 0);
 }
 
 // ---- The dispatch ----
