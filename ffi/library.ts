@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { LibraryLoadError } from "../lib/errors.ts";
 import { CRYPTO_SYMBOLS, SSL_SYMBOLS } from "./symbols.ts";
 import { type DynamicLibrary, ffi, type ForeignInterface, type SymbolsOf } from "./runtime.ts";
 import { platform } from "./platform.ts";
@@ -12,36 +13,6 @@ import { platform } from "./platform.ts";
 export type SslLibrary = SymbolsOf<typeof SSL_SYMBOLS>;
 /** The opened libcrypto with its symbols. */
 export type CryptoLibrary = SymbolsOf<typeof CRYPTO_SYMBOLS>;
-
-/**
- * Thrown when no usable OpenSSL 3 could be opened; the message lists every
- * path tried and names SECSOCK_LIBSSL / SECSOCK_LIBCRYPTO.
- *
- * @example
- * ```ts
- * import { LibraryLoadError, SecureSocketContext } from "@secsock/secsock";
- * try {
- *   new SecureSocketContext();
- * } catch (error) {
- *   if (error instanceof LibraryLoadError) console.error(error.attempts);
- * }
- * ```
- */
-export class LibraryLoadError extends Error {
-  /** Every path that was tried, with the reason it failed. */
-  readonly attempts: string[];
-  /**
-   * Creates the error.
-   *
-   * @param message what failed and how to fix it
-   * @param attempts every path tried, with its failure
-   */
-  constructor(message: string, attempts: string[]) {
-    super(message);
-    this.name = "LibraryLoadError";
-    this.attempts = attempts;
-  }
-}
 
 /** The system a candidate list is for: os and arch with Deno's names, and its environment. */
 export interface LibrarySystem {
