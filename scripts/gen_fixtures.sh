@@ -568,5 +568,6 @@ cp "$STAGE"/* "$OUT_DIR"/
 
 echo "Generated $(find "$STAGE" -type f | wc -l) files in $OUT_DIR (self-checks passed)."
 
-# The OCSP response fixture depends on server.pem and the intermediate: remake it too.
-bash "$(dirname "${BASH_SOURCE[0]}")/gen_ocsp_fixture.sh"
+# The OCSP response fixture depends on server.pem and the intermediate: remake
+# it too (by absolute path: this script has changed directory since).
+bash "$SCRIPT_DIR/gen_ocsp_fixture.sh"
