@@ -18,20 +18,15 @@
  *
  * @module
  */
-export {
-  type ClientCertificate,
-  type ClientCertificateCallback,
-  SecureSocketContext,
-  type SecureSocketContextOptions,
-  type TlsVersion,
-} from "./lib/context.ts";
+export { SecureSocketContext, type SecureSocketContextOptions, type TlsVersion } from "./lib/context.ts";
+export { type ClientCertificate, type ClientCertificateCallback } from "./lib/callbacks/client_certificate.ts";
 export { type ConnectOptions, SecureSocket, type SecureSocketOptions, type StartTlsOptions } from "./lib/socket.ts";
 export { type ListenOptions, SecureSocketListener } from "./lib/listener.ts";
 export { X509Certificate } from "./lib/certificate.ts";
 export type { GeneralNameType, SubjectAltName } from "./lib/subject_alt_name.ts";
 export { PrivateKey } from "./lib/private_key.ts";
-export type { Password, PasswordCallback } from "./lib/password.ts";
-export { type VerifyCallback, VerifyMode, X509StoreContext } from "./lib/verify.ts";
+export type { Password, PasswordCallback } from "./lib/callbacks/password.ts";
+export { type VerifyCallback, VerifyMode, X509StoreContext } from "./lib/callbacks/verify.ts";
 export {
   type CertificateInput,
   type CertificatePurpose,
@@ -41,11 +36,13 @@ export {
   type X509StoreOptions,
 } from "./lib/x509_store.ts";
 export { checkEmail, checkHost, checkIP, type HostNameOptions } from "./lib/name_check.ts";
-export { type AlertInfo, describeAlert, formatInfo, type InfoCallback, InfoWhere } from "./lib/info.ts";
+export { type AlertInfo, describeAlert, formatInfo, type InfoCallback, InfoWhere } from "./lib/callbacks/info.ts";
 export {
   CertificateVerificationError,
   type CertificateVerificationErrorOptions,
+  ContextInUseError,
   HandshakeError,
+  LibraryLoadError,
   type OpenSSLErrorEntry,
   SecureSocketError,
   type SecureSocketErrorOptions,
@@ -54,11 +51,11 @@ export {
   UnableToReadCertificateError,
   UnableToReadPrivateKeyError,
 } from "./lib/errors.ts";
-export { type AlpnSelectCallback } from "./lib/alpn.ts";
-export { type ServerNameCallback } from "./lib/sni.ts";
-export { type KeylogCallback } from "./lib/keylog.ts";
-export { type SessionCacheCallbacks } from "./lib/session.ts";
-export { type OcspResponseCallback } from "./lib/ocsp.ts";
+export { type AlpnSelectCallback } from "./lib/callbacks/alpn.ts";
+export { type ServerNameCallback } from "./lib/callbacks/server_name.ts";
+export { type KeylogCallback } from "./lib/callbacks/keylog.ts";
+export { type SessionCacheCallbacks } from "./lib/callbacks/session.ts";
+export { type OcspResponseCallback } from "./lib/callbacks/ocsp.ts";
 export { Pkcs12, type Pkcs12Contents } from "./lib/pkcs12.ts";
-export { LibraryLoadError, opensslVersion } from "./ffi/library.ts";
+export { opensslVersion } from "./ffi/library.ts";
 export type { Addr, Conn, NetAddr, UnixAddr, VsockAddr } from "./ffi/platform.ts";

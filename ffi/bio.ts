@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { SecureSocketError } from "../lib/errors.ts";
 import { libcrypto } from "./library.ts";
 import { isNull, type Pointer, type PointerValue } from "./memory.ts";
 
@@ -10,7 +11,7 @@ import { isNull, type Pointer, type PointerValue } from "./memory.ts";
 export function newMemoryBio(): Pointer {
   const crypto = libcrypto();
   const bio = crypto.BIO_new(crypto.BIO_s_mem());
-  if (isNull(bio)) throw new Error("BIO_new failed: out of memory");
+  if (isNull(bio)) throw SecureSocketError.fromQueue("BIO_new failed: out of memory");
   return bio;
 }
 
@@ -22,7 +23,7 @@ export function memoryBioFrom(data: Uint8Array): Pointer {
   const bio = newMemoryBio();
   if (data.length > 0 && libcrypto().BIO_write(bio, data as Uint8Array<ArrayBuffer>, data.length) !== data.length) {
     libcrypto().BIO_free(bio);
-    throw new Error("BIO_write failed: out of memory");
+    throw SecureSocketError.fromQueue("BIO_write failed: out of memory");
   }
   return bio;
 }

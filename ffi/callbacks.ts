@@ -1,7 +1,8 @@
 /**
- * The four OpenSSL socket callbacks (and the others secsock installs) as
- * callback definitions with their exact C signatures, and the exception
- * trampoline that guards them. Native callbacks come from the runtime's FFI
+ * The exception trampoline that guards every native callback, and the
+ * password callback's C signature (ffi/x509.ts refuses passwords with it;
+ * lib/callbacks/password.ts supplies them). Each other callback's signature
+ * is in its own file under lib/callbacks/. Native callbacks come from the runtime's FFI
  * (`Deno.UnsafeCallback` on Deno, koffi on Node.js).
  *
  * A JS exception must never unwind into C: the runtime would hand C a zero, and for
@@ -12,74 +13,12 @@
  *
  * @module
  */
+import { SecureSocketError } from "../lib/errors.ts";
 import { type CallbackDefinition, type CallbackFunction, type CallbackHandle, ffi, type Pointer } from "./runtime.ts";
 
 /** `int pem_password_cb(char *buf, int size, int rwflag, void *u)` */
 export const PASSWORD_CALLBACK = {
   parameters: ["pointer", "i32", "i32", "pointer"],
-  result: "i32",
-} as const satisfies CallbackDefinition;
-
-/** `int SSL_verify_cb(int preverify_ok, X509_STORE_CTX *x509_ctx)` */
-export const VERIFY_CALLBACK = {
-  parameters: ["i32", "pointer"],
-  result: "i32",
-} as const satisfies CallbackDefinition;
-
-/** `void info_callback(const SSL *ssl, int where, int ret)` */
-export const INFO_CALLBACK = {
-  parameters: ["pointer", "i32", "i32"],
-  result: "void",
-} as const satisfies CallbackDefinition;
-
-/** `int client_cert_cb(SSL *ssl, X509 **x509, EVP_PKEY **pkey)` */
-export const CLIENT_CERT_CALLBACK = {
-  parameters: ["pointer", "pointer", "pointer"],
-  result: "i32",
-} as const satisfies CallbackDefinition;
-
-/** `int SSL_client_hello_cb_fn(SSL *s, int *al, void *arg)` */
-export const CLIENT_HELLO_CALLBACK = {
-  parameters: ["pointer", "pointer", "pointer"],
-  result: "i32",
-} as const satisfies CallbackDefinition;
-
-/**
- * `int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
- *                     const unsigned char *in, unsigned int inlen, void *arg)`
- */
-export const ALPN_SELECT_CALLBACK = {
-  parameters: ["pointer", "pointer", "pointer", "pointer", "u32", "pointer"],
-  result: "i32",
-} as const satisfies CallbackDefinition;
-
-/** `void SSL_CTX_keylog_cb_func(const SSL *ssl, const char *line)` */
-export const KEYLOG_CALLBACK = {
-  parameters: ["pointer", "pointer"],
-  result: "void",
-} as const satisfies CallbackDefinition;
-
-/** `int new_session_cb(SSL *ssl, SSL_SESSION *sess)` */
-export const NEW_SESSION_CALLBACK = {
-  parameters: ["pointer", "pointer"],
-  result: "i32",
-} as const satisfies CallbackDefinition;
-
-/** `SSL_SESSION *get_session_cb(SSL *ssl, const unsigned char *data, int len, int *copy)` */
-export const GET_SESSION_CALLBACK = {
-  parameters: ["pointer", "pointer", "i32", "pointer"],
-  result: "pointer",
-} as const satisfies CallbackDefinition;
-
-/** `void remove_session_cb(SSL_CTX *ctx, SSL_SESSION *sess)` */
-export const REMOVE_SESSION_CALLBACK = {
-  parameters: ["pointer", "pointer"],
-  result: "void",
-} as const satisfies CallbackDefinition;
-
-/** `int status_cb(SSL *ssl, void *arg)` (OCSP stapling, both ends) */
-export const STATUS_CALLBACK = {
-  parameters: ["pointer", "pointer"],
   result: "i32",
 } as const satisfies CallbackDefinition;
 
@@ -157,7 +96,7 @@ export class NativeCallback<D extends CallbackDefinition> {
 
   /** The function pointer to hand to OpenSSL. */
   get pointer(): Pointer {
-    if (!this.#callback) throw new Error("native callback used after close");
+    if (!this.#callback) throw new SecureSocketError("native callback used after close");
     return this.#callback.pointer;
   }
 

@@ -12,6 +12,7 @@
  *
  * @module
  */
+import { NID_subject_alt_name } from "./constants.ts";
 import { libcrypto } from "./library.ts";
 import { cursorTo, isNull, type Pointer, PointerSlot, pointerTo, readBytes } from "./memory.ts";
 import { nameToString } from "./x509_name.ts";
@@ -79,7 +80,6 @@ export type SubjectAltNameResult =
   | { status: "malformed" };
 
 /** NID_subject_alt_name */
-const NID_SUBJECT_ALT_NAME = 85;
 
 /** Encodes with an OpenSSL i2d function (`int i2d_TYPE(const TYPE *a, unsigned char **out)`). */
 function encode(i2d: (cursor: BigUint64Array<ArrayBuffer> | null) => number): Uint8Array | null {
@@ -167,7 +167,7 @@ export function readSubjectAltNames(x509: Pointer): SubjectAltNameResult {
   const crypto = libcrypto();
   // crit: -1 when absent, -2 when the extension occurs more than once.
   const crit = new Int32Array(1);
-  const names = crypto.X509_get_ext_d2i(x509, NID_SUBJECT_ALT_NAME, pointerTo(crit), null);
+  const names = crypto.X509_get_ext_d2i(x509, NID_subject_alt_name, pointerTo(crit), null);
   if (isNull(names)) {
     if (crit[0] === -1) return { status: "absent" };
     return crit[0] === -2 ? { status: "duplicate" } : { status: "malformed" };

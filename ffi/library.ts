@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { LibraryLoadError } from "../lib/errors.ts";
 import { CRYPTO_SYMBOLS, SSL_SYMBOLS } from "./symbols.ts";
 import { type DynamicLibrary, ffi, type ForeignInterface, type SymbolsOf } from "./runtime.ts";
 import { platform } from "./platform.ts";
@@ -13,56 +14,49 @@ export type SslLibrary = SymbolsOf<typeof SSL_SYMBOLS>;
 /** The opened libcrypto with its symbols. */
 export type CryptoLibrary = SymbolsOf<typeof CRYPTO_SYMBOLS>;
 
+/** The system a candidate list is for: os and arch with Deno's names, and its environment. */
+export interface LibrarySystem {
+  /** "linux", "darwin", "windows", … (`Deno.build.os`) */
+  readonly os: string;
+  /** "x86_64", "aarch64", … (`Deno.build.arch`) */
+  readonly arch: string;
+  /** Reads an environment variable (SECSOCK_LIBSSL, SECSOCK_LIBCRYPTO). */
+  readonly env: (name: string) => string | undefined;
+}
+
 /**
- * Thrown when no usable OpenSSL 3 could be opened; the message lists every
- * path tried and names SECSOCK_LIBSSL / SECSOCK_LIBCRYPTO.
+ * The paths tried, in order, to open libssl or libcrypto on `system` — a pure
+ * function of its arguments. SECSOCK_LIBSSL / SECSOCK_LIBCRYPTO replace the list.
+ * The lists of both libraries pair up entry by entry (same installation).
  *
  * @example
  * ```ts
- * import { LibraryLoadError, SecureSocketContext } from "@secsock/secsock";
- * try {
- *   new SecureSocketContext();
- * } catch (error) {
- *   if (error instanceof LibraryLoadError) console.error(error.attempts);
- * }
+ * import { libraryCandidates } from "./ffi/library.ts";
+ * const paths = libraryCandidates("ssl", { os: "darwin", arch: "aarch64", env: () => undefined });
+ * console.log(paths[0]); // /opt/homebrew/opt/openssl@3/lib/libssl.3.dylib
  * ```
  */
-export class LibraryLoadError extends Error {
-  /** Every path that was tried, with the reason it failed. */
-  readonly attempts: string[];
-  /**
-   * Creates the error.
-   *
-   * @param message what failed and how to fix it
-   * @param attempts every path tried, with its failure
-   */
-  constructor(message: string, attempts: string[]) {
-    super(message);
-    this.name = "LibraryLoadError";
-    this.attempts = attempts;
-  }
-}
-
-function candidates(kind: "ssl" | "crypto"): string[] {
-  const envName = kind === "ssl" ? "SECSOCK_LIBSSL" : "SECSOCK_LIBCRYPTO";
-  let override: string | undefined;
-  try {
-    override = platform.env(envName) || undefined;
-  } catch {
-    // No --allow-env: the override cannot be read, so it cannot apply.
-  }
+export function libraryCandidates(kind: "ssl" | "crypto", system: LibrarySystem): string[] {
+  const override = system.env(kind === "ssl" ? "SECSOCK_LIBSSL" : "SECSOCK_LIBCRYPTO");
   if (override) return [override];
-  switch (platform.os) {
-    case "darwin":
+  switch (system.os) {
+    case "darwin": {
+      // Homebrew's prefix is /opt/homebrew on Apple silicon and /usr/local on
+      // Intel (also a Rosetta Homebrew on Apple silicon): the native one first.
+      const prefixes = system.arch === "aarch64" ? ["/opt/homebrew", "/usr/local"] : ["/usr/local", "/opt/homebrew"];
       return [
-        `/opt/homebrew/opt/openssl@3/lib/lib${kind}.3.dylib`,
-        `/usr/local/opt/openssl@3/lib/lib${kind}.3.dylib`,
-        `/opt/local/lib/lib${kind}.3.dylib`,
+        ...prefixes.map((prefix) => `${prefix}/opt/openssl@3/lib/lib${kind}.3.dylib`),
+        ...prefixes.map((prefix) => `${prefix}/lib/lib${kind}.3.dylib`),
+        `/opt/local/lib/lib${kind}.3.dylib`, // MacPorts
+        // Never the unversioned /usr/lib/libssl.dylib: macOS's LibreSSL, which aborts when loaded.
         `lib${kind}.3.dylib`,
       ];
+    }
     case "windows": {
-      const arch = platform.arch === "aarch64" ? "-arm64" : "-x64";
-      return [`lib${kind}-3${arch}.dll`, `lib${kind}-3.dll`];
+      // OpenSSL 3's DLL names carry the architecture: libssl-3-x64.dll,
+      // libssl-3-arm64.dll; 32-bit builds are plain libssl-3.dll.
+      const suffix = system.arch === "aarch64" ? "-arm64" : system.arch === "x86_64" ? "-x64" : "";
+      return suffix ? [`lib${kind}-3${suffix}.dll`, `lib${kind}-3.dll`] : [`lib${kind}-3.dll`];
     }
     default:
       return [
@@ -75,6 +69,20 @@ function candidates(kind: "ssl" | "crypto"): string[] {
         `/usr/local/lib64/lib${kind}.so.3`,
       ];
   }
+}
+
+function candidates(kind: "ssl" | "crypto"): string[] {
+  return libraryCandidates(kind, {
+    os: platform.os,
+    arch: platform.arch,
+    env: (name) => {
+      try {
+        return platform.env(name) || undefined;
+      } catch {
+        return undefined; // No --allow-env: the variable cannot be read, so it cannot apply.
+      }
+    },
+  });
 }
 
 function open<S extends ForeignInterface>(

@@ -7,84 +7,29 @@
  */
 import { libcrypto } from "./library.ts";
 import { withBio } from "./bio.ts";
-import { CallbackErrorSlot, NativeCallback, PASSWORD_CALLBACK } from "./callbacks.ts";
-import { isNull, type Pointer, type PointerValue, readCString, writeBytes } from "./memory.ts";
+import { isNull, type Pointer, type PointerValue, readCString } from "./memory.ts";
 
 /**
- * Supplies the password for one key load: receives OpenSSL's buffer size and
- * rwflag, returns the password bytes (without NUL), a copy that is zeroed
- * once written to OpenSSL's buffer. It may throw; the error is rethrown from
- * the load.
+ * Loads a private key from PEM (PKCS#8, encrypted PKCS#8, or traditional/legacy-encrypted)
+ * (PEM_read_bio_PrivateKey(3)); `passwordCallback` is a `pem_password_cb`, always
+ * given so that OpenSSL never prompts on the terminal. Null when it fails.
  */
-export type PasswordSource = (size: number, rwflag: number) => Uint8Array;
-
-/** What happened during one load. */
-export interface KeyLoadResult {
-  /** The key, owned by the caller, or null when loading failed. */
-  key: Pointer | null;
-  /** How many times OpenSSL asked for the password. */
-  passwordRequests: number;
+export function privateKeyFromPEM(pem: Uint8Array, passwordCallback: Pointer): PointerValue {
+  return withBio(pem, (bio) => libcrypto().PEM_read_bio_PrivateKey(bio, null, passwordCallback, null));
 }
 
-function withPasswordCallback(
-  source: PasswordSource,
-  load: (callback: PointerValue) => PointerValue,
-): KeyLoadResult {
-  const errors = new CallbackErrorSlot();
-  let passwordRequests = 0;
-  const callback = new NativeCallback(
-    PASSWORD_CALLBACK,
-    (buf, size, rwflag) => {
-      // OpenSSL 3's PEM reader retries with its legacy path after a failure;
-      // a callback that already failed is not asked again.
-      if (errors.pending) return -1;
-      passwordRequests++;
-      const password = source(size, rwflag);
-      const withNul = new Uint8Array(password.length + 1);
-      try {
-        // The password and its terminating NUL must fit; the source checks the
-        // length so that an overlong password is an error, never a truncation.
-        if (buf === null || password.length + 1 > size) return -1;
-        withNul.set(password);
-        writeBytes(buf, withNul);
-        return password.length;
-      } finally {
-        // OpenSSL has its copy (and cleanses it): leave none in JS memory.
-        password.fill(0);
-        withNul.fill(0);
-      }
-    },
-    -1,
-    (error) => errors.record(error),
-  );
-  try {
-    const key = load(callback.pointer);
-    errors.rethrow();
-    return { key: isNull(key) ? null : key, passwordRequests };
-  } finally {
-    callback.close();
-  }
+/**
+ * Loads an encrypted PKCS#8 key from DER (d2i_PKCS8PrivateKey_bio(3)). It asks
+ * for a password only once the data has parsed as an EncryptedPrivateKeyInfo,
+ * so an unencrypted key never reaches the callback. Null when it fails.
+ */
+export function encryptedPrivateKeyFromDER(der: Uint8Array, passwordCallback: Pointer): PointerValue {
+  return withBio(der, (bio) => libcrypto().d2i_PKCS8PrivateKey_bio(bio, null, passwordCallback, null));
 }
 
-/** Loads a private key from PEM (PKCS#8, encrypted PKCS#8, or traditional/legacy-encrypted). */
-export function privateKeyFromPEM(pem: Uint8Array, source: PasswordSource): KeyLoadResult {
-  return withBio(
-    pem,
-    (bio) => withPasswordCallback(source, (cb) => libcrypto().PEM_read_bio_PrivateKey(bio, null, cb, null)),
-  );
-}
-
-/** Loads a private key from DER: encrypted PKCS#8 first, then any unencrypted form. */
-export function privateKeyFromDER(der: Uint8Array, source: PasswordSource): KeyLoadResult {
-  // d2i_PKCS8PrivateKey_bio asks for a password only once the data has parsed
-  // as an EncryptedPrivateKeyInfo, so an unencrypted key never reaches the callback.
-  const encrypted = withBio(
-    der,
-    (bio) => withPasswordCallback(source, (cb) => libcrypto().d2i_PKCS8PrivateKey_bio(bio, null, cb, null)),
-  );
-  if (encrypted.key || encrypted.passwordRequests > 0) return encrypted;
-  const plain = withBio(der, (bio) => libcrypto().d2i_PrivateKey_bio(bio, null));
-  return { key: isNull(plain) ? null : plain, passwordRequests: 0 };
+/** Loads an unencrypted key of any form from DER (d2i_PrivateKey_bio(3)); null when it fails. */
+export function plainPrivateKeyFromDER(der: Uint8Array): PointerValue {
+  return withBio(der, (bio) => libcrypto().d2i_PrivateKey_bio(bio, null));
 }
 
 /** Frees a key handle. */

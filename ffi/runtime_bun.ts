@@ -1,6 +1,12 @@
 /**
  * The FFI interface on Bun, with `bun:ffi`. Pointers are Bun's numeric
- * addresses (null for NULL). Untested: Bun is not part of secsock's CI.
+ * addresses (null for NULL); 64-bit integers are BigInt, as on Deno (Bun's
+ * "u64"/"i64", not the "_fast" variants that return numbers). Tested in CI:
+ * the npm package's suite (tests/node/) runs on the pinned Bun (.ci/run).
+ *
+ * Unlike Node.js, Bun does not export an OpenSSL of its own (it links
+ * BoringSSL without exporting its symbols), so the system's libssl binds to
+ * its own libcrypto without deep binding.
  *
  * @module
  */
@@ -21,8 +27,11 @@ interface BunFfi {
     path: string,
     symbols: Record<string, { args: string[]; returns: string }>,
   ): { symbols: Record<string, (...args: unknown[]) => unknown>; close(): void };
-  JSCallback: new (fn: (...args: unknown[]) => unknown, definition: { args: string[]; returns: string }) => {
-    readonly ptr: number;
+  JSCallback: new (
+    fn: (...args: unknown[]) => unknown,
+    definition: { args: string[]; returns: string; threadsafe: boolean },
+  ) => {
+    readonly ptr: number | null;
     close(): void;
   };
   ptr(view: ArrayBufferView | ArrayBuffer): number;
@@ -60,6 +69,21 @@ function bun(): BunFfi {
 const address = (pointer: PointerValue): number => pointer as unknown as number;
 const pointerOf = (value: number | null): PointerValue => (value ? value as unknown as PointerValue : null);
 
+/**
+ * Stands in for the bytes of an empty buffer: Bun's `ptr()` refuses zero-length
+ * views (it returns a TypeError instead of an address), while C gets a valid
+ * pointer with a zero length on the other runtimes. Nothing is read from it.
+ */
+const EMPTY = new Uint8Array(1);
+
+/** The address of a JS buffer's first byte. */
+function bytesAddress(bytes: ArrayBufferView | ArrayBuffer): number {
+  const target = bytes.byteLength === 0 ? EMPTY : bytes;
+  const value: unknown = bun().ptr(target);
+  if (typeof value !== "number") throw value instanceof Error ? value : new TypeError("bun:ffi ptr() gave no address");
+  return value;
+}
+
 /** The Bun implementation of {@linkcode FfiRuntime}. */
 export const bunFfi: FfiRuntime = {
   name: "bun",
@@ -68,15 +92,28 @@ export const bunFfi: FfiRuntime = {
     for (const [name, definition] of Object.entries(symbols)) {
       table[name] = { args: definition.parameters.map((t) => BUN_TYPES[t]), returns: BUN_TYPES[definition.result] };
     }
+    // Throws when the library or any symbol is missing, as Deno.dlopen does.
     const library = bun().dlopen(path, table);
     return library as unknown as DynamicLibrary<S>;
   },
   callback<D extends CallbackDefinition>(definition: D, fn: (...args: never[]) => unknown): CallbackHandle {
+    // threadsafe: false — OpenSSL calls back synchronously, on the JS thread,
+    // from inside the FFI call that drives it.
     const callback = new (bun().JSCallback)(fn as unknown as (...args: unknown[]) => unknown, {
       args: definition.parameters.map((t) => BUN_TYPES[t]),
       returns: BUN_TYPES[definition.result],
+      threadsafe: false,
     });
-    return { pointer: callback.ptr as unknown as Pointer, close: () => callback.close() };
+    if (!callback.ptr) throw new Error("bun:ffi could not create a native callback");
+    let open = true;
+    return {
+      pointer: callback.ptr as unknown as Pointer,
+      close: () => {
+        if (!open) return;
+        open = false;
+        callback.close();
+      },
+    };
   },
   readCString(pointer) {
     return String(new (bun().CString)(address(pointer)));
@@ -109,9 +146,12 @@ export const bunFfi: FfiRuntime = {
     return pointerOf(address(pointer) + offset);
   },
   pointerTo(bytes) {
-    return pointerOf(bun().ptr(bytes));
+    return pointerOf(bytesAddress(bytes));
   },
   cursorTo(bytes) {
-    return new BigUint64Array([BigInt(bun().ptr(bytes))]);
+    const cursor = new BigUint64Array([BigInt(bytesAddress(bytes))]);
+    // The cursor holds the only address of `bytes`: keep them alive together.
+    Object.defineProperty(cursor, "target", { value: bytes });
+    return cursor;
   },
 };

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { LibraryLoadError } from "../lib/errors.ts";
 import { createRequire } from "node:module";
 import type {
   CallbackDefinition,
@@ -67,10 +68,10 @@ function koffi(): Koffi {
     const required = createRequire(import.meta.url)("koffi") as Koffi & { default?: Koffi };
     koffiModule = typeof required.load === "function" ? required : required.default!;
   } catch (error) {
-    throw new Error(
-      `secsock on Node.js needs the "koffi" package to call OpenSSL (npm install koffi): ${
-        error instanceof Error ? error.message : error
-      }`,
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new LibraryLoadError(
+      `secsock on Node.js needs the "koffi" package to call OpenSSL (npm install koffi): ${reason}`,
+      [`koffi: ${reason}`],
     );
   }
   return koffiModule;

@@ -6,18 +6,11 @@
  *
  * @module
  */
+import { SecureSocketError } from "../lib/errors.ts";
 import { libcrypto, libssl } from "./library.ts";
-import {
-  cursorTo,
-  isNull,
-  type Pointer,
-  pointerKey,
-  PointerSlot,
-  pointerTo,
-  type PointerValue,
-  readBytes,
-  readCString,
-} from "./memory.ts";
+import { HOST_CHECK_FLAGS } from "./constants.ts";
+import { ctxGetVerifyCertStore } from "./ctrl.ts";
+import { cursorTo, isNull, type Pointer, pointerKey, type PointerValue, readBytes, readCString } from "./memory.ts";
 
 /** DER encoding of a session (what `socket.session` returns). */
 export function encodeSession(session: Pointer): Uint8Array<ArrayBuffer> {
@@ -60,9 +53,6 @@ export function sessionHostname(session: Pointer): string | null {
   return readCString(libssl().SSL_SESSION_get0_hostname(session));
 }
 
-/** X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT: CPython's strict name matching. */
-const STRICT_NAME_FLAGS = 0x4 | 0x20;
-
 /**
  * Whether the peer certificate recorded in a client session matches `name`
  * (`X509_check_host(3)` or `X509_check_ip_asc(3)`, no partial wildcards, no
@@ -77,9 +67,9 @@ export function sessionPeerMatches(session: Pointer, name: string, ip: boolean):
   if (ip) {
     const withNul = new Uint8Array(text.length + 1);
     withNul.set(text);
-    return crypto.X509_check_ip_asc(peer, withNul, STRICT_NAME_FLAGS) === 1;
+    return crypto.X509_check_ip_asc(peer, withNul, HOST_CHECK_FLAGS) === 1;
   }
-  return crypto.X509_check_host(peer, text, BigInt(text.length), STRICT_NAME_FLAGS, null) === 1;
+  return crypto.X509_check_host(peer, text, BigInt(text.length), HOST_CHECK_FLAGS, null) === 1;
 }
 
 /** Sets the session ID context of one connection (`SSL_set_session_id_context(3)`). */
@@ -98,7 +88,7 @@ export function sha256(data: Uint8Array<ArrayBuffer>): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(32);
   const length = new Uint32Array(1);
   if (crypto.EVP_Digest(data, BigInt(data.length), out, length, crypto.EVP_sha256(), null) !== 1 || length[0] !== 32) {
-    throw new Error("EVP_Digest(SHA-256) failed");
+    throw SecureSocketError.fromQueue("EVP_Digest(SHA-256) failed");
   }
   return out;
 }
@@ -107,11 +97,11 @@ function certificateDigest(x509: Pointer): Uint8Array<ArrayBuffer> {
   const crypto = libcrypto();
   const out = new Uint8Array(32);
   const length = new Uint32Array(1);
-  if (crypto.X509_digest(x509, crypto.EVP_sha256(), out, length) !== 1) throw new Error("X509_digest failed");
+  if (crypto.X509_digest(x509, crypto.EVP_sha256(), out, length) !== 1) {
+    throw SecureSocketError.fromQueue("X509_digest failed");
+  }
   return out;
 }
-
-const SSL_CTRL_GET_VERIFY_CERT_STORE = 137;
 
 /**
  * The native state of an `SSL_CTX` that decides which peer certificates it
@@ -130,10 +120,7 @@ export interface VerificationState {
 export function verificationState(ctx: Pointer): VerificationState {
   const ssl = libssl();
   const crypto = libcrypto();
-  // SSL_CTX_get0_verify_cert_store(3) is a macro over SSL_CTX_ctrl.
-  const slot = new PointerSlot();
-  ssl.SSL_CTX_ctrl(ctx, SSL_CTRL_GET_VERIFY_CERT_STORE, 0n, pointerTo(slot.buffer));
-  const store = slot.pointer ?? ssl.SSL_CTX_get_cert_store(ctx);
+  const store = ctxGetVerifyCertStore(ctx) ?? ssl.SSL_CTX_get_cert_store(ctx);
   const objects = isNull(store) ? -1 : crypto.OPENSSL_sk_num(crypto.X509_STORE_get0_objects(store));
   const param = ssl.SSL_CTX_get0_param(ctx);
   const flags = isNull(param) ? 0n : crypto.X509_VERIFY_PARAM_get_flags(param);

@@ -6,10 +6,8 @@
  * @module
  */
 import { libcrypto, libssl } from "./library.ts";
-import { isNull, type Pointer, PointerSlot, pointerTo, readBytes, writeBytes } from "./memory.ts";
-
-const SSL_CTRL_GET_TLSEXT_STATUS_REQ_OCSP_RESP = 70;
-const SSL_CTRL_SET_TLSEXT_STATUS_REQ_OCSP_RESP = 71;
+import { isNull, type Pointer, PointerSlot, readBytes, writeBytes } from "./memory.ts";
+import { getTlsextStatusOcspResp, setTlsextStatusOcspResp } from "./ctrl.ts";
 
 /** The body of a ClientHello extension (inside the client-hello callback), or null. */
 export function clientHelloExtension(ssl: Pointer, type: number): Uint8Array | null {
@@ -25,13 +23,12 @@ export function stapleOcspResponse(ssl: Pointer, response: Uint8Array): boolean 
   const copy = libcrypto().CRYPTO_malloc(BigInt(response.length), null, 0);
   if (isNull(copy)) return false;
   writeBytes(copy, response);
-  return libssl().SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_STATUS_REQ_OCSP_RESP, BigInt(response.length), copy) === 1n;
+  // OpenSSL owns the copy from here on, whatever it returns.
+  return setTlsextStatusOcspResp(ssl, copy, response.length);
 }
 
 /** The OCSP response the server stapled (client side), or null. */
 export function stapledOcspResponse(ssl: Pointer): Uint8Array | null {
-  const slot = new PointerSlot();
-  const length = Number(libssl().SSL_ctrl(ssl, SSL_CTRL_GET_TLSEXT_STATUS_REQ_OCSP_RESP, 0n, pointerTo(slot.buffer)));
-  const pointer = slot.pointer;
-  return length > 0 && !isNull(pointer) ? readBytes(pointer, length) : null;
+  const { data, length } = getTlsextStatusOcspResp(ssl);
+  return length > 0 && !isNull(data) ? readBytes(data, length) : null;
 }

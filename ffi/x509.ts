@@ -10,6 +10,7 @@
 import { libcrypto } from "./library.ts";
 import { withBio } from "./bio.ts";
 import { NativeCallback, PASSWORD_CALLBACK } from "./callbacks.ts";
+import { ERR_LIB_PEM, PEM_R_NO_START_LINE } from "./constants.ts";
 import { cursorTo, isNull, type Pointer, type PointerValue, readCString } from "./memory.ts";
 import { nameToString } from "./x509_name.ts";
 
@@ -20,9 +21,6 @@ export {
   readSubjectAltNames,
   type SubjectAltNameResult,
 } from "./general_name.ts";
-
-/** ERR_LIB_PEM and PEM_R_NO_START_LINE: "no more PEM blocks", the normal end of a bundle. */
-const ERR_LIB_PEM = 9, PEM_R_NO_START_LINE = 108;
 
 /** What reading a PEM bundle gave. */
 export interface PemCertificates {

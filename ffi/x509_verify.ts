@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { SecureSocketError } from "../lib/errors.ts";
 import { libcrypto } from "./library.ts";
 import { isNull, type Pointer, pointerKey, type PointerValue } from "./memory.ts";
 import { ffi } from "./runtime.ts";
@@ -29,7 +30,7 @@ export function verificationPass(store: Pointer): bigint {
   const crypto = libcrypto();
   if (passIndex < 0) {
     const index = crypto.CRYPTO_get_ex_new_index(CRYPTO_EX_INDEX_X509_STORE_CTX, 0n, null, null, null, null);
-    if (index < 0) throw new Error("CRYPTO_get_ex_new_index failed");
+    if (index < 0) throw SecureSocketError.fromQueue("CRYPTO_get_ex_new_index failed");
     passIndex = index;
   }
   const mark = crypto.X509_STORE_CTX_get_ex_data(store, passIndex);
@@ -38,7 +39,7 @@ export function verificationPass(store: Pointer): bigint {
   // The mark is a number dressed as a pointer: no free function is
   // registered for the index, so OpenSSL never dereferences it.
   if (crypto.X509_STORE_CTX_set_ex_data(store, passIndex, ffi.fromAddress(pass)) !== 1) {
-    throw new Error("X509_STORE_CTX_set_ex_data failed");
+    throw SecureSocketError.fromQueue("X509_STORE_CTX_set_ex_data failed");
   }
   return pass;
 }
@@ -51,7 +52,7 @@ export function certificateIdentity(x509: PointerValue): string {
   if (isNull(x509)) return "none";
   const crypto = libcrypto();
   if (crypto.X509_digest(x509, crypto.EVP_sha256(), digest, digestLength) !== 1) {
-    throw new Error("X509_digest failed");
+    throw SecureSocketError.fromQueue("X509_digest failed");
   }
   let hex = "";
   for (let i = 0; i < digestLength[0]; i++) hex += digest[i].toString(16).padStart(2, "0");
@@ -61,7 +62,7 @@ export function certificateIdentity(x509: PointerValue): string {
 /** A new, empty X509_STORE; the caller owns it. */
 export function newX509Store(): Pointer {
   const store = libcrypto().X509_STORE_new();
-  if (isNull(store)) throw new Error("X509_STORE_new failed: out of memory");
+  if (isNull(store)) throw SecureSocketError.fromQueue("X509_STORE_new failed: out of memory");
   return store;
 }
 
@@ -129,15 +130,17 @@ export function verifyChain<T>(
 ): ChainVerdict<T> {
   const crypto = libcrypto();
   const ctx = crypto.X509_STORE_CTX_new();
-  if (isNull(ctx)) throw new Error("X509_STORE_CTX_new failed: out of memory");
+  if (isNull(ctx)) throw SecureSocketError.fromQueue("X509_STORE_CTX_new failed: out of memory");
   let stack: PointerValue = null;
   try {
     if (untrusted.length > 0) {
       stack = crypto.OPENSSL_sk_new_null();
-      if (isNull(stack)) throw new Error("OPENSSL_sk_new_null failed: out of memory");
+      if (isNull(stack)) throw SecureSocketError.fromQueue("OPENSSL_sk_new_null failed: out of memory");
       // The stack borrows the handles: freeing it (below) leaves them alone.
       for (const x509 of untrusted) {
-        if (crypto.OPENSSL_sk_push(stack, x509) <= 0) throw new Error("OPENSSL_sk_push failed: out of memory");
+        if (crypto.OPENSSL_sk_push(stack, x509) <= 0) {
+          throw SecureSocketError.fromQueue("OPENSSL_sk_push failed: out of memory");
+        }
       }
     }
     if (crypto.X509_STORE_CTX_init(ctx, store, leaf, stack) !== 1) return rejected("init");

@@ -50,7 +50,7 @@ let derOf: (cert: X509Certificate) => Uint8Array<ArrayBuffer>;
 
 /** A field reader result that must be there, or a typed error naming the field. */
 function required<T>(value: T | null, field: string): T {
-  if (value === null) throw new UnableToReadCertificateError(`the certificate's ${field} cannot be read`);
+  if (value === null) throw UnableToReadCertificateError.fromQueue(`the certificate's ${field} cannot be read`);
   return value;
 }
 
@@ -89,9 +89,9 @@ function rawSubjectAltNames(x509: Pointer): RawGeneralName[] {
     case "absent":
       return [];
     case "duplicate":
-      throw new UnableToReadCertificateError("the certificate has more than one subjectAltName extension");
+      throw UnableToReadCertificateError.fromQueue("the certificate has more than one subjectAltName extension");
     case "malformed":
-      throw new UnableToReadCertificateError("the certificate's subjectAltName extension cannot be decoded");
+      throw UnableToReadCertificateError.fromQueue("the certificate's subjectAltName extension cannot be decoded");
   }
 }
 
@@ -123,7 +123,7 @@ export class X509Certificate {
   static {
     fromHandle = (x509) => {
       const der = x509ToDER(x509);
-      if (der === null) throw new UnableToReadCertificateError("the certificate cannot be encoded as DER");
+      if (der === null) throw UnableToReadCertificateError.fromQueue("the certificate cannot be encoded as DER");
       return new X509Certificate(der);
     };
     derOf = (cert) => cert.#der;
@@ -159,7 +159,7 @@ export class X509Certificate {
     if (!(der instanceof Uint8Array)) throw new TypeError("X509Certificate.fromDER expects a Uint8Array");
     clearErrors();
     const { handle, trailing } = x509FromDER(der);
-    if (!handle) throw new UnableToReadCertificateError("the data is not a DER-encoded certificate");
+    if (!handle) throw UnableToReadCertificateError.fromQueue("the data is not a DER-encoded certificate");
     try {
       if (trailing > 0) {
         throw new UnableToReadCertificateError(`the DER certificate is followed by ${trailing} more bytes`, {
@@ -292,11 +292,11 @@ export function certificatesFromPEM(pem: string | Uint8Array): X509Certificate[]
   const { handles, complete, encrypted } = x509sFromPEM(bytesOf(pem));
   try {
     if (encrypted) {
-      throw new UnableToReadCertificateError(
+      throw UnableToReadCertificateError.fromQueue(
         "the PEM certificate is encrypted (Proc-Type: 4,ENCRYPTED); encrypted certificates are not supported",
       );
     }
-    if (!complete) throw new UnableToReadCertificateError("a PEM certificate block cannot be read");
+    if (!complete) throw UnableToReadCertificateError.fromQueue("a PEM certificate block cannot be read");
     // PEM_read_bio_X509 leaves "no start line" behind once the input is exhausted.
     drainErrors();
     if (handles.length === 0) {
@@ -330,6 +330,6 @@ export function withX509<T>(cert: X509Certificate, fn: (x509: Pointer) => T): T 
 /** A new native X509* for `cert`; the caller owns it. */
 export function newX509(cert: X509Certificate): Pointer {
   const { handle } = x509FromDER(derOf(cert));
-  if (!handle) throw new UnableToReadCertificateError("the certificate's DER cannot be parsed again");
+  if (!handle) throw UnableToReadCertificateError.fromQueue("the certificate's DER cannot be parsed again");
   return handle;
 }

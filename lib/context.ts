@@ -1,88 +1,66 @@
 /**
  * SecureSocketContext: configuration, trust, certificates, keys and callbacks
- * shared by the sockets made from it (an `SSL_CTX*`).
+ * shared by the sockets made from it (an `SSL_CTX*`). Its state is a
+ * ContextCore (lib/context_core.ts); each callback's setter, trampoline and
+ * dispatch are in lib/callbacks/.
  *
  * @module
  */
 import { libcrypto, libssl } from "../ffi/library.ts";
-import {
-  ALPN_SELECT_CALLBACK,
-  CLIENT_CERT_CALLBACK,
-  CLIENT_HELLO_CALLBACK,
-  GET_SESSION_CALLBACK,
-  INFO_CALLBACK,
-  KEYLOG_CALLBACK,
-  NativeCallback,
-  NEW_SESSION_CALLBACK,
-  REMOVE_SESSION_CALLBACK,
-  STATUS_CALLBACK,
-  VERIFY_CALLBACK,
-} from "../ffi/callbacks.ts";
 import { clearErrors } from "../ffi/errors.ts";
-import { cString, isNull, type Pointer, pointerTo, readCString } from "../ffi/memory.ts";
-import type { CallbackDefinition, CallbackFunction } from "../ffi/runtime.ts";
+import {
+  SSL_MODE_RELEASE_BUFFERS,
+  SSL_OP_NO_COMPRESSION,
+  SSL_OP_NO_RENEGOTIATION,
+  TLS1_1_VERSION,
+  TLS1_2_VERSION,
+  TLS1_3_VERSION,
+  TLS1_VERSION,
+  TLSEXT_TICKET_KEYS_LENGTH,
+} from "../ffi/constants.ts";
+import {
+  ctxAddChainCert,
+  ctxClearChainCerts,
+  ctxGetTicketKeys,
+  ctxSetMaxProtoVersion,
+  ctxSetMinProtoVersion,
+  ctxSetMode,
+  ctxSetTicketKeys,
+} from "../ffi/ctrl.ts";
+import { cString, isNull, type Pointer } from "../ffi/memory.ts";
 import { platform } from "../ffi/platform.ts";
-import { type AlpnSelectCallback, encodeAlpn, selectAlpn } from "./alpn.ts";
-import { type KeylogCallback, keylogFileFromEnv, writeKeylog } from "./keylog.ts";
-import { lookupSession, removeSession, type SessionCacheCallbacks, SessionIdContext, storeSession } from "./session.ts";
-import { setContextSessionIdContext, setSessionIdContext } from "../ffi/session.ts";
-import { type OcspResponseCallback, ocspStatus } from "./ocsp.ts";
-import type { ServerNameCallback } from "./sni.ts";
-import { Pkcs12 } from "./pkcs12.ts";
 import { freeX509 } from "../ffi/x509.ts";
 import { freePrivateKey } from "../ffi/pkey.ts";
+import { type AlpnSelectCallback, setAlpnProtocols, setAlpnSelectCallback } from "./callbacks/alpn.ts";
+import { type ClientCertificateCallback, setClientCertificateCallback } from "./callbacks/client_certificate.ts";
+import { type InfoCallback, setContextInfoCallback } from "./callbacks/info.ts";
+import { type KeylogCallback, setKeylogCallback, useKeylogFileFromEnv } from "./callbacks/keylog.ts";
+import { type OcspResponseCallback, setOcspResponse, setOcspResponseCallback } from "./callbacks/ocsp.ts";
+import { type Password, type PasswordCallback, setPasswordCallback } from "./callbacks/password.ts";
+import { type ServerNameCallback, setServerNameCallback } from "./callbacks/server_name.ts";
+import { type SessionCacheCallbacks, setSessionCacheCallbacks } from "./callbacks/session.ts";
+import { installVerifyTrampoline, setVerifyCallback, type VerifyCallback } from "./callbacks/verify.ts";
 import { newX509, toCertificates, type X509Certificate } from "./certificate.ts";
+import { ContextCore } from "./context_core.ts";
 import {
   SecureSocketError,
   SocketClosedError,
   UnableToReadCertificateError,
   UnableToReadPrivateKeyError,
 } from "./errors.ts";
-import type { InfoCallback } from "./info.ts";
-import type { Password, PasswordCallback } from "./password.ts";
+import { Pkcs12 } from "./pkcs12.ts";
 import { type PrivateKey, toPrivateKeyHandle } from "./private_key.ts";
-import { socketFor } from "./registry.ts";
-import { freeStore, newSystemStore } from "./trust.ts";
-import type { VerifyCallback } from "./verify.ts";
-import type { SecureSocket } from "./socket.ts";
+import { newSystemStore } from "./trust.ts";
 
 /** Protocol version names accepted by `minVersion`/`maxVersion`. */
 export type TlsVersion = "TLSv1" | "TLSv1.1" | "TLSv1.2" | "TLSv1.3";
 
 const VERSIONS: Record<TlsVersion, number> = {
-  "TLSv1": 0x0301,
-  "TLSv1.1": 0x0302,
-  "TLSv1.2": 0x0303,
-  "TLSv1.3": 0x0304,
+  "TLSv1": TLS1_VERSION,
+  "TLSv1.1": TLS1_1_VERSION,
+  "TLSv1.2": TLS1_2_VERSION,
+  "TLSv1.3": TLS1_3_VERSION,
 };
-
-/** What the client certificate callback returns to send a certificate. */
-export interface ClientCertificate {
-  /** The certificate (a PEM string is accepted). */
-  certificate: X509Certificate | string;
-  /** Its private key (an unencrypted PEM string is accepted). */
-  privateKey: PrivateKey | string;
-  /** Intermediate certificates to send after it. */
-  chain?: (X509Certificate | string)[];
-}
-
-/**
- * The client certificate callback (§4): called on a client when the server
- * asks for a certificate and the context has none. Return the certificate to
- * send, or null to send none; a Promise suspends the handshake until it settles.
- *
- * @example
- * ```ts
- * import type { ClientCertificateCallback } from "@secsock/secsock";
- * const choose: ClientCertificateCallback = (socket) =>
- *   socket.acceptableIssuers.some((name) => name.includes("secsock"))
- *     ? { certificate: Deno.readTextFileSync("tests/fixtures/client.pem"), privateKey: Deno.readTextFileSync("tests/fixtures/client.key") }
- *     : null;
- * ```
- */
-export type ClientCertificateCallback = (
-  socket: SecureSocket,
-) => ClientCertificate | null | Promise<ClientCertificate | null>;
 
 /** Options of {@linkcode SecureSocketContext}. */
 export interface SecureSocketContextOptions {
@@ -126,279 +104,6 @@ export interface SecureSocketContextOptions {
   postHandshakeAuth?: boolean;
 }
 
-const SSL_CTRL_MODE = 33;
-const SSL_CTRL_SET_SESS_CACHE_MODE = 44;
-const SSL_CTRL_GET_TLSEXT_TICKET_KEYS = 58;
-const SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59;
-const SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB = 63;
-const SSL_CTRL_CHAIN = 88;
-const SSL_CTRL_CHAIN_CERT = 89;
-const SSL_CTRL_SET_MIN_PROTO_VERSION = 123;
-const SSL_CTRL_SET_MAX_PROTO_VERSION = 124;
-const SSL_MODE_RELEASE_BUFFERS = 0x10n;
-const SSL_OP_NO_TICKET = 1n << 14n;
-const SSL_OP_NO_COMPRESSION = 1n << 17n;
-const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
-const SSL_SESS_CACHE_SERVER = 0x2n;
-const SSL_SESS_CACHE_NO_INTERNAL = 0x300n;
-/** Size of OpenSSL's ticket key block (name, HMAC key, AES key). */
-const TICKET_KEYS_LENGTH = 80;
-
-/** The state behind a context, shared with the sockets made from it. */
-export class ContextCore {
-  #handle: Pointer | null;
-  #refs = 1;
-  verifyMode: number | undefined;
-  verifyCallback: VerifyCallback | null = null;
-  infoCallback: InfoCallback | null = null;
-  clientCertificateCallback: ClientCertificateCallback | null = null;
-  passwordCallback: PasswordCallback | null = null;
-  serverNameCallback: ServerNameCallback | null = null;
-  alpnProtocols: string[] | null = null;
-  alpnSelectCallback: AlpnSelectCallback | null = null;
-  keylogCallback: KeylogCallback | null = null;
-  keylogFile: string | null = null;
-  sessionCache: SessionCacheCallbacks | null = null;
-  ocspResponse: Uint8Array | null = null;
-  ocspCallback: OcspResponseCallback | null = null;
-  requestOcsp = false;
-  /**
-   * With system trust: the store clients verify servers against (system CAs
-   * plus the named ones, see lib/trust.ts); the SSL_CTX's own store holds the
-   * named CAs only. Owned here, freed on release.
-   */
-  serverAuthStore: Pointer | null = null;
-  /** The name given with setSessionIdContext(), mixed into the derived session ID context. */
-  sessionPolicyName: Uint8Array | null = null;
-  readonly #sessionIdContext = new SessionIdContext();
-  #contextSessionIdContext: Uint8Array | null = null;
-  readonly #trampolines = new Map<string, NativeCallback<CallbackDefinition>>();
-  readonly #storeIndex: number;
-
-  constructor(handle: Pointer) {
-    this.#handle = handle;
-    this.#storeIndex = libssl().SSL_get_ex_data_X509_STORE_CTX_idx();
-    // The verify trampoline is installed at once: it tracks the failing depth
-    // for errors and dispatches to the user's callback, if any.
-    libssl().SSL_CTX_set_verify(
-      handle,
-      0,
-      this.trampoline("verify", VERIFY_CALLBACK, (ok, store) => {
-        if (store === null) return ok;
-        const hooks = socketFor(libcrypto().X509_STORE_CTX_get_ex_data(store, this.#storeIndex));
-        return hooks ? hooks.verify(ok, store) : ok;
-      }, 0),
-    );
-  }
-
-  /**
-   * The native callback named `name`, created on first use. Each context has
-   * at most one per kind, whatever the number of sockets; all live until the
-   * context's last reference is released, since OpenSSL may call them until then.
-   */
-  trampoline<D extends CallbackDefinition>(
-    name: string,
-    definition: D,
-    fn: CallbackFunction<D["parameters"], D["result"]>,
-    failure: ReturnType<CallbackFunction<D["parameters"], D["result"]>>,
-  ): Pointer {
-    let callback = this.#trampolines.get(name) as NativeCallback<D> | undefined;
-    if (!callback) {
-      // The dispatchers below catch per socket; this guard is the last line.
-      callback = new NativeCallback(definition, fn, failure, () => {});
-      this.#trampolines.set(name, callback as unknown as NativeCallback<CallbackDefinition>);
-    }
-    return callback.pointer;
-  }
-
-  /** The live SSL_CTX*, or a SocketClosedError. */
-  get handle(): Pointer {
-    if (!this.#handle) throw new SocketClosedError("SecureSocketContext");
-    return this.#handle;
-  }
-
-  /** The info trampoline (installed per socket with SSL_set_info_callback). */
-  infoTrampoline(): Pointer {
-    return this.trampoline("info", INFO_CALLBACK, (ssl, where, ret) => socketFor(ssl)?.info(where, ret), undefined);
-  }
-
-  /** Installs or removes the client certificate trampoline. */
-  setClientCertificateCallback(cb: ClientCertificateCallback | null): void {
-    this.clientCertificateCallback = cb;
-    // OpenSSL reads this callback from the SSL_CTX at use time; with none it
-    // sends no certificate. A throw must not read as "no certificate" (0): -1 suspends and fails.
-    const pointer = cb
-      ? this.trampoline(
-        "clientCert",
-        CLIENT_CERT_CALLBACK,
-        (ssl, x509Out, pkeyOut) => socketFor(ssl)?.clientCertificate(x509Out, pkeyOut) ?? 0,
-        -1,
-      )
-      : null;
-    libssl().SSL_CTX_set_client_cert_cb(this.handle, pointer);
-  }
-
-  /** Installs the client-hello trampoline that runs the servername callback (SNI). */
-  setServerNameCallback(cb: ServerNameCallback | null): void {
-    this.serverNameCallback = cb;
-    const pointer = cb
-      ? this.trampoline(
-        "clientHello",
-        CLIENT_HELLO_CALLBACK,
-        (ssl, alert) => socketFor(ssl)?.clientHello(alert) ?? 1,
-        0,
-      )
-      : null;
-    libssl().SSL_CTX_set_client_hello_cb(this.handle, pointer, null);
-  }
-
-  /** Installs the ALPN select trampoline when the server selects protocols. */
-  updateAlpnSelection(force = false): void {
-    const active = force || this.alpnSelectCallback !== null || this.alpnProtocols !== null;
-    const pointer = active
-      ? this.trampoline("alpn", ALPN_SELECT_CALLBACK, (ssl, out, outLength, input, inputLength) => {
-        const hooks = socketFor(ssl);
-        if (!hooks) return 3; // SSL_TLSEXT_ERR_NOACK
-        const { core, origin } = hooks;
-        return selectAlpn(
-          {
-            socket: hooks.socket,
-            serverProtocols: core.alpnProtocols ?? origin.alpnProtocols,
-            callback: core.alpnSelectCallback ?? origin.alpnSelectCallback,
-            record: (e) => hooks.record(e),
-          },
-          out,
-          outLength,
-          input,
-          inputLength,
-        );
-      }, 2)
-      : null;
-    libssl().SSL_CTX_set_alpn_select_cb(this.handle, pointer, null);
-  }
-
-  /** Installs the keylog trampoline when a callback or SSLKEYLOGFILE wants key lines. */
-  updateKeylog(force = false): void {
-    const active = force || this.keylogCallback !== null || this.keylogFile !== null;
-    const pointer = active
-      ? this.trampoline("keylog", KEYLOG_CALLBACK, (ssl, line) => {
-        const hooks = socketFor(ssl);
-        if (hooks) writeKeylog(hooks, readCString(line) ?? "");
-      }, undefined)
-      : null;
-    libssl().SSL_CTX_set_keylog_callback(this.handle, pointer);
-  }
-
-  /** Installs or removes the external session cache callbacks. */
-  setSessionCache(callbacks: SessionCacheCallbacks | null): void {
-    this.sessionCache = callbacks;
-    const ssl = libssl();
-    const handle = this.handle;
-    if (!callbacks) {
-      ssl.SSL_CTX_sess_set_new_cb(handle, null);
-      ssl.SSL_CTX_sess_set_get_cb(handle, null);
-      ssl.SSL_CTX_sess_set_remove_cb(handle, null);
-      ssl.SSL_CTX_ctrl(handle, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_SERVER, null);
-      ssl.SSL_CTX_clear_options(handle, SSL_OP_NO_TICKET);
-      return;
-    }
-    // Stateless tickets would bypass the store: use session IDs (and, in TLS 1.3, stateful tickets).
-    ssl.SSL_CTX_set_options(handle, SSL_OP_NO_TICKET);
-    ssl.SSL_CTX_ctrl(handle, SSL_CTRL_SET_SESS_CACHE_MODE, SSL_SESS_CACHE_SERVER | SSL_SESS_CACHE_NO_INTERNAL, null);
-    ssl.SSL_CTX_sess_set_new_cb(
-      handle,
-      this.trampoline("newSession", NEW_SESSION_CALLBACK, (s, session) => {
-        const hooks = socketFor(s);
-        if (hooks && session) storeSession(hooks, this.sessionCache, session);
-        return 0; // we keep no reference to the session
-      }, 0),
-    );
-    ssl.SSL_CTX_sess_set_get_cb(
-      handle,
-      this.trampoline("getSession", GET_SESSION_CALLBACK, (s, id, length, copy) => {
-        const hooks = socketFor(s);
-        return hooks && id ? lookupSession(hooks, this.sessionCache, id, length, copy) : null;
-      }, null),
-    );
-    ssl.SSL_CTX_sess_set_remove_cb(
-      handle,
-      this.trampoline("removeSession", REMOVE_SESSION_CALLBACK, (_ctx, session) => {
-        if (session) removeSession(this.sessionCache, session);
-      }, undefined),
-    );
-  }
-
-  /** Installs the OCSP status trampoline (server stapling, client checking). */
-  updateOcsp(force = false): void {
-    if (!force && this.ocspResponse === null && this.ocspCallback === null) return;
-    const pointer = this.trampoline("status", STATUS_CALLBACK, (ssl) => {
-      const hooks = socketFor(ssl);
-      return hooks ? ocspStatus(hooks, ssl!) : 1;
-    }, -1);
-    libssl().SSL_CTX_callback_ctrl(this.handle, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB, pointer);
-  }
-
-  /**
-   * Makes this context (picked by SNI) run `origin`'s connection-level
-   * callbacks for the moved connection: its trampolines dispatch per socket,
-   * so installing them changes nothing for this context's own sockets.
-   */
-  inheritCallbacks(origin: ContextCore): void {
-    if (origin.alpnSelectCallback || origin.alpnProtocols) this.updateAlpnSelection(true);
-    if (origin.keylogCallback || origin.keylogFile) this.updateKeylog(true);
-    if (origin.ocspResponse || origin.ocspCallback) this.updateOcsp(true);
-  }
-
-  /**
-   * The session ID context derived from this context's policy now (see
-   * lib/session.ts). The SSL_CTX gets it too, so connections made or moved
-   * here outside secsock's own paths carry the same value.
-   */
-  sessionIdContext(): Uint8Array<ArrayBuffer> {
-    const value = this.#sessionIdContext.derive(this.handle, {
-      verifyMode: this.verifyMode,
-      verifyCallback: this.verifyCallback,
-      name: this.sessionPolicyName,
-      systemTrust: this.serverAuthStore !== null,
-    });
-    if (value !== this.#contextSessionIdContext) {
-      if (!setContextSessionIdContext(this.handle, value)) {
-        throw new SecureSocketError("cannot set the session ID context");
-      }
-      this.#contextSessionIdContext = value;
-    }
-    return value;
-  }
-
-  /**
-   * Gives a connection made from (or moved by SNI to) this context the
-   * session ID context of its policy: a session resumes only where it equals
-   * the one the session was made under.
-   */
-  applySessionIdContext(ssl: Pointer): void {
-    if (!setSessionIdContext(ssl, this.sessionIdContext())) {
-      throw new SecureSocketError("cannot set the session ID context");
-    }
-  }
-
-  /** A socket takes a reference. */
-  retain(): void {
-    this.handle;
-    this.#refs++;
-  }
-
-  /** Drops a reference; the last one frees the SSL_CTX and closes the callbacks. */
-  release(): void {
-    if (--this.#refs > 0 || !this.#handle) return;
-    libssl().SSL_CTX_free(this.#handle);
-    this.#handle = null;
-    if (this.serverAuthStore) freeStore(this.serverAuthStore);
-    this.serverAuthStore = null;
-    for (const callback of this.#trampolines.values()) callback.close();
-    this.#trampolines.clear();
-  }
-}
-
 let coreOf: (ctx: SecureSocketContext) => ContextCore;
 let sharing: ContextCore | null = null;
 
@@ -424,13 +129,26 @@ export function contextCore(ctx: SecureSocketContext): ContextCore {
 }
 
 function check(ok: boolean, message: string): void {
-  if (!ok) throw new SecureSocketError(message);
+  if (!ok) throw SecureSocketError.fromQueue(message);
 }
 
 /**
  * Configuration shared by TLS sockets: protocol versions, ciphers, trust,
  * certificates and keys, and the four callbacks. Sockets keep the context's
  * native state alive while they live, so closing it early is safe.
+ *
+ * **Changing a context.** Settings that decide who is accepted or what is
+ * presented are frozen once the first socket is made from the context (or
+ * SNI moves a connection to it): trust, `setVerify`,
+ * `setCertificateVerifyCallback`, `setVerifyDepth`, the certificate chain and
+ * key, `usePkcs12`, and the client-certificate, servername, ALPN-select,
+ * OCSP-response, session ID context and session cache settings. They then
+ * throw {@linkcode ContextInUseError}: configure a new context instead.
+ * OpenSSL shares the trust store with every connection and reads several
+ * callbacks from the context during a handshake, so a change would apply
+ * half-way. Operational settings stay live and reach existing sockets:
+ * `setTicketKeys` (rotation), `setOcspResponse` (refresh), `setInfoCallback`,
+ * `setKeylogCallback` and `setPasswordCallback` (later key loads).
  *
  * @example
  * ```ts
@@ -468,16 +186,17 @@ export class SecureSocketContext implements Disposable {
     const ssl = libssl();
     clearErrors();
     const handle = ssl.SSL_CTX_new(ssl.TLS_method());
-    if (isNull(handle)) throw new SecureSocketError("SSL_CTX_new failed");
+    if (isNull(handle)) throw SecureSocketError.fromQueue("SSL_CTX_new failed");
     this.#core = new ContextCore(handle);
     leaked.register(this, this.#core, this);
     try {
+      installVerifyTrampoline(this.#core);
       ssl.SSL_CTX_set_options(handle, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
-      ssl.SSL_CTX_ctrl(handle, SSL_CTRL_MODE, SSL_MODE_RELEASE_BUFFERS, null);
+      ctxSetMode(handle, SSL_MODE_RELEASE_BUFFERS);
       // Derived from the policy, again for each connection (see lib/session.ts).
       this.#core.sessionIdContext();
-      this.#setVersion(SSL_CTRL_SET_MIN_PROTO_VERSION, options.minVersion ?? "TLSv1.2");
-      if (options.maxVersion) this.#setVersion(SSL_CTRL_SET_MAX_PROTO_VERSION, options.maxVersion);
+      this.#setVersion(ctxSetMinProtoVersion, options.minVersion ?? "TLSv1.2");
+      if (options.maxVersion) this.#setVersion(ctxSetMaxProtoVersion, options.maxVersion);
       if (options.ciphers !== undefined) {
         check(
           ssl.SSL_CTX_set_cipher_list(handle, cString(options.ciphers)) === 1,
@@ -502,21 +221,10 @@ export class SecureSocketContext implements Disposable {
       const cas = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
       for (const ca of cas) this.addTrustedCertificate(ca);
       if (options.verifyMode !== undefined) this.#core.verifyMode = checkVerifyMode(options.verifyMode);
-      if (options.alpnProtocols) {
-        const alpn = encodeAlpn(options.alpnProtocols);
-        // Clients offer the list; servers select from it (see setAlpnSelectCallback).
-        // SSL_CTX_set_alpn_protos returns 0 on success, unlike most of OpenSSL.
-        check(ssl.SSL_CTX_set_alpn_protos(handle, alpn, alpn.length) === 0, "cannot set the ALPN protocols");
-        this.#core.alpnProtocols = [...options.alpnProtocols];
-        this.#core.updateAlpnSelection();
-      }
+      if (options.alpnProtocols) setAlpnProtocols(this.#core, options.alpnProtocols);
       if (options.requestOcsp) this.#core.requestOcsp = true;
       if (options.postHandshakeAuth) ssl.SSL_CTX_set_post_handshake_auth(handle, 1);
-      const keylogFile = keylogFileFromEnv();
-      if (keylogFile) {
-        this.#core.keylogFile = keylogFile;
-        this.#core.updateKeylog();
-      }
+      useKeylogFileFromEnv(this.#core);
     } catch (error) {
       this.close();
       throw error;
@@ -528,15 +236,23 @@ export class SecureSocketContext implements Disposable {
     return this.#core.handle;
   }
 
-  #setVersion(cmd: number, version: TlsVersion): void {
+  /**
+   * The live handle, for a setting that decides who is accepted or what is
+   * presented: refused with ContextInUseError once a socket was made from
+   * this context (see "Changing a context" in the class documentation).
+   */
+  #frozenAfterUse(setter: string): Pointer {
+    const handle = this.#handle;
+    this.#core.requireNotInUse(setter);
+    return handle;
+  }
+
+  #setVersion(set: (ctx: Pointer, version: number) => boolean, version: TlsVersion): void {
     const value = VERSIONS[version];
     if (value === undefined) {
       throw new RangeError(`unknown TLS version "${version}"; use one of ${Object.keys(VERSIONS).join(", ")}`);
     }
-    check(
-      libssl().SSL_CTX_ctrl(this.#handle, cmd, BigInt(value), null) === 1n,
-      `cannot set protocol version ${version}`,
-    );
+    check(set(this.#handle, value), `cannot set protocol version ${version}`);
   }
 
   /**
@@ -553,8 +269,7 @@ export class SecureSocketContext implements Disposable {
    */
   setPasswordCallback(cb: PasswordCallback | null): void {
     this.#handle;
-    if (cb !== null && typeof cb !== "function") throw new TypeError("setPasswordCallback() takes a function or null");
-    this.#core.passwordCallback = cb;
+    setPasswordCallback(this.#core, cb);
   }
 
   /**
@@ -570,12 +285,12 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   usePrivateKey(key: string | Uint8Array | PrivateKey, password?: Password): void {
-    const handle = this.#handle;
+    const handle = this.#frozenAfterUse("usePrivateKey()");
     const pkey = toPrivateKeyHandle(key, password, this.#core.passwordCallback);
     try {
       clearErrors();
       if (libssl().SSL_CTX_use_PrivateKey(handle, pkey) !== 1) {
-        throw new UnableToReadPrivateKeyError("the private key does not match the certificate");
+        throw UnableToReadPrivateKeyError.fromQueue("the private key does not match the certificate");
       }
     } finally {
       freePrivateKey(pkey);
@@ -608,24 +323,24 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   useCertificateChain(pem: string | Uint8Array): void {
-    const handle = this.#handle;
+    const handle = this.#frozenAfterUse("useCertificateChain()");
     const certs = toCertificates(pem);
     const ssl = libssl();
     const leaf = newX509(certs[0]);
     try {
       clearErrors();
       if (ssl.SSL_CTX_use_certificate(handle, leaf) !== 1) {
-        throw new UnableToReadCertificateError("OpenSSL refused the certificate");
+        throw UnableToReadCertificateError.fromQueue("OpenSSL refused the certificate");
       }
     } finally {
       freeX509(leaf);
     }
-    ssl.SSL_CTX_ctrl(handle, SSL_CTRL_CHAIN, 0n, null);
+    ctxClearChainCerts(handle);
     for (const cert of certs.slice(1)) {
       const x509 = newX509(cert);
       try {
         // SSL_CTX_add1_chain_cert takes its own reference.
-        check(ssl.SSL_CTX_ctrl(handle, SSL_CTRL_CHAIN_CERT, 1n, x509) === 1n, "cannot add a chain certificate");
+        check(ctxAddChainCert(handle, x509), "cannot add a chain certificate");
       } finally {
         freeX509(x509);
       }
@@ -661,7 +376,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   addTrustedCertificate(cert: string | Uint8Array | X509Certificate): void {
-    const handle = this.#handle;
+    const handle = this.#frozenAfterUse("addTrustedCertificate()");
     const ssl = libssl();
     const stores = [ssl.SSL_CTX_get_cert_store(handle), this.#core.serverAuthStore];
     for (const c of toCertificates(cert)) {
@@ -695,7 +410,7 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Sets the verification mode ({@linkcode VerifyMode} flags) and, when given,
-   * the verification callback (§2). Applies to sockets made afterwards.
+   * the verification callback (§2). Frozen once sockets exist (ContextInUseError).
    *
    * @example
    * ```ts
@@ -705,7 +420,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setVerify(mode: number, cb?: VerifyCallback | null): void {
-    this.#handle;
+    this.#frozenAfterUse("setVerify()");
     this.#core.verifyMode = checkVerifyMode(mode);
     if (cb !== undefined) this.setCertificateVerifyCallback(cb);
   }
@@ -725,11 +440,8 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setCertificateVerifyCallback(cb: VerifyCallback | null): void {
-    this.#handle;
-    if (cb !== null && typeof cb !== "function") {
-      throw new TypeError("setCertificateVerifyCallback() takes a function or null");
-    }
-    this.#core.verifyCallback = cb;
+    this.#frozenAfterUse("setCertificateVerifyCallback()");
+    setVerifyCallback(this.#core, cb);
   }
 
   /**
@@ -743,7 +455,7 @@ export class SecureSocketContext implements Disposable {
    */
   setVerifyDepth(depth: number): void {
     if (!Number.isInteger(depth) || depth < 0) throw new RangeError("verify depth must be a non-negative integer");
-    libssl().SSL_CTX_set_verify_depth(this.#handle, depth);
+    libssl().SSL_CTX_set_verify_depth(this.#frozenAfterUse("setVerifyDepth()"), depth);
   }
 
   /**
@@ -762,8 +474,7 @@ export class SecureSocketContext implements Disposable {
    */
   setInfoCallback(cb: InfoCallback | null): void {
     this.#handle;
-    if (cb !== null && typeof cb !== "function") throw new TypeError("setInfoCallback() takes a function or null");
-    this.#core.infoCallback = cb;
+    setContextInfoCallback(this.#core, cb);
   }
 
   /**
@@ -781,11 +492,8 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setClientCertificateCallback(cb: ClientCertificateCallback | null): void {
-    this.#handle;
-    if (cb !== null && typeof cb !== "function") {
-      throw new TypeError("setClientCertificateCallback() takes a function or null");
-    }
-    this.#core.setClientCertificateCallback(cb);
+    this.#frozenAfterUse("setClientCertificateCallback()");
+    setClientCertificateCallback(this.#core, cb);
   }
 
   /**
@@ -802,11 +510,8 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setServerNameCallback(cb: ServerNameCallback | null): void {
-    this.#handle;
-    if (cb !== null && typeof cb !== "function") {
-      throw new TypeError("setServerNameCallback() takes a function or null");
-    }
-    this.#core.setServerNameCallback(cb);
+    this.#frozenAfterUse("setServerNameCallback()");
+    setServerNameCallback(this.#core, cb);
   }
 
   /**
@@ -821,12 +526,8 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setAlpnSelectCallback(cb: AlpnSelectCallback | null): void {
-    this.#handle;
-    if (cb !== null && typeof cb !== "function") {
-      throw new TypeError("setAlpnSelectCallback() takes a function or null");
-    }
-    this.#core.alpnSelectCallback = cb;
-    this.#core.updateAlpnSelection();
+    this.#frozenAfterUse("setAlpnSelectCallback()");
+    setAlpnSelectCallback(this.#core, cb);
   }
 
   /**
@@ -842,9 +543,7 @@ export class SecureSocketContext implements Disposable {
    */
   setKeylogCallback(cb: KeylogCallback | null): void {
     this.#handle;
-    if (cb !== null && typeof cb !== "function") throw new TypeError("setKeylogCallback() takes a function or null");
-    this.#core.keylogCallback = cb;
-    this.#core.updateKeylog();
+    setKeylogCallback(this.#core, cb);
   }
 
   /**
@@ -862,16 +561,12 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setTicketKeys(keys: Uint8Array): void {
-    if (!(keys instanceof Uint8Array) || keys.length !== TICKET_KEYS_LENGTH) {
-      throw new RangeError(`ticket keys must be exactly ${TICKET_KEYS_LENGTH} bytes`);
+    if (!(keys instanceof Uint8Array) || keys.length !== TLSEXT_TICKET_KEYS_LENGTH) {
+      throw new RangeError(`ticket keys must be exactly ${TLSEXT_TICKET_KEYS_LENGTH} bytes`);
     }
     const copy = new Uint8Array(keys);
     try {
-      check(
-        libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_SET_TLSEXT_TICKET_KEYS, BigInt(copy.length), pointerTo(copy)) ===
-          1n,
-        "cannot set the ticket keys",
-      );
+      check(ctxSetTicketKeys(this.#handle, copy), "cannot set the ticket keys");
     } finally {
       copy.fill(0); // OpenSSL holds the keys now; the caller's array stays the caller's
     }
@@ -899,7 +594,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setSessionIdContext(name: string | Uint8Array | null): void {
-    this.#handle;
+    this.#frozenAfterUse("setSessionIdContext()");
     if (name !== null && typeof name !== "string" && !(name instanceof Uint8Array)) {
       throw new TypeError("setSessionIdContext() takes a string, a Uint8Array or null");
     }
@@ -923,11 +618,8 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   getTicketKeys(): Uint8Array {
-    const out = new Uint8Array(TICKET_KEYS_LENGTH);
-    check(
-      libssl().SSL_CTX_ctrl(this.#handle, SSL_CTRL_GET_TLSEXT_TICKET_KEYS, BigInt(out.length), pointerTo(out)) === 1n,
-      "cannot read the ticket keys",
-    );
+    const out = new Uint8Array(TLSEXT_TICKET_KEYS_LENGTH);
+    check(ctxGetTicketKeys(this.#handle, out), "cannot read the ticket keys");
     return out;
   }
 
@@ -948,13 +640,8 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setSessionCacheCallbacks(callbacks: SessionCacheCallbacks | null): void {
-    this.#handle;
-    if (
-      callbacks !== null && (typeof callbacks?.newSession !== "function" || typeof callbacks?.getSession !== "function")
-    ) {
-      throw new TypeError("setSessionCacheCallbacks() takes { newSession, getSession, removeSession? } or null");
-    }
-    this.#core.setSessionCache(callbacks);
+    this.#frozenAfterUse("setSessionCacheCallbacks()");
+    setSessionCacheCallbacks(this.#core, callbacks);
   }
 
   /**
@@ -968,7 +655,7 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   usePkcs12(data: Uint8Array, password?: Password): void {
-    this.#handle;
+    this.#frozenAfterUse("usePkcs12()");
     const { certificate, privateKey, chain } = Pkcs12.parse(data, password ?? this.#core.passwordCallback ?? undefined);
     try {
       this.useCertificateChain([certificate, ...chain].map((c) => c.toPEM()).join(""));
@@ -990,8 +677,7 @@ export class SecureSocketContext implements Disposable {
    */
   setOcspResponse(response: Uint8Array | null): void {
     this.#handle;
-    this.#core.ocspResponse = response ? new Uint8Array(response) : null;
-    this.#core.updateOcsp();
+    setOcspResponse(this.#core, response);
   }
 
   /**
@@ -1018,12 +704,8 @@ export class SecureSocketContext implements Disposable {
    * ```
    */
   setOcspResponseCallback(cb: OcspResponseCallback | null): void {
-    this.#handle;
-    if (cb !== null && typeof cb !== "function") {
-      throw new TypeError("setOcspResponseCallback() takes a function or null");
-    }
-    this.#core.ocspCallback = cb;
-    this.#core.updateOcsp();
+    this.#frozenAfterUse("setOcspResponseCallback()");
+    setOcspResponseCallback(this.#core, cb);
   }
 
   /** Releases the context; sockets made from it keep working until they close. Idempotent. */

@@ -1,6 +1,23 @@
 /**
- * The error classes. Each carries the OpenSSL error queue drained at the point
- * of failure, so nothing OpenSSL said is lost.
+ * The one error module: every error secsock throws for a failure of its own
+ * is a SecureSocketError (API misuse is a TypeError or RangeError). Each
+ * carries the OpenSSL error queue entries of the failure, so nothing OpenSSL
+ * said is lost: a failure right after an OpenSSL call is made with
+ * {@linkcode SecureSocketError.fromQueue}, which drains the queue; the
+ * constructor never reads it, so an error made elsewhere cannot take
+ * another call's reasons.
+ *
+ * ```
+ * SecureSocketError
+ * ├── LibraryLoadError              no usable OpenSSL 3
+ * ├── UnableToReadPrivateKeyError
+ * ├── UnableToReadCertificateError
+ * ├── HandshakeError
+ * │   └── CertificateVerificationError
+ * ├── ContextInUseError             a context setting changed after its first socket
+ * ├── SocketClosedError
+ * └── TruncatedStreamError
+ * ```
  *
  * @module
  */
@@ -10,7 +27,7 @@ export type { OpenSSLErrorEntry };
 
 /** Options accepted by every secsock error. */
 export interface SecureSocketErrorOptions extends ErrorOptions {
-  /** OpenSSL error queue entries; drained from the queue when omitted. */
+  /** OpenSSL error queue entries (none when omitted; see {@linkcode SecureSocketError.fromQueue}). */
   openssl?: OpenSSLErrorEntry[];
 }
 
@@ -38,17 +55,69 @@ export class SecureSocketError extends Error {
   readonly openssl: OpenSSLErrorEntry[];
 
   /**
-   * Creates an error; the OpenSSL error queue is drained into `openssl` unless
-   * entries are given.
+   * Creates an error with the OpenSSL entries given (none by default); it
+   * does not touch the error queue.
    *
    * @param message what failed
-   * @param options `openssl` entries (drained from the queue when omitted) and `cause`
+   * @param options `openssl` entries and `cause`
    */
   constructor(message: string, options: SecureSocketErrorOptions = {}) {
-    const entries = options.openssl ?? drainErrors();
+    const entries = options.openssl ?? [];
     super(describe(message, entries), options);
     this.name = new.target.name;
     this.openssl = entries;
+  }
+
+  /**
+   * An error of this class for a failure of the OpenSSL call just made: it
+   * drains OpenSSL's (per-thread) error queue into `openssl`. Clear the queue
+   * before the call (`ERR_clear_error(3)`), so what is drained is that call's own.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocketError } from "@secsock/secsock";
+   * const error = SecureSocketError.fromQueue("SSL_CTX_new failed");
+   * console.log(error.openssl);
+   * ```
+   *
+   * @param message what failed
+   * @param options `cause`
+   */
+  static fromQueue<E extends SecureSocketError>(
+    this: new (message: string, options?: SecureSocketErrorOptions) => E,
+    message: string,
+    options: ErrorOptions = {},
+  ): E {
+    return new this(message, { ...options, openssl: drainErrors() });
+  }
+}
+
+/**
+ * No usable OpenSSL 3 could be opened; the message lists every path tried
+ * and names SECSOCK_LIBSSL / SECSOCK_LIBCRYPTO.
+ *
+ * @example
+ * ```ts
+ * import { LibraryLoadError, SecureSocketContext } from "@secsock/secsock";
+ * try {
+ *   new SecureSocketContext();
+ * } catch (error) {
+ *   if (error instanceof LibraryLoadError) console.error(error.attempts);
+ * }
+ * ```
+ */
+export class LibraryLoadError extends SecureSocketError {
+  /** Every path that was tried, with the reason it failed. */
+  readonly attempts: string[];
+  /**
+   * Creates the error.
+   *
+   * @param message what failed and how to fix it
+   * @param attempts every path tried, with its failure
+   */
+  constructor(message: string, attempts: string[]) {
+    super(message);
+    this.attempts = attempts;
   }
 }
 
@@ -83,6 +152,22 @@ export class UnableToReadPrivateKeyError extends SecureSocketError {}
  */
 export class UnableToReadCertificateError extends SecureSocketError {}
 
+/**
+ * The TLS handshake failed: no shared protocol or cipher, an alert from the
+ * peer, garbage on the wire, a peer that vanished mid-handshake, or a
+ * handshake timeout; or the peer's certificate was rejected, which is the
+ * subclass {@linkcode CertificateVerificationError}.
+ *
+ * @example
+ * ```ts
+ * import { HandshakeError } from "@secsock/secsock";
+ * function isHandshakeFailure(error: unknown): boolean {
+ *   return error instanceof HandshakeError;
+ * }
+ * ```
+ */
+export class HandshakeError extends SecureSocketError {}
+
 /** Options of a {@linkcode CertificateVerificationError}. */
 export interface CertificateVerificationErrorOptions extends SecureSocketErrorOptions {
   /** The X509_V_ERR_* code. */
@@ -93,7 +178,8 @@ export interface CertificateVerificationErrorOptions extends SecureSocketErrorOp
 
 /**
  * The peer's certificate chain was rejected, by OpenSSL's checks or by the
- * verification callback. `code` is OpenSSL's X509_V_ERR_* value.
+ * verification callback: a kind of {@linkcode HandshakeError}. `code` is
+ * OpenSSL's X509_V_ERR_* value.
  *
  * @example
  * ```ts
@@ -105,7 +191,7 @@ export interface CertificateVerificationErrorOptions extends SecureSocketErrorOp
  * }
  * ```
  */
-export class CertificateVerificationError extends SecureSocketError {
+export class CertificateVerificationError extends HandshakeError {
   /** OpenSSL's X509_V_ERR_* code (e.g. 10 = certificate has expired). */
   readonly code: number;
   /** Depth in the chain of the certificate that failed (0 = the peer's own). */
@@ -125,19 +211,40 @@ export class CertificateVerificationError extends SecureSocketError {
 }
 
 /**
- * The TLS handshake failed for a reason other than certificate verification:
- * no shared protocol or cipher, an alert from the peer, garbage on the wire,
- * a peer that vanished mid-handshake, or a handshake timeout.
+ * A context setting that decides who is accepted or what is presented
+ * (trust, verification, certificate and key, the client-certificate, SNI, ALPN
+ * and session callbacks) was changed after a socket was made from the
+ * context. Such settings are frozen then: OpenSSL reads some of them when a
+ * connection is made and others while it runs, so a change would apply
+ * half-way. Make a new SecureSocketContext instead.
  *
  * @example
  * ```ts
- * import { HandshakeError } from "@secsock/secsock";
- * function isHandshakeFailure(error: unknown): boolean {
- *   return error instanceof HandshakeError;
+ * import { ContextInUseError, SecureSocket, SecureSocketContext } from "@secsock/secsock";
+ * const ctx = new SecureSocketContext();
+ * const socket = new SecureSocket(ctx, { hostname: "localhost" });
+ * try {
+ *   ctx.setVerifyDepth(2);
+ * } catch (error) {
+ *   console.log(error instanceof ContextInUseError); // true
  * }
+ * socket.close();
  * ```
  */
-export class HandshakeError extends SecureSocketError {}
+export class ContextInUseError extends SecureSocketError {
+  /**
+   * Creates the error for a refused call of `setter`.
+   *
+   * @param setter the method that was refused, e.g. "setVerify()"
+   */
+  constructor(setter: string) {
+    super(
+      `${setter} cannot change a SecureSocketContext that sockets were made from ` +
+        "(who is accepted and what is presented are fixed then): configure a new SecureSocketContext instead",
+      { openssl: [] },
+    );
+  }
+}
 
 /**
  * The socket, listener or context was used after `close()`.

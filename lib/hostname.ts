@@ -14,17 +14,9 @@
  */
 import { libcrypto, libssl } from "../ffi/library.ts";
 import { clearErrors } from "../ffi/errors.ts";
-import { cString, type Pointer, pointerTo } from "../ffi/memory.ts";
-
-/** X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS: `*` must be a whole left-most label. */
-const X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS = 0x4;
-/** X509_CHECK_FLAG_NEVER_CHECK_SUBJECT: names come from the subjectAltName only, never the subject CN. */
-const X509_CHECK_FLAG_NEVER_CHECK_SUBJECT = 0x20;
-/** The host flags every client connection verifies with (SSL_set_hostflags(3)). */
-export const HOST_CHECK_FLAGS = X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS | X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
-
-const SSL_CTRL_SET_TLSEXT_HOSTNAME = 55;
-const TLSEXT_NAMETYPE_HOST_NAME = 0n;
+import { cString, type Pointer } from "../ffi/memory.ts";
+import { HOST_CHECK_FLAGS } from "../ffi/constants.ts";
+import { setTlsextHostName } from "../ffi/ctrl.ts";
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
@@ -74,7 +66,7 @@ export function setPeerName(ssl: Pointer, name: string | null, verify: boolean):
     clearErrors();
     throw new TypeError(`cannot verify host name "${name}"`);
   }
-  if (lib.SSL_ctrl(ssl, SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_HOST_NAME, pointerTo(cname)) !== 1n) {
+  if (!setTlsextHostName(ssl, cname)) {
     clearErrors();
     throw new TypeError(`"${name}" cannot be sent as a server name (SNI allows at most 255 bytes)`);
   }

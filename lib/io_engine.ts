@@ -44,32 +44,22 @@
 import { libcrypto, libssl } from "../ffi/library.ts";
 import { clearErrors, drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
 import { newMemoryBio } from "../ffi/bio.ts";
+import {
+  SSL_ERROR_SSL,
+  SSL_ERROR_SYSCALL,
+  SSL_ERROR_WANT_CLIENT_HELLO_CB,
+  SSL_ERROR_WANT_READ,
+  SSL_ERROR_WANT_RETRY_VERIFY,
+  SSL_ERROR_WANT_X509_LOOKUP,
+  SSL_ERROR_ZERO_RETURN,
+} from "../ffi/constants.ts";
+import { bioSetMemEofReturn } from "../ffi/ctrl.ts";
 import type { Pointer } from "../ffi/memory.ts";
 import type { Conn } from "../ffi/platform.ts";
 import { BufferPool } from "./buffer_pool.ts";
 import { HandshakeError, SecureSocketError, SocketClosedError, TruncatedStreamError } from "./errors.ts";
 import type { SecureSocket } from "./socket.ts";
-import type { SocketCallbacks } from "./socket_callbacks.ts";
-
-// SSL_get_error(3) results.
-/** A library failure; the reasons are in the error queue. */
-export const SSL_ERROR_SSL = 1;
-/** The call needs more ciphertext from the peer. */
-export const SSL_ERROR_WANT_READ = 2;
-/** The call needs room in the write BIO (never, with a growing memory BIO). */
-export const SSL_ERROR_WANT_WRITE = 3;
-/** The client-certificate callback suspended the call (it returned -1). */
-export const SSL_ERROR_WANT_X509_LOOKUP = 4;
-/** A transport-level failure (with memory BIOs: EOF without close_notify). */
-export const SSL_ERROR_SYSCALL = 5;
-/** The peer sent close_notify. */
-export const SSL_ERROR_ZERO_RETURN = 6;
-/** The client-hello callback suspended the call (it returned -1). */
-export const SSL_ERROR_WANT_CLIENT_HELLO_CB = 11;
-/** The verify callback asked for a retry (SSL_set_retry_verify). */
-export const SSL_ERROR_WANT_RETRY_VERIFY = 12;
-
-const BIO_C_SET_BUF_MEM_EOF_RETURN = 130;
+import type { Connection } from "./callbacks/connection.ts";
 
 /** Plaintext handed to one SSL_write: four full records, then the ciphertext is flushed. */
 const WRITE_CHUNK = 4 * 16384;
@@ -154,7 +144,7 @@ export interface IoHost {
   /** True once the handshake completed. */
   handshakeDone(socket: SecureSocket): boolean;
   /** The socket's callback state: the exception to rethrow, suspended answers. */
-  callbacks(socket: SecureSocket): SocketCallbacks;
+  callbacks(socket: SecureSocket): Connection;
   /**
    * Before application I/O: throws the connection's fatal error (or
    * SocketClosedError); returns the handshake to wait for (starting it), or null.
@@ -505,7 +495,7 @@ export class IoEngine {
       if (n === null) {
         this.#transportEof = true;
         // Without this, SSL_read on an empty memory BIO asks for more data forever.
-        crypto.BIO_ctrl(this.#rbio, BIO_C_SET_BUF_MEM_EOF_RETURN, 0n, null);
+        bioSetMemEofReturn(this.#rbio, 0);
         return false;
       }
       crypto.BIO_write(this.#rbio, buffer, n);
@@ -863,7 +853,7 @@ export class IoEngine {
       if (this.#writeFailure) throw this.#writeFailure;
       const ssl = this.outsideCall();
       clearErrors();
-      if (!request(ssl)) throw new SecureSocketError(refusal);
+      if (!request(ssl)) throw SecureSocketError.fromQueue(refusal);
       // The message goes out with the next handshake step.
       const result = this.doHandshake();
       const error = this.#sslError;

@@ -9,12 +9,12 @@
 import { cString } from "../ffi/memory.ts";
 import { checkEmailAddress, checkHostName, checkIpAddress } from "../ffi/x509_verify.ts";
 import { toCertificates, withX509, X509Certificate } from "./certificate.ts";
-import { checkPeerName, HOST_CHECK_FLAGS } from "./hostname.ts";
-
-/** X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS */
-const NO_PARTIAL_WILDCARDS = 0x4;
-/** X509_CHECK_FLAG_NEVER_CHECK_SUBJECT */
-const NEVER_CHECK_SUBJECT = 0x20;
+import { checkPeerName } from "./hostname.ts";
+import {
+  HOST_CHECK_FLAGS,
+  X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
+  X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS,
+} from "../ffi/constants.ts";
 
 const encoder = new TextEncoder();
 
@@ -42,8 +42,8 @@ export interface HostNameOptions {
 /** The X509_CHECK_FLAG_* value for `options`: the handshake's rules, less what the caller gave up in words. */
 export function hostCheckFlags(options: HostNameOptions): number {
   let flags = HOST_CHECK_FLAGS;
-  if (options.partialWildcards) flags &= ~NO_PARTIAL_WILDCARDS;
-  if (options.subjectFallback) flags &= ~NEVER_CHECK_SUBJECT;
+  if (options.partialWildcards) flags &= ~X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS;
+  if (options.subjectFallback) flags &= ~X509_CHECK_FLAG_NEVER_CHECK_SUBJECT;
   return flags;
 }
 

@@ -9,8 +9,7 @@ import { freeX509 } from "../ffi/x509.ts";
 import { freePrivateKey } from "../ffi/pkey.ts";
 import { certificateFromHandle, type X509Certificate } from "./certificate.ts";
 import { UnableToReadCertificateError, UnableToReadPrivateKeyError } from "./errors.ts";
-import type { Password } from "./password.ts";
-import { passwordBytes } from "./password.ts";
+import { type Password, passwordBytes } from "./callbacks/password.ts";
 import { adoptPrivateKey, type PrivateKey } from "./private_key.ts";
 
 /** The contents of a PKCS#12 bundle. */

@@ -5,17 +5,24 @@
  * @module
  */
 import { clearErrors, drainErrors } from "../ffi/errors.ts";
-import type { Pointer } from "../ffi/memory.ts";
+import { isNull, type Pointer } from "../ffi/memory.ts";
 import {
+  encryptedPrivateKeyFromDER,
   freePrivateKey,
-  type KeyLoadResult,
-  privateKeyFromDER,
+  plainPrivateKeyFromDER,
   privateKeyFromPEM,
   privateKeyInfo,
   upRefPrivateKey,
 } from "../ffi/pkey.ts";
 import { SocketClosedError, UnableToReadPrivateKeyError } from "./errors.ts";
-import { type Password, type PasswordCallback, passwordSource } from "./password.ts";
+import {
+  type KeyLoadResult,
+  loadWithPassword,
+  type Password,
+  type PasswordCallback,
+  type PasswordSource,
+  passwordSource,
+} from "./callbacks/password.ts";
 import { looksLikePEM } from "./certificate.ts";
 import { platform } from "../ffi/platform.ts";
 
@@ -34,7 +41,7 @@ function load(
   clearErrors();
   let result: KeyLoadResult;
   try {
-    result = der ? privateKeyFromDER(data, source) : privateKeyFromPEM(data, source);
+    result = der ? fromDER(data, source) : loadWithPassword(source, (cb) => privateKeyFromPEM(data, cb));
   } catch (error) {
     // The callback's own error wins; what OpenSSL queued after it is noise.
     drainErrors();
@@ -46,6 +53,14 @@ function load(
     ? "could not decrypt the private key (wrong password?)"
     : `could not read the private key (not a ${der ? "DER" : "PEM"} private key)`;
   throw new UnableToReadPrivateKeyError(reason, { openssl });
+}
+
+/** DER: encrypted PKCS#8 first, then any unencrypted form. */
+function fromDER(der: Uint8Array, source: PasswordSource): KeyLoadResult {
+  const encrypted = loadWithPassword(source, (cb) => encryptedPrivateKeyFromDER(der, cb));
+  if (encrypted.key || encrypted.passwordRequests > 0) return encrypted;
+  const plain = plainPrivateKeyFromDER(der);
+  return { key: isNull(plain) ? null : plain, passwordRequests: 0 };
 }
 
 let adopt: (key: Pointer) => PrivateKey;

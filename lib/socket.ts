@@ -15,21 +15,20 @@ import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
 import { checkClientSession } from "./session.ts";
 import { type Addr, type Conn, platform } from "../ffi/platform.ts";
 import { certificateFromHandle, type X509Certificate } from "./certificate.ts";
-import { type ContextCore, contextCore, type SecureSocketContext } from "./context.ts";
+import { contextCore, type SecureSocketContext } from "./context.ts";
 import { CertificateVerificationError, HandshakeError, SecureSocketError, SocketClosedError } from "./errors.ts";
-import type { InfoCallback } from "./info.ts";
-import { registerSocket, unregisterSocket } from "./registry.ts";
-import { type SocketAccess, SocketCallbacks } from "./socket_callbacks.ts";
+import { Connection, type NativeRefs, registerConnection, releaseNative } from "./callbacks/connection.ts";
+import { type InfoCallback, setSocketInfoCallback } from "./callbacks/info.ts";
+import { insideNativeCall, IoEngine, type IoHost, isSuspension } from "./io_engine.ts";
 import {
-  insideNativeCall,
-  IoEngine,
-  type IoHost,
-  isSuspension,
   SSL_ERROR_SYSCALL,
   SSL_ERROR_WANT_READ,
   SSL_ERROR_WANT_WRITE,
-} from "./io_engine.ts";
-import { verifyErrorString, VerifyMode } from "./verify.ts";
+  TLSEXT_NAMETYPE_HOST_NAME,
+  TLSEXT_STATUSTYPE_OCSP,
+} from "../ffi/constants.ts";
+import { setTlsextStatusType } from "../ffi/ctrl.ts";
+import { verifyErrorString, VerifyMode } from "./callbacks/verify.ts";
 import { checkPeerName, isIpAddress, setPeerName } from "./hostname.ts";
 import { verifyServersWith } from "./trust.ts";
 
@@ -75,29 +74,10 @@ export interface StartTlsOptions extends SecureSocketOptions {
   server?: boolean;
 }
 
-const SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE = 65;
-const TLSEXT_STATUSTYPE_OCSP = 1n;
-const TLSEXT_NAMETYPE_HOST_NAME = 0;
-
-/**
- * What the safety net frees for a socket dropped without close(): its SSL,
- * and the references it holds on the context it was made from and on the
- * one SNI moved it to (`active`, updated on every switch).
- */
-interface LeakedSocket {
-  ssl: Pointer;
-  key: bigint;
-  core: ContextCore;
-  active: ContextCore | null;
-}
-
-// A safety net only: SSL handles of sockets dropped without close() are freed when collected.
-const leaked = new FinalizationRegistry<LeakedSocket>((held) => {
-  unregisterSocket(held.key);
-  libssl().SSL_free(held.ssl);
-  held.active?.release();
-  held.core.release();
-});
+// A safety net only: the SSL of a socket dropped without close() is freed
+// when the socket is collected, with its references on the context it was
+// made from and on the one SNI moved it to.
+const leaked = new FinalizationRegistry<NativeRefs>(releaseNative);
 
 /**
  * How long `await using` (Symbol.asyncDispose) waits for its graceful part
@@ -106,8 +86,6 @@ const leaked = new FinalizationRegistry<LeakedSocket>((held) => {
 const GRACEFUL_CLOSE_MS = 3000;
 
 let attach: (socket: SecureSocket, conn: Conn, server: boolean) => void;
-/** How every socket's SocketCallbacks read its private state. */
-let socketAccess: SocketAccess;
 /** How every socket's I/O engine reads its private state. */
 let ioHost: IoHost;
 
@@ -125,24 +103,19 @@ let ioHost: IoHost;
  * ```
  */
 export class SecureSocket implements AsyncDisposable {
-  /** The context the SSL was made from: its trampolines serve this SSL until it is freed. */
-  readonly #core: ContextCore;
-  /** The context whose settings and callbacks apply now (another one after SNI picks it). */
-  #active: ContextCore;
-  #ssl: Pointer | null;
+  /**
+   * The socket as the callbacks see it (lib/callbacks/connection.ts): the
+   * SSL, the context it was made from and the one that applies now, which
+   * end it is, and what the callbacks leave for the I/O calls.
+   */
+  readonly #connection: Connection;
   /** Moves the ciphertext and brackets native calls (io_engine.ts). */
   readonly #io: IoEngine;
-  readonly #key: bigint;
-  readonly #callbacks: SocketCallbacks;
-  /** What `leaked` frees if this socket is collected unclosed. */
-  readonly #held: LeakedSocket;
   #conn: Conn | null = null;
-  #server = false;
   /** The name the server must match (and SNI): from the options, or from connect()'s host. */
   #verifyName: string | null;
   readonly #verifyHostname: boolean;
   readonly #handshakeTimeout: number | undefined;
-  #infoCallback: InfoCallback | null = null;
   #handshakePromise: Promise<void> | null = null;
   #handshakeDone = false;
   #closed = false;
@@ -166,20 +139,17 @@ export class SecureSocket implements AsyncDisposable {
     const ssl = libssl();
     clearErrors();
     const handle = ssl.SSL_new(core.handle);
-    if (isNull(handle)) throw new SecureSocketError("SSL_new failed");
+    if (isNull(handle)) throw SecureSocketError.fromQueue("SSL_new failed");
     core.retain();
-    this.#core = core;
-    this.#active = core;
-    this.#ssl = handle;
+    // From now on the context's policy settings are frozen (ContextInUseError).
+    core.markInUse();
+    const connection = this.#connection = new Connection(this, handle, core);
     this.#io = new IoEngine(this, handle, ioHost);
     this.#verifyName = servername ?? hostname ?? null;
     this.#verifyHostname = options.verifyHostname ?? true;
     this.#handshakeTimeout = options.handshakeTimeout;
-    this.#callbacks = new SocketCallbacks(this, core, socketAccess);
-    this.#key = registerSocket(handle, this.#callbacks);
-    this.#held = { ssl: handle, key: this.#key, core, active: null };
-    leaked.register(this, this.#held, this);
-    if (core.infoCallback) ssl.SSL_set_info_callback(handle, core.infoTrampoline());
+    registerConnection(connection);
+    leaked.register(this, connection.native, this);
     core.applySessionIdContext(handle);
     if (options.session) this.#useSession(options.session);
   }
@@ -200,10 +170,13 @@ export class SecureSocket implements AsyncDisposable {
         verifyName: name,
         ip: name !== null && isIpAddress(name),
         // A client verifies the server's name unless its context or options say otherwise.
-        verifies: this.#verifyHostname && ((this.#core.verifyMode ?? VerifyMode.Peer) & VerifyMode.Peer) !== 0,
-        sessionIdContext: this.#core.sessionIdContext(),
+        verifies: this.#verifyHostname &&
+          ((this.#connection.origin.verifyMode ?? VerifyMode.Peer) & VerifyMode.Peer) !== 0,
+        sessionIdContext: this.#connection.origin.sessionIdContext(),
       });
-      if (libssl().SSL_set_session(this.#live, session) !== 1) throw new SecureSocketError("cannot use the session");
+      if (libssl().SSL_set_session(this.#live, session) !== 1) {
+        throw SecureSocketError.fromQueue("cannot use the session");
+      }
     } finally {
       freeSession(session);
     }
@@ -211,19 +184,12 @@ export class SecureSocket implements AsyncDisposable {
 
   static {
     attach = (socket, conn, server) => socket.#attach(conn, server);
-    socketAccess = {
-      ssl: (socket) => socket.#ssl!,
-      active: (socket) => socket.#active,
-      isServer: (socket) => socket.#server,
-      infoCallback: (socket) => socket.#infoCallback,
-      switchContext: (socket, next) => socket.#switchContext(next),
-    };
     ioHost = {
       ssl: (socket) => socket.#live,
       conn: (socket) => socket.#conn,
       closed: (socket) => socket.#closed,
       handshakeDone: (socket) => socket.#handshakeDone,
-      callbacks: (socket) => socket.#callbacks,
+      callbacks: (socket) => socket.#connection,
       ready: (socket) => socket.#ready(),
       freeNative: (socket) => socket.#freeNative(),
       close: (socket) => socket.close(),
@@ -295,10 +261,11 @@ export class SecureSocket implements AsyncDisposable {
     const ssl = libssl();
     const handle = this.#live;
     if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
-    const mode = this.#active.verifyMode ?? (server ? VerifyMode.None : VerifyMode.Peer);
+    const active = this.#connection.active;
+    const mode = active.verifyMode ?? (server ? VerifyMode.None : VerifyMode.Peer);
     if (!server) this.#checkClientName(mode);
     this.#conn = conn;
-    this.#server = server;
+    this.#connection.isServer = server;
     ssl.SSL_set_verify(handle, mode, null);
     if (server) {
       // Client certificates: the SSL_CTX's own store, the named CAs only (lib/trust.ts).
@@ -306,11 +273,11 @@ export class SecureSocket implements AsyncDisposable {
       return;
     }
     ssl.SSL_set_connect_state(handle);
-    if (this.#active.requestOcsp) {
-      ssl.SSL_ctrl(handle, SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE, TLSEXT_STATUSTYPE_OCSP, null);
+    if (active.requestOcsp && !setTlsextStatusType(handle, TLSEXT_STATUSTYPE_OCSP)) {
+      throw SecureSocketError.fromQueue("cannot ask for a stapled OCSP response");
     }
     // Servers: the system store plus the named CAs, when the context trusts the system.
-    const serverAuth = this.#active.serverAuthStore;
+    const serverAuth = active.serverAuthStore;
     if (serverAuth) verifyServersWith(handle, serverAuth);
     setPeerName(handle, this.#verifyName, this.#verifyHostname);
   }
@@ -340,10 +307,8 @@ export class SecureSocket implements AsyncDisposable {
    * ```
    */
   setInfoCallback(cb: InfoCallback | null): void {
-    const handle = this.#live;
-    if (cb !== null && typeof cb !== "function") throw new TypeError("setInfoCallback() takes a function or null");
-    this.#infoCallback = cb;
-    if (cb) libssl().SSL_set_info_callback(handle, this.#core.infoTrampoline());
+    this.#live;
+    setSocketInfoCallback(this.#connection, cb);
   }
 
   /**
@@ -363,7 +328,7 @@ export class SecureSocket implements AsyncDisposable {
     if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
     // Without a name from the constructor, the host connected to is the one verified (as SecureSocket.connect does).
     this.#verifyName ??= checkPeerName(options?.hostname, "hostname") ?? null;
-    this.#checkClientName(this.#active.verifyMode ?? VerifyMode.Peer);
+    this.#checkClientName(this.#connection.active.verifyMode ?? VerifyMode.Peer);
     let conn: Conn;
     try {
       conn = await platform.connect({ hostname: options.hostname, port: options.port });
@@ -459,7 +424,7 @@ export class SecureSocket implements AsyncDisposable {
     // Without VerifyMode.Peer OpenSSL records verification failures but goes
     // on: the handshake then fails for another reason, which is what to report.
     const verifying = (libssl().SSL_get_verify_mode(ssl) & VerifyMode.Peer) !== 0;
-    const failure = verifying ? this.#callbacks.verifyFailure : null;
+    const failure = verifying ? this.#connection.verifyFailure : null;
     const certificateFailed = openssl.some((e) => /certificate verify failed/i.test(e.reason));
     if (failure || (verifying && certificateFailed && verifyResult !== 0)) {
       const code = failure?.code ?? verifyResult;
@@ -487,8 +452,9 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   get #live(): Pointer {
-    if (this.#closed || !this.#ssl) throw new SocketClosedError("SecureSocket");
-    return this.#ssl;
+    const ssl = this.#connection.native.ssl;
+    if (this.#closed || !ssl) throw new SocketClosedError("SecureSocket");
+    return ssl;
   }
 
   /** Before application I/O: the fatal error, or the handshake to wait for (started here), or null. */
@@ -591,7 +557,7 @@ export class SecureSocket implements AsyncDisposable {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#callbacks.socketClosed();
+    this.#connection.socketClosed();
     // Inside an OpenSSL callback the SSL is still in use: the engine frees it on return.
     if (!this.#io.inCall) this.#freeNative();
     try {
@@ -602,14 +568,10 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   #freeNative(): void {
-    const ssl = this.#ssl;
-    if (!ssl) return;
-    this.#ssl = null;
+    const native = this.#connection.native;
+    if (!native.ssl) return;
     leaked.unregister(this);
-    unregisterSocket(this.#key);
-    libssl().SSL_free(ssl);
-    if (this.#active !== this.#core) this.#active.release();
-    this.#core.release();
+    releaseNative(native);
   }
 
   /**
@@ -749,7 +711,11 @@ export class SecureSocket implements AsyncDisposable {
       BigInt(contextBytes.length),
       context === undefined ? 0 : 1,
     );
-    if (ok !== 1) throw new SecureSocketError("cannot export keying material", nested ? { openssl: [] } : {});
+    if (ok !== 1) {
+      throw nested
+        ? new SecureSocketError("cannot export keying material")
+        : SecureSocketError.fromQueue("cannot export keying material");
+    }
     return out;
   }
 
@@ -836,7 +802,7 @@ export class SecureSocket implements AsyncDisposable {
     const ssl = this.#live;
     const chain = stackElements(libssl().SSL_get_peer_cert_chain(ssl)).map(certificateFromHandle);
     // A server's view of the client chain omits the client's own certificate.
-    if (this.#server) {
+    if (this.#connection.isServer) {
       const leaf = this.peerCertificate;
       if (leaf && chain[0]?.fingerprint256 !== leaf.fingerprint256) chain.unshift(leaf);
     }
@@ -884,7 +850,7 @@ export class SecureSocket implements AsyncDisposable {
 
   /** True for the server end of a connection. */
   get isServer(): boolean {
-    return this.#server;
+    return this.#connection.isServer;
   }
 
   /** Local address of the transport. */
@@ -897,33 +863,6 @@ export class SecureSocket implements AsyncDisposable {
   get remoteAddr(): Addr {
     if (!this.#conn) throw new SecureSocketError("socket is not connected", { openssl: [] });
     return this.#conn.remoteAddr;
-  }
-
-  /** Moves the connection to another context (certificate, key, verification settings). */
-  #switchContext(next: ContextCore): void {
-    if (next === this.#active) return;
-    const ssl = libssl();
-    const handle = this.#ssl!;
-    // The socket holds one reference on its own context for its whole life,
-    // and one on the context SNI chose, if that is another.
-    const other = next !== this.#core;
-    if (other) next.retain();
-    if (isNull(ssl.SSL_set_SSL_CTX(handle, next.handle))) {
-      if (other) next.release();
-      throw new SecureSocketError("cannot switch the connection to the chosen context");
-    }
-    if (this.#active !== this.#core) this.#active.release();
-    this.#active = next;
-    this.#held.active = other ? next : null;
-    // OpenSSL now consults the new SSL_CTX for connection-level callbacks; the
-    // listener's ALPN, key log and OCSP settings must keep applying there.
-    next.inheritCallbacks(this.#core);
-    // SSL_set_SSL_CTX moves certificate and key; verification settings are per SSL.
-    ssl.SSL_set_verify(handle, next.verifyMode ?? VerifyMode.None, null);
-    ssl.SSL_set_verify_depth(handle, ssl.SSL_CTX_get_verify_depth(next.handle));
-    // This runs in the client-hello callback, before OpenSSL looks the
-    // session up: a session resumes only under the chosen context's policy.
-    next.applySessionIdContext(handle);
   }
 }
 

@@ -16,13 +16,11 @@
  *
  * @module
  */
-import { libcrypto, libssl } from "../ffi/library.ts";
+import { libcrypto } from "../ffi/library.ts";
+import { setVerifyCertStore } from "../ffi/ctrl.ts";
 import { drainErrors } from "../ffi/errors.ts";
 import { isNull, type Pointer } from "../ffi/memory.ts";
 import { SecureSocketError } from "./errors.ts";
-
-/** SSL_set1_verify_cert_store is a macro over SSL_ctrl with this command (ssl.h). */
-const SSL_CTRL_SET_VERIFY_CERT_STORE = 106;
 
 /**
  * A new X509_STORE with the system's CAs (X509_STORE_set_default_paths(3):
@@ -49,7 +47,7 @@ export function freeStore(store: Pointer): void {
  * (SSL_set1_verify_cert_store(3): the connection takes its own reference).
  */
 export function verifyServersWith(ssl: Pointer, store: Pointer): void {
-  if (libssl().SSL_ctrl(ssl, SSL_CTRL_SET_VERIFY_CERT_STORE, 1n, store) !== 1n) {
+  if (!setVerifyCertStore(ssl, store)) {
     throw new SecureSocketError("cannot set the store that verifies the server", { openssl: drainErrors() });
   }
 }

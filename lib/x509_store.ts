@@ -22,14 +22,8 @@ import {
 import { certificateFromHandle, newX509, toCertificates, X509Certificate } from "./certificate.ts";
 import { SecureSocketError, SocketClosedError } from "./errors.ts";
 import { hostCheckFlags, hostNameBytes, type HostNameOptions, nameBytes } from "./name_check.ts";
-import { verifyErrorString } from "./verify.ts";
-
-/** X509_V_FLAG_X509_STRICT */
-const FLAG_X509_STRICT = 0x20n;
-/** X509_V_FLAG_POLICY_CHECK */
-const FLAG_POLICY_CHECK = 0x80n;
-/** X509_V_FLAG_PARTIAL_CHAIN */
-const FLAG_PARTIAL_CHAIN = 0x80000n;
+import { verifyErrorString } from "./callbacks/verify.ts";
+import { X509_V_FLAG_PARTIAL_CHAIN, X509_V_FLAG_POLICY_CHECK, X509_V_FLAG_X509_STRICT } from "../ffi/constants.ts";
 
 /**
  * A certificate as PEM text, PEM or DER bytes, or a certificate value.
@@ -201,7 +195,7 @@ export class X509Store implements Disposable {
     try {
       if (options.useSystemTrust) {
         clearErrors();
-        if (!useDefaultPaths(store)) throw new SecureSocketError("cannot load the system's trusted certificates");
+        if (!useDefaultPaths(store)) throw SecureSocketError.fromQueue("cannot load the system's trusted certificates");
         drainErrors(); // a missing system directory is not an error
       }
       const anchors = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
@@ -234,7 +228,7 @@ export class X509Store implements Disposable {
       const x509 = newX509(c);
       try {
         clearErrors();
-        if (!addToX509Store(store, x509)) throw new SecureSocketError("OpenSSL refused the trusted certificate");
+        if (!addToX509Store(store, x509)) throw SecureSocketError.fromQueue("OpenSSL refused the trusted certificate");
       } finally {
         freeX509(x509);
       }
@@ -276,7 +270,7 @@ export class X509Store implements Disposable {
       if (verdict.kind === "rejected-parameter") throw parameterError(verdict.parameter, options);
       if (!verdict.ok && verdict.error === 0) {
         // Nothing was judged: OpenSSL failed before it could (out of memory, say).
-        throw new SecureSocketError("certificate verification could not run");
+        throw SecureSocketError.fromQueue("certificate verification could not run");
       }
       drainErrors();
       return {
@@ -341,9 +335,9 @@ function chainParameters(options: VerifyCertificateOptions): ChainParameters {
     throw new RangeError("depth must be a non-negative integer");
   }
   let flags = 0n;
-  if (options.partialChain) flags |= FLAG_PARTIAL_CHAIN;
-  if (options.strict) flags |= FLAG_X509_STRICT;
-  if (options.policyCheck) flags |= FLAG_POLICY_CHECK;
+  if (options.partialChain) flags |= X509_V_FLAG_PARTIAL_CHAIN;
+  if (options.strict) flags |= X509_V_FLAG_X509_STRICT;
+  if (options.policyCheck) flags |= X509_V_FLAG_POLICY_CHECK;
   return {
     purpose,
     host: options.hostname === undefined ? null : hostNameBytes(options.hostname, "hostname"),
@@ -374,6 +368,6 @@ function parameterError(parameter: string, options: VerifyCertificateOptions): E
     case "purpose":
       return new RangeError(`OpenSSL refused the purpose "${options.purpose}"`);
     default:
-      return new SecureSocketError("cannot set up certificate verification");
+      return SecureSocketError.fromQueue("cannot set up certificate verification");
   }
 }

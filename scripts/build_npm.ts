@@ -18,6 +18,10 @@ import ts from "npm:typescript@5.9.3";
 
 /** koffi, the package's only dependency: the FFI on Node.js (prebuilt binaries ship inside the npm packages). */
 const KOFFI_VERSION = "3.3.4";
+/** undici, for the `secsock/node` entry (HTTPS client): a peer dependency, the version deno.json maps. */
+const UNDICI_VERSION = (JSON.parse(Deno.readTextFileSync(new URL("../deno.json", import.meta.url))) as {
+  imports: Record<string, string>;
+}).imports.undici.replace(/^npm:undici@/, "");
 
 const root = new URL("../", import.meta.url).pathname;
 const out = `${root}npm/`;
@@ -91,7 +95,7 @@ const options: ts.CompilerOptions = {
   types: [],
   lib: ["lib.es2022.d.ts", "lib.esnext.disposable.d.ts", "lib.dom.d.ts"],
 };
-const program = ts.createProgram([`${root}mod.ts`], options);
+const program = ts.createProgram([`${root}mod.ts`, `${root}node.ts`], options);
 const emitted = program.emit();
 const compileErrors = [
   ...program.getSyntacticDiagnostics(),
@@ -107,7 +111,8 @@ let files = 0;
 for (const path of walk(esm)) {
   if (!path.endsWith(".js") && !path.endsWith(".d.ts")) continue;
   const text = Deno.readTextFileSync(path);
-  const rewritten = text.replace(SPECIFIER, "$1$2$3.js$2").replaceAll('"@secsock/secsock"', '"secsock"');
+  const rewritten = text.replace(SPECIFIER, "$1$2$3.js$2").replaceAll('"@secsock/secsock"', '"secsock"')
+    .replaceAll('"@secsock/secsock/node"', '"secsock/node"');
   if (/from\s*["']\.{1,2}\/[^"']*\.ts["']|import\(\s*["']\.{1,2}\/[^"']*\.ts["']\s*\)/.test(rewritten)) {
     fail(`${path} still imports a .ts file`);
   }
@@ -150,11 +155,20 @@ const packageJson = {
       import: "./esm/mod.js",
       default: "./esm/mod.js",
     },
+    "./node": {
+      types: "./esm/node.d.ts",
+      import: "./esm/node.js",
+      default: "./esm/node.js",
+    },
     "./package.json": "./package.json",
   },
   files: ["esm/"],
   engines: { node: ">=20" },
   dependencies: { koffi: KOFFI_VERSION },
+  // Only `secsock/node` imports undici; npm installs a peer dependency unless the application has one.
+  peerDependencies: { undici: `^${UNDICI_VERSION}` },
+  // The Node.js tests of `secsock/node` run against npm/ itself.
+  devDependencies: { undici: UNDICI_VERSION },
 };
 Deno.writeTextFileSync(`${out}package.json`, JSON.stringify(packageJson, null, 2) + "\n");
 Deno.copyFileSync(`${root}README.md`, `${out}README.md`);
@@ -194,7 +208,7 @@ console.log(
 );
 
 // ---------------------------------------------------------------------------
-step("npm install (koffi)");
+step("npm install (koffi; undici for the tests)");
 await run("npm", ["install", "--no-audit", "--no-fund", "--loglevel=error"], out);
 
 if (!skipTests) {
@@ -233,11 +247,20 @@ console.log(
 );
 const unexpected = paths.filter((p) =>
   !(p === "package.json" || p === "README.md" || p === "LICENSE" ||
-    /^esm\/(mod|ffi\/\w+|lib\/\w+)\.(js|d\.ts)$/.test(p))
+    /^esm\/(mod|node|ffi\/\w+|lib\/\w+|lib\/node\/\w+)\.(js|d\.ts)$/.test(p))
 );
 if (unexpected.length > 0) fail(`npm pack would ship files users do not need: ${unexpected.join(", ")}`);
 for (
-  const needed of ["package.json", "README.md", "LICENSE", "esm/mod.js", "esm/mod.d.ts", "esm/ffi/runtime_node.js"]
+  const needed of [
+    "package.json",
+    "README.md",
+    "LICENSE",
+    "esm/mod.js",
+    "esm/mod.d.ts",
+    "esm/node.js",
+    "esm/node.d.ts",
+    "esm/ffi/runtime_node.js",
+  ]
 ) {
   if (!paths.includes(needed)) fail(`npm pack would not ship ${needed}`);
 }

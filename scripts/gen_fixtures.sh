@@ -285,6 +285,11 @@ openssl pkcs8 -topk8 -in "$S" -v2 aes-256-cbc -v2prf hmacWithSHA256 \
 openssl pkcs8 -topk8 -in "$S" -v2 aes-256-cbc -v2prf hmacWithSHA256 \
   -passout "pass:$PASS" -outform DER -out "$STAGE/server-key-pkcs8-aes256.der"
 
+# The client key, encrypted the same way: a client certificate with an
+# encrypted key (HTTPS client tests, the README's fetch example).
+openssl pkcs8 -topk8 -in "$STAGE/client.key" -v2 aes-256-cbc -v2prf hmacWithSHA256 \
+  -passout "pass:$PASS" -out "$STAGE/client-key-pkcs8-aes256.pem"
+
 # Encrypted PKCS#8, PBES2 with scrypt KDF (N=16384 r=8 p=1), AES-256-CBC.
 openssl pkcs8 -topk8 -in "$S" -scrypt -scrypt_N 16384 -scrypt_r 8 -scrypt_p 1 \
   -v2 aes-256-cbc -passout "pass:$PASS" -out "$STAGE/server-key-pkcs8-scrypt.pem"
@@ -415,6 +420,8 @@ SKID/AKID; the CAs have critical CA:TRUE and keyCertSign,cRLSign.
 | \`server-key-nul-pass.pem\` | Encrypted PKCS#8, AES-256-CBC (written by node) | 5 bytes \`61 62 00 63 64\` (\`ab\\0cd\`); \`ab\` alone must fail |
 | \`server-key-empty-pass.pem\` | Encrypted PKCS#8, AES-256-CBC | empty string |
 
+\`client-key-pkcs8-aes256.pem\`: \`client.key\` as encrypted PKCS#8 (PBKDF2-HMAC-SHA256 + AES-256-CBC), password \`$PASS\`.
+
 \`server-ec-key-legacy-aes256.pem\`: \`server-ec.key\` as traditional
 \`BEGIN EC PRIVATE KEY\`, \`Proc-Type: 4,ENCRYPTED\`, AES-256-CBC, password \`$PASS\`.
 
@@ -498,6 +505,7 @@ same_key server-key-pkcs8-scrypt.pem "pass:$PASS"
 same_key server-key-legacy-des3.pem "pass:$PASS"
 same_key server-key-legacy-aes256.pem "pass:$PASS"
 same_key server-key.der "pass:" -inform DER
+[ "$(pub -in client-key-pkcs8-aes256.pem -passin "pass:$PASS")" = "$(pub -in client.key)" ] || fail "client-key-pkcs8-aes256.pem does not decrypt to client.key"
 same_key server-key-rsa-traditional.pem "pass:"
 same_key server-key-utf8-pass.pem "file:$UTF8_PASS_FILE"
 same_key server-key-empty-pass.pem "pass:"

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import {
   type ClientCertificate,
+  ContextInUseError,
   type InfoCallback,
   PrivateKey,
   SecureSocket,
@@ -215,39 +216,43 @@ Deno.test("gc: a context closed while its socket lives keeps the callbacks until
 Deno.test("gc: replacing and clearing callbacks", async (t) => {
   await t.step("verify: the new callback is called, the old one is not; null restores the default", async () => {
     using server = serverContext();
-    using client = clientContext();
     const calls = { a: 0, b: 0 };
     const a: VerifyCallback = (ok) => (calls.a++, ok);
     const b: VerifyCallback = (ok) => (calls.b++, ok);
+    // Replaced before the first socket (afterwards the setting is frozen).
+    using client = clientContext();
     client.setCertificateVerifyCallback(a);
-    {
-      using pair = await tlsPair(server, client);
-      success(pair.clientResult);
-    }
-    assert.deepEqual(calls, { a: 3, b: 0 });
     client.setVerify(VerifyMode.Peer, b);
     {
       using pair = await tlsPair(server, client);
       success(pair.clientResult);
     }
-    assert.deepEqual(calls, { a: 3, b: 3 });
-    client.setCertificateVerifyCallback(null);
+    assert.deepEqual(calls, { a: 0, b: 3 });
+    assert.throws(() => client.setCertificateVerifyCallback(a), ContextInUseError);
     {
       using pair = await tlsPair(server, client);
       success(pair.clientResult);
     }
-    assert.deepEqual(calls, { a: 3, b: 3 });
-    // With no callback, a self-signed server is rejected again.
+    assert.deepEqual(calls, { a: 0, b: 6 }, "the refused replacement changed nothing");
+    using cleared = clientContext();
+    cleared.setCertificateVerifyCallback(a);
+    cleared.setCertificateVerifyCallback(null);
+    {
+      using pair = await tlsPair(server, cleared);
+      success(pair.clientResult);
+    }
+    assert.deepEqual(calls, { a: 0, b: 6 });
+    // With no callback, a self-signed server is rejected; with an accepting one, it is not.
     using selfSigned = new SecureSocketContext({ useSystemTrust: false });
     selfSigned.useCertificateChainFile(fixturePath("selfsigned.pem"));
     selfSigned.usePrivateKeyFile(fixturePath("selfsigned.key"));
-    client.setCertificateVerifyCallback(() => true);
+    using accepting = clientContext();
+    accepting.setCertificateVerifyCallback(() => true);
     {
-      using pair = await tlsPair(selfSigned, client);
+      using pair = await tlsPair(selfSigned, accepting);
       success(pair.clientResult);
     }
-    client.setCertificateVerifyCallback(null);
-    using pair = await tlsPair(selfSigned, client);
+    using pair = await tlsPair(selfSigned, cleared);
     failure(pair.clientResult, "client");
   });
 
@@ -297,13 +302,20 @@ Deno.test("gc: replacing and clearing callbacks", async (t) => {
     using server = serverContext();
     server.addTrustedCertificate(fixture("ca.pem"));
     server.setVerify(VerifyMode.Peer); // asks, but does not require
-    using client = clientContext();
     const calls = { rsa: 0, ec: 0 };
     const withChain = (name: string) => ({
       certificate: fixture(`${name}.pem`),
       privateKey: fixture(`${name}.key`),
       chain: [fixture("intermediate.pem")],
     });
+    // Toggling (before the first socket) does not pile up trampolines.
+    using client = clientContext();
+    const count = openCallbackCount();
+    for (let i = 0; i < 50; i++) {
+      client.setClientCertificateCallback(() => null);
+      client.setClientCertificateCallback(null);
+    }
+    assert.ok(openCallbackCount() <= count + 1);
     client.setClientCertificateCallback(() => (calls.rsa++, withChain("client")));
     client.setClientCertificateCallback(() => (calls.ec++, withChain("client-ec")));
     {
@@ -312,20 +324,16 @@ Deno.test("gc: replacing and clearing callbacks", async (t) => {
       assert.equal(pair.server.peerCertificate?.subject, "CN=secsock client ec,O=secsock");
     }
     assert.deepEqual(calls, { rsa: 0, ec: 1 });
-    client.setClientCertificateCallback(null);
+    assert.throws(() => client.setClientCertificateCallback(null), ContextInUseError);
+    using cleared = clientContext();
+    cleared.setClientCertificateCallback(() => (calls.rsa++, withChain("client")));
+    cleared.setClientCertificateCallback(null);
     {
-      using pair = await tlsPair(server, client, { exchange: true });
+      using pair = await tlsPair(server, cleared, { exchange: true });
       success(pair.serverResult);
       assert.equal(pair.server.peerCertificate, null);
     }
     assert.deepEqual(calls, { rsa: 0, ec: 1 });
-    // Toggling does not pile up trampolines.
-    const count = openCallbackCount();
-    for (let i = 0; i < 50; i++) {
-      client.setClientCertificateCallback(() => null);
-      client.setClientCertificateCallback(null);
-    }
-    assert.ok(openCallbackCount() <= count + 1);
   });
 
   await t.step("password: the new callback is called, the old one is not; null means no password", () => {

@@ -15,7 +15,7 @@ import {
   SocketClosedError,
   TruncatedStreamError,
 } from "../mod.ts";
-import { liveSocketCount } from "../lib/registry.ts";
+import { liveSocketCount } from "../lib/callbacks/connection.ts";
 import {
   clientContext,
   closeBothWays,
@@ -34,6 +34,7 @@ import {
   serverContext,
   settle,
   sha256,
+  TestServer,
   type Version,
   VERSIONS,
   within,
@@ -52,7 +53,6 @@ import {
   rawConnect,
   recordingClientContext,
   recordingServerContext,
-  TestServer,
   tlsRecord,
   TrickleConn,
   waitForEvent,

@@ -12,16 +12,19 @@
  */
 import assert from "node:assert/strict";
 import { HandshakeError, SecureSocket, type SecureSocketContext, SecureSocketError, VerifyMode } from "../mod.ts";
-import { liveSocketCount } from "../lib/registry.ts";
-import { clientContext, concat, fixture, hasPeer, readAll, serverContext, settle, within } from "./helpers.ts";
+import { liveSocketCount } from "../lib/callbacks/connection.ts";
 import {
-  BufferedReader,
-  captureClientHello,
-  chosenClientCertificate,
-  nodeScript,
-  rawConnect,
+  clientContext,
+  concat,
+  fixture,
+  hasPeer,
+  readAll,
+  serverContext,
+  settle,
   TestServer,
-} from "./matrix_utils.ts";
+  within,
+} from "./helpers.ts";
+import { BufferedReader, captureClientHello, chosenClientCertificate, nodeScript, rawConnect } from "./matrix_utils.ts";
 
 const SECONDS = Number(Deno.env.get("SECSOCK_FUZZ_SECONDS") ?? 20);
 const SEED = Number(Deno.env.get("SECSOCK_FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));

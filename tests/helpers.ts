@@ -304,38 +304,153 @@ export function recordHandshake(seen: HandshakeView[]): (socket: SecureSocket) =
   };
 }
 
+/** Options of {@linkcode TestServer}. */
+export interface TestServerOptions {
+  /** Handshake time limit of accepted sockets (ms). */
+  handshakeTimeout?: number;
+  /** Serve one connection at a time: accept the next once the handler is done with the last. */
+  sequential?: boolean;
+  /** Accept this many connections, then stop listening. */
+  limit?: number;
+}
+
 /**
- * A secsock echo server on a free port: each connection echoes until the
- * client's close_notify, then closes gracefully. `sockets` collects them.
+ * The one secsock test server: a listener on 127.0.0.1 (free port) that runs
+ * `handler` for every accepted socket (then closes it) and keeps each outcome
+ * in accept order. Accept errors do not stop it; they are kept in
+ * `acceptErrors`. Every wait is on an event (an accept, an outcome, the
+ * stop), never a polling sleep, and bounded by a timeout.
+ */
+export class TestServer<T> {
+  readonly listener: SecureSocketListener;
+  readonly sockets: SecureSocket[] = [];
+  readonly acceptErrors: unknown[] = [];
+  readonly #outcomes: Promise<Outcome<T>>[] = [];
+  readonly #loop: Promise<void>;
+  #stopped = false;
+  #waiters: (() => void)[] = [];
+
+  constructor(
+    ctx: SecureSocketContext,
+    handler: (socket: SecureSocket, index: number) => Promise<T>,
+    options: TestServerOptions = {},
+  ) {
+    const listener = SecureSocketListener.listen(ctx, {
+      hostname: "127.0.0.1",
+      port: 0,
+      handshakeTimeout: options.handshakeTimeout,
+    });
+    this.listener = listener;
+    const limit = options.limit ?? Infinity;
+    this.#loop = (async () => {
+      while (!this.#stopped && this.#outcomes.length < limit) {
+        let socket: SecureSocket;
+        try {
+          socket = await listener.accept();
+        } catch (error) {
+          if (this.#stopped) return;
+          this.acceptErrors.push(error);
+          this.#notify();
+          continue;
+        }
+        this.sockets.push(socket);
+        const outcome = settle(handler(socket, this.#outcomes.length)).finally(() => socket.close());
+        this.#outcomes.push(outcome);
+        this.#notify();
+        if (options.sequential) await outcome;
+      }
+      this.stopAccepting();
+    })();
+  }
+
+  get port(): number {
+    return this.listener.addr.port;
+  }
+
+  /** How many connections were accepted so far. */
+  get accepted(): number {
+    return this.#outcomes.length;
+  }
+
+  #notify(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    waiters.forEach((wake) => wake());
+  }
+
+  /** Waits (on events) until `holds()`; fails once the server stopped without it. */
+  async #until(holds: () => boolean, what: string): Promise<void> {
+    while (!holds()) {
+      if (this.#stopped) throw new Error(`the server stopped before ${what}`);
+      await new Promise<void>((wake) => this.#waiters.push(wake));
+    }
+  }
+
+  /** The outcome of the `index`-th accepted connection (0-based). */
+  outcome(index: number, timeoutMs = 30_000): Promise<Outcome<T>> {
+    return within(
+      this.#until(() => this.#outcomes.length > index, `connection #${index} was accepted`).then(() =>
+        this.#outcomes[index]
+      ),
+      timeoutMs,
+      `connection #${index}`,
+    );
+  }
+
+  /** Waits until `count` accept errors were seen. */
+  waitForAcceptErrors(count: number, timeoutMs = 30_000): Promise<void> {
+    return within(
+      this.#until(() => this.acceptErrors.length >= count, `${count} accept errors`),
+      timeoutMs,
+      `${count} accept errors (saw ${this.acceptErrors.length})`,
+    );
+  }
+
+  /** Closes the listener; connections already accepted go on. Idempotent. */
+  stopAccepting(): void {
+    if (this.#stopped) return;
+    this.#stopped = true;
+    this.listener.close();
+    this.#notify();
+  }
+
+  /** Stops accepting and waits for every accepted connection to finish on its own; their outcomes. */
+  async drain(): Promise<Outcome<T>[]> {
+    this.stopAccepting();
+    await this.#loop;
+    return await Promise.all(this.#outcomes);
+  }
+
+  /** Stops accepting, closes every accepted socket, and waits for the handlers. */
+  async close(): Promise<void> {
+    this.stopAccepting();
+    for (const s of this.sockets) s.close();
+    await this.#loop;
+    await Promise.all(this.#outcomes);
+  }
+}
+
+/**
+ * A {@linkcode TestServer} that echoes: each connection echoes until the
+ * client's close_notify, then closes gracefully. `errors` collects failures;
+ * `close()` waits for the connections to end on their own.
  */
 export function echoServer(ctx: SecureSocketContext, onSocket?: (s: SecureSocket) => void | Promise<void>) {
-  const listener = SecureSocketListener.listen(ctx, { hostname: "127.0.0.1", port: 0 });
   const errors: unknown[] = [];
-  const sockets: SecureSocket[] = [];
-  const tasks: Promise<void>[] = [];
-  const loop = (async () => {
-    for await (const socket of listener) {
-      sockets.push(socket);
-      tasks.push((async () => {
-        try {
-          await onSocket?.(socket);
-          await echoUntilEnd(socket);
-        } catch (error) {
-          errors.push(error);
-        } finally {
-          socket.close();
-        }
-      })());
+  const server = new TestServer(ctx, async (socket) => {
+    try {
+      await onSocket?.(socket);
+      await echoUntilEnd(socket);
+    } catch (error) {
+      errors.push(error);
     }
-  })();
+  });
   return {
-    port: listener.addr.port,
+    port: server.port,
     errors,
-    sockets,
+    sockets: server.sockets,
     async close() {
-      listener.close();
-      await loop;
-      await Promise.all(tasks);
+      await server.drain();
     },
   };
 }
@@ -394,6 +509,7 @@ export function spawnPeer(
     }
   };
   const pumps = Promise.all([pump(process.stdout), pump(process.stderr)]);
+  const ended = pumps.then(() => {}, () => {});
   const writer = process.stdin.getWriter();
   let status: Promise<Deno.CommandStatus> | null = null;
   const peer: Peer = {
@@ -405,30 +521,32 @@ export function spawnPeer(
     },
     waitFor(pattern, timeoutMs = 10_000) {
       return new Promise((resolve, reject) => {
+        let settled = false;
+        const finish = () => {
+          settled = true;
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
         const check = () => {
-          const m = output.match(pattern);
+          const m = settled ? null : output.match(pattern);
           if (m) {
-            cleanup();
+            finish();
             resolve(m);
           }
         };
         const timer = setTimeout(() => {
-          cleanup();
+          if (settled) return;
+          finish();
           reject(new Error(`timed out waiting for ${pattern} in output of ${command}:\n${output}`));
         }, timeoutMs);
-        const exited = process.status.then(() => {
-          setTimeout(() => {
-            if (!output.match(pattern)) {
-              cleanup();
-              reject(new Error(`${command} exited before printing ${pattern}:\n${output}`));
-            }
-          }, 50);
+        // Both streams end once the peer has exited and all it printed was
+        // read: nothing can match after that. (No timer is left behind.)
+        void ended.then(() => {
+          check();
+          if (settled) return;
+          finish();
+          reject(new Error(`${command} exited before printing ${pattern}:\n${output}`));
         });
-        void exited;
-        const cleanup = () => {
-          clearTimeout(timer);
-          listeners.delete(check);
-        };
         listeners.add(check);
         check();
       });
@@ -456,14 +574,9 @@ export function nodePeer(script: string, args: string[] = []): Peer {
   return spawnPeer("node", [peerScript(script), ...args]);
 }
 
-/**
- * Stops a peer and waits for it. `Peer.waitFor` arms a 50 ms timer when the
- * process exits; waiting a little longer keeps the op sanitizer quiet.
- */
-export async function stopPeer(peer: Peer): Promise<Deno.CommandStatus> {
-  const status = await peer.close();
-  await delay(80);
-  return status;
+/** Stops a peer and waits for it and its output. */
+export function stopPeer(peer: Peer): Promise<Deno.CommandStatus> {
+  return peer.close();
 }
 
 /**

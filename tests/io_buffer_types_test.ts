@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { type SecureSocket, SecureSocketListener } from "../mod.ts";
-import { liveSocketCount } from "../lib/registry.ts";
+import { liveSocketCount } from "../lib/callbacks/connection.ts";
 import { clientContext, connectLocal, dec, enc, readExactly, serverContext, within } from "./helpers.ts";
 
 const NOT_BYTES: [string, unknown][] = [

@@ -14,7 +14,7 @@
  */
 import assert from "node:assert/strict";
 import { PrivateKey, type SecureSocket, SecureSocketListener, VerifyMode, X509Certificate } from "../mod.ts";
-import { liveSocketCount } from "../lib/registry.ts";
+import { liveSocketCount } from "../lib/callbacks/connection.ts";
 import { openCallbackCount } from "../ffi/callbacks.ts";
 import { acceptHandshake, clientContext, connectLocal, delay, fixture, fixturePath, serverContext } from "./helpers.ts";
 import { Proc } from "./matrix_utils.ts";

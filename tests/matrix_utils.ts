@@ -6,14 +6,7 @@
  * tests/helpers.ts.
  */
 import assert from "node:assert/strict";
-import {
-  type ClientCertificate,
-  InfoWhere,
-  SecureSocket,
-  type SecureSocketContext,
-  SecureSocketListener,
-  VerifyMode,
-} from "../mod.ts";
+import { type ClientCertificate, InfoWhere, SecureSocket, type SecureSocketContext, VerifyMode } from "../mod.ts";
 import {
   clientContext,
   concat,
@@ -30,6 +23,7 @@ import {
   settle,
   sha256,
   spawnPiped,
+  TestServer,
   type Version,
   within,
   writeAll,
@@ -529,15 +523,14 @@ export interface ServedConnection {
 }
 
 /**
- * A secsock listener that serves exactly one connection with `handler`
- * (which returns the bytes it received), then stops.
+ * A {@linkcode TestServer} that serves exactly one connection with `handler`
+ * (which returns the bytes it received), then stops listening.
  */
 export function serveOne(
   ctx: SecureSocketContext,
   handler: (socket: SecureSocket) => Promise<{ received: Uint8Array; cleanEnd: boolean }>,
 ): { port: number; result: Promise<ServedConnection>; close(): void } {
-  const listener = SecureSocketListener.listen(ctx, { hostname: "127.0.0.1", port: 0 });
-  const result = (async (): Promise<ServedConnection> => {
+  const server = new TestServer(ctx, async (socket): Promise<ServedConnection> => {
     const served: ServedConnection = {
       protocol: null,
       peerSubject: null,
@@ -547,12 +540,6 @@ export function serveOne(
       cleanEnd: false,
       error: null,
     };
-    let socket: SecureSocket;
-    try {
-      socket = await listener.accept();
-    } finally {
-      listener.close();
-    }
     try {
       await socket.handshake();
       served.protocol = socket.protocol;
@@ -564,12 +551,15 @@ export function serveOne(
       served.cleanEnd = cleanEnd;
     } catch (error) {
       served.error = error;
-    } finally {
-      socket.close();
     }
     return served;
-  })();
-  return { port: listener.addr.port, result, close: () => listener.close() };
+  }, { limit: 1 });
+  // Waits as long as the test does (its own watchdog bounds it), as a bare accept would.
+  const result = server.outcome(0, 2 ** 31 - 1).then((o) => {
+    if (!o.ok) throw o.error;
+    return o.value;
+  });
+  return { port: server.port, result, close: () => server.stopAccepting() };
 }
 
 /** Echoes until the peer's close_notify, then sends ours. */
@@ -887,82 +877,6 @@ export async function captureClientHello(
 }
 
 // ---------------------------------------------------------------- a secsock server that keeps every outcome
-
-/**
- * A secsock listener on 127.0.0.1 that runs `handler` for every accepted
- * socket (then closes it) and keeps each outcome. Accept errors do not stop
- * the loop; they are kept in `acceptErrors`.
- */
-export class TestServer<T> {
-  readonly listener: SecureSocketListener;
-  readonly sockets: SecureSocket[] = [];
-  readonly acceptErrors: unknown[] = [];
-  readonly #outcomes: Promise<Outcome<T>>[] = [];
-  readonly #loop: Promise<void>;
-  #closed = false;
-
-  constructor(
-    ctx: SecureSocketContext,
-    handler: (socket: SecureSocket) => Promise<T>,
-    options: { handshakeTimeout?: number } = {},
-  ) {
-    const listener = SecureSocketListener.listen(ctx, {
-      hostname: "127.0.0.1",
-      port: 0,
-      handshakeTimeout: options.handshakeTimeout,
-    });
-    this.listener = listener;
-    this.#loop = (async () => {
-      while (!this.#closed) {
-        let socket: SecureSocket;
-        try {
-          socket = await listener.accept();
-        } catch (error) {
-          if (this.#closed) return;
-          this.acceptErrors.push(error);
-          continue;
-        }
-        this.sockets.push(socket);
-        this.#outcomes.push(settle(handler(socket)).finally(() => socket.close()));
-      }
-    })();
-  }
-
-  get port(): number {
-    return this.listener.addr.port;
-  }
-
-  get accepted(): number {
-    return this.#outcomes.length;
-  }
-
-  /** The outcome of the `index`-th accepted connection (0-based). */
-  async outcome(index: number, timeoutMs = 30_000): Promise<Outcome<T>> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.#outcomes.length <= index) {
-      if (Date.now() > deadline) throw new Error(`connection #${index} was never accepted`);
-      await delay(5);
-    }
-    return await within(this.#outcomes[index], Math.max(1, deadline - Date.now()), `connection #${index}`);
-  }
-
-  /** Waits until `count` accept errors were seen. */
-  async waitForAcceptErrors(count: number, timeoutMs = 30_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
-    while (this.acceptErrors.length < count) {
-      if (Date.now() > deadline) throw new Error(`expected ${count} accept errors, saw ${this.acceptErrors.length}`);
-      await delay(5);
-    }
-  }
-
-  async close(): Promise<void> {
-    this.#closed = true;
-    this.listener.close();
-    for (const s of this.sockets) s.close();
-    await this.#loop;
-    await Promise.all(this.#outcomes);
-  }
-}
 
 /** A plain TCP connection to 127.0.0.1:port. */
 export function rawConnect(port: number): Promise<Deno.TcpConn> {

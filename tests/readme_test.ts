@@ -25,6 +25,9 @@ Deno.test("the README has a snippet for each of the four callbacks", () => {
 
 /** What each snippet must print, found by an API it uses (first match wins). */
 const EXPECTED: [string, RegExp][] = [
+  ["createDispatcher", /key password asked[\s\S]*verify depth 0: CN=localhost,O=secsock ok=true[\s\S]*status 200/],
+  ["serveHttps", /hello CN=secsock client,O=secsock \(TLSv1\.3, authorized: true\)/],
+  ["SecureSocketDuplex", /TLSv1\.3 true localhost\s+HTTP\/1\.0 200 ok/],
   ["ocspGood", /OCSP: the stapled response is signed, current, about this certificate, and says good/],
   ["SecureSocketListener.listen", /hello CN=secsock client,O=secsock/],
   ["setPasswordCallback", /OpenSSL asks for a password: buffer \d+ bytes, rwflag 0[\s\S]*RSA 2048/],

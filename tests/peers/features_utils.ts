@@ -5,8 +5,8 @@
  * tests/helpers.ts, the openssl CLI in tests/peers/openssl.ts.
  */
 import assert from "node:assert/strict";
-import { type SecureSocket, type SecureSocketContext, SecureSocketListener, X509Certificate } from "../../mod.ts";
-import { enc, nodePeer, type Peer, readUntil, stopPeer, waitExit, within } from "../helpers.ts";
+import { type SecureSocket, type SecureSocketContext, X509Certificate } from "../../mod.ts";
+import { enc, nodePeer, type Peer, readUntil, stopPeer, TestServer, waitExit, within } from "../helpers.ts";
 
 /** The certificates (PEM blocks) printed in a peer's output, in order. */
 export function pemBlocks(text: string): X509Certificate[] {
@@ -107,57 +107,40 @@ export async function nodeTls(config: NodePeerConfig): Promise<NodeTlsPeer> {
 }
 
 /**
- * A secsock server accepting `count` connections; each is handed to `serve`
- * (which should end it), and errors are collected rather than thrown.
+ * A {@linkcode TestServer} accepting `count` connections, served one after
+ * the other, in order; each is handed to `serve` (which should end it), and
+ * errors are collected rather than thrown.
  */
 export function oneShotServer(
   ctx: SecureSocketContext,
   serve: (socket: SecureSocket, index: number) => Promise<void>,
   count = 1,
 ) {
-  const listener = SecureSocketListener.listen(ctx, { hostname: "127.0.0.1", port: 0 });
-  const sockets: SecureSocket[] = [];
   const results: PromiseSettledResult<void>[] = [];
-  // Connections are served one after the other, in order.
-  const done = (async () => {
-    for (let i = 0; i < count; i++) {
-      let socket: SecureSocket;
-      try {
-        socket = await listener.accept();
-      } catch {
-        break; // listener closed
-      }
-      sockets.push(socket);
-      try {
-        await serve(socket, i);
-        results.push({ status: "fulfilled", value: undefined });
-      } catch (reason) {
-        results.push({ status: "rejected", reason });
-      } finally {
-        socket.close();
-      }
+  const server = new TestServer(ctx, async (socket, index) => {
+    try {
+      await serve(socket, index);
+      results.push({ status: "fulfilled", value: undefined });
+    } catch (reason) {
+      results.push({ status: "rejected", reason });
     }
-  })();
+  }, { sequential: true, limit: count });
   return {
-    port: listener.addr.port,
-    sockets,
+    port: server.port,
+    sockets: server.sockets,
     results,
     /** Waits for the served connections (bounded), then closes the listener. */
     async finish(ms = 10_000): Promise<PromiseSettledResult<void>[]> {
       try {
-        await within(done, ms, "server connections");
+        await within(server.outcome(count - 1, ms), ms, "server connections");
       } finally {
-        listener.close();
-        await done.catch(() => {});
-        sockets.forEach((s) => s.close());
+        await server.close();
       }
       return results;
     },
     /** Closes the listener at once. */
-    async close(): Promise<void> {
-      listener.close();
-      sockets.forEach((s) => s.close());
-      await done.catch(() => {});
+    close(): Promise<void> {
+      return server.close();
     },
   };
 }

@@ -9,7 +9,7 @@
  * CA the application did not name.
  */
 import assert from "node:assert/strict";
-import { SecureSocketContext } from "../../mod.ts";
+import { ContextInUseError, SecureSocketContext } from "../../mod.ts";
 import {
   connectLocal,
   echoServer,
@@ -144,7 +144,7 @@ Deno.test("clients still verify servers against the system store (and only it, b
   }
 });
 
-Deno.test("clients with system trust also trust the CAs they name, before or after sockets exist", async () => {
+Deno.test("clients with system trust also trust the CAs they name, by option or added before the first socket", async () => {
   using ctx = serverContext();
   const server = echoServer(ctx);
   try {
@@ -154,11 +154,14 @@ Deno.test("clients with system trust also trust the CAs they name, before or aft
     await first.closeWrite();
     first.close();
 
-    using later = new SecureSocketContext();
-    const refused = await connectLocal(later, server.port).then((s) => s.close(), (e) => e);
+    using unnamed = new SecureSocketContext();
+    const refused = await connectLocal(unnamed, server.port).then((s) => s.close(), (e) => e);
     assert.equal((refused as { code?: number })?.code, UNABLE_TO_GET_ISSUER_CERT_LOCALLY);
-    later.addTrustedCertificate(fixture("ca.pem"));
-    const second = await connectLocal(later, server.port);
+    // Trust is frozen once a socket was made from the context: a new context it is.
+    assert.throws(() => unnamed.addTrustedCertificate(fixture("ca.pem")), ContextInUseError);
+    using added = new SecureSocketContext();
+    added.addTrustedCertificate(fixture("ca.pem"));
+    const second = await connectLocal(added, server.port);
     assert.equal(second.peerCertificate?.subject, "CN=localhost,O=secsock");
     await second.closeWrite();
     second.close();

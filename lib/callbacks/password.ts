@@ -1,12 +1,18 @@
 /**
- * Turning what a user passes as a password (string, bytes or callback) into
- * the bytes OpenSSL's password callback must deliver, with every abuse caught:
- * a wrong return type, a Promise, or a password too long for OpenSSL's buffer.
+ * The password callback (§1), top to bottom: its types, the context setter's
+ * validation, the trampoline (a `pem_password_cb` made for each key load, so
+ * a load's password never outlives it), and the dispatch: turning what a user
+ * passes as a password (string, bytes or callback) into the bytes OpenSSL's
+ * buffer gets, with every abuse caught: a wrong return type, a Promise, or a
+ * password too long for the buffer.
  *
  * @module
  */
-import type { PasswordSource } from "../ffi/pkey.ts";
-import { UnableToReadPrivateKeyError } from "./errors.ts";
+import { CallbackErrorSlot, NativeCallback, PASSWORD_CALLBACK } from "../../ffi/callbacks.ts";
+import { isNull, type Pointer, type PointerValue, writeBytes } from "../../ffi/memory.ts";
+import type { ContextCore } from "../context_core.ts";
+import { UnableToReadPrivateKeyError } from "../errors.ts";
+import { checkCallback } from "./connection.ts";
 
 /**
  * The password callback (§1): called when a key is loaded from encrypted data,
@@ -32,6 +38,82 @@ export type PasswordCallback = (maxLength: number, rwflag: number) => string | U
  * it for the load, zeroes that copy afterwards and keeps no reference to it.
  */
 export type Password = string | Uint8Array | PasswordCallback;
+
+// ---- The setter ----
+
+/**
+ * A context's default password callback, for key loads given no password of
+ * their own; it applies to later loads only (a loaded key stays loaded).
+ */
+export function setPasswordCallback(core: ContextCore, cb: PasswordCallback | null): void {
+  core.handle;
+  checkCallback(cb, "setPasswordCallback()");
+  core.passwordCallback = cb;
+}
+
+// ---- The trampoline ----
+
+/**
+ * Supplies the password for one key load: receives OpenSSL's buffer size and
+ * rwflag, returns the password bytes (without NUL), a copy that is zeroed
+ * once written to OpenSSL's buffer. It may throw; the error is rethrown from
+ * the load.
+ */
+export type PasswordSource = (size: number, rwflag: number) => Uint8Array;
+
+/** What happened during one load. */
+export interface KeyLoadResult {
+  /** The key, owned by the caller, or null when loading failed. */
+  key: Pointer | null;
+  /** How many times OpenSSL asked for the password. */
+  passwordRequests: number;
+}
+
+/**
+ * Runs one key load with a `pem_password_cb` trampoline made for it and
+ * closed after it. The trampoline returns the password's length, or -1
+ * (OpenSSL's failure value) when the source throws, returns a password that
+ * does not fit, or already failed once; a source's exception is rethrown
+ * here once OpenSSL has returned.
+ */
+export function loadWithPassword(source: PasswordSource, load: (callback: Pointer) => PointerValue): KeyLoadResult {
+  const errors = new CallbackErrorSlot();
+  let passwordRequests = 0;
+  const callback = new NativeCallback(
+    PASSWORD_CALLBACK,
+    (buf, size, rwflag) => {
+      // OpenSSL 3's PEM reader retries with its legacy path after a failure;
+      // a callback that already failed is not asked again.
+      if (errors.pending) return -1;
+      passwordRequests++;
+      const password = source(size, rwflag);
+      const withNul = new Uint8Array(password.length + 1);
+      try {
+        // The password and its terminating NUL must fit; the source checks the
+        // length so that an overlong password is an error, never a truncation.
+        if (buf === null || password.length + 1 > size) return -1;
+        withNul.set(password);
+        writeBytes(buf, withNul);
+        return password.length;
+      } finally {
+        // OpenSSL has its copy (and cleanses it): leave none in JS memory.
+        password.fill(0);
+        withNul.fill(0);
+      }
+    },
+    -1,
+    (error) => errors.record(error),
+  );
+  try {
+    const key = load(callback.pointer);
+    errors.rethrow();
+    return { key: isNull(key) ? null : key, passwordRequests };
+  } finally {
+    callback.close();
+  }
+}
+
+// ---- The dispatch ----
 
 const encoder = new TextEncoder();
 /** Callback results already zeroed: returning one again is a mistake worth naming. */

@@ -1,0 +1,152 @@
+/**
+ * ContextCore: the state behind a SecureSocketContext, shared with the
+ * sockets made from it — the `SSL_CTX*` and its reference count, the table of
+ * native trampolines, and the settings the callbacks read. Each callback's
+ * installation and dispatch live in its own file under lib/callbacks/.
+ *
+ * @module
+ */
+import { libssl } from "../ffi/library.ts";
+import { NativeCallback } from "../ffi/callbacks.ts";
+import type { Pointer } from "../ffi/memory.ts";
+import type { CallbackDefinition, CallbackFunction } from "../ffi/runtime.ts";
+import { setContextSessionIdContext, setSessionIdContext } from "../ffi/session.ts";
+import { ContextInUseError, SecureSocketError, SocketClosedError } from "./errors.ts";
+import { SessionIdContext } from "./session.ts";
+import { freeStore } from "./trust.ts";
+import type { AlpnSelectCallback } from "./callbacks/alpn.ts";
+import type { ClientCertificateCallback } from "./callbacks/client_certificate.ts";
+import type { InfoCallback } from "./callbacks/info.ts";
+import type { KeylogCallback } from "./callbacks/keylog.ts";
+import type { OcspResponseCallback } from "./callbacks/ocsp.ts";
+import type { PasswordCallback } from "./callbacks/password.ts";
+import type { ServerNameCallback } from "./callbacks/server_name.ts";
+import type { SessionCacheCallbacks } from "./callbacks/session.ts";
+import type { VerifyCallback } from "./callbacks/verify.ts";
+
+/** The state behind a context, shared with the sockets made from it. */
+export class ContextCore {
+  #handle: Pointer | null;
+  #refs = 1;
+  /** A socket was made from (or moved by SNI to) this context: its policy settings are frozen. */
+  #inUse = false;
+  readonly #trampolines = new Map<string, NativeCallback<CallbackDefinition>>();
+  // The settings the callbacks and sockets read (each written by its setter).
+  verifyMode: number | undefined;
+  verifyCallback: VerifyCallback | null = null;
+  infoCallback: InfoCallback | null = null;
+  clientCertificateCallback: ClientCertificateCallback | null = null;
+  passwordCallback: PasswordCallback | null = null;
+  serverNameCallback: ServerNameCallback | null = null;
+  alpnProtocols: string[] | null = null;
+  alpnSelectCallback: AlpnSelectCallback | null = null;
+  keylogCallback: KeylogCallback | null = null;
+  keylogFile: string | null = null;
+  sessionCache: SessionCacheCallbacks | null = null;
+  ocspResponse: Uint8Array | null = null;
+  ocspCallback: OcspResponseCallback | null = null;
+  requestOcsp = false;
+  /**
+   * With system trust: the store clients verify servers against (system CAs
+   * plus the named ones, see lib/trust.ts); the SSL_CTX's own store holds the
+   * named CAs only. Owned here, freed on release.
+   */
+  serverAuthStore: Pointer | null = null;
+  /** The name given with setSessionIdContext(), mixed into the derived session ID context. */
+  sessionPolicyName: Uint8Array | null = null;
+  readonly #sessionIdContext = new SessionIdContext();
+  #contextSessionIdContext: Uint8Array | null = null;
+
+  constructor(handle: Pointer) {
+    this.#handle = handle;
+  }
+
+  /** The live SSL_CTX*, or a SocketClosedError. */
+  get handle(): Pointer {
+    if (!this.#handle) throw new SocketClosedError("SecureSocketContext");
+    return this.#handle;
+  }
+
+  /**
+   * The native callback named `name`, created on first use. Each context has
+   * at most one per kind, whatever the number of sockets; all live until the
+   * context's last reference is released, since OpenSSL may call them until
+   * then. `failure` is what C gets should `fn` throw (the dispatchers in
+   * lib/callbacks/ catch per socket; this guard is the last line).
+   */
+  trampoline<D extends CallbackDefinition>(
+    name: string,
+    definition: D,
+    fn: CallbackFunction<D["parameters"], D["result"]>,
+    failure: ReturnType<CallbackFunction<D["parameters"], D["result"]>>,
+  ): Pointer {
+    let callback = this.#trampolines.get(name) as NativeCallback<D> | undefined;
+    if (!callback) {
+      callback = new NativeCallback(definition, fn, failure, () => {});
+      this.#trampolines.set(name, callback as unknown as NativeCallback<CallbackDefinition>);
+    }
+    return callback.pointer;
+  }
+
+  /**
+   * The session ID context derived from this context's policy now (see
+   * lib/session.ts). The SSL_CTX gets it too, so connections made or moved
+   * here outside secsock's own paths carry the same value.
+   */
+  sessionIdContext(): Uint8Array<ArrayBuffer> {
+    const value = this.#sessionIdContext.derive(this.handle, {
+      verifyMode: this.verifyMode,
+      verifyCallback: this.verifyCallback,
+      name: this.sessionPolicyName,
+      systemTrust: this.serverAuthStore !== null,
+    });
+    if (value !== this.#contextSessionIdContext) {
+      if (!setContextSessionIdContext(this.handle, value)) {
+        throw SecureSocketError.fromQueue("cannot set the session ID context");
+      }
+      this.#contextSessionIdContext = value;
+    }
+    return value;
+  }
+
+  /**
+   * Gives a connection made from (or moved by SNI to) this context the
+   * session ID context of its policy: a session resumes only where it equals
+   * the one the session was made under.
+   */
+  applySessionIdContext(ssl: Pointer): void {
+    if (!setSessionIdContext(ssl, this.sessionIdContext())) {
+      throw SecureSocketError.fromQueue("cannot set the session ID context");
+    }
+  }
+
+  /**
+   * Freezes the settings that decide who is accepted and what is presented:
+   * called when a socket is made from this context or moved to it by SNI.
+   */
+  markInUse(): void {
+    this.#inUse = true;
+  }
+
+  /** Refuses a change of a frozen setting (see SecureSocketContext's "Changing a context"). */
+  requireNotInUse(setter: string): void {
+    if (this.#inUse) throw new ContextInUseError(setter);
+  }
+
+  /** A socket takes a reference. */
+  retain(): void {
+    this.handle;
+    this.#refs++;
+  }
+
+  /** Drops a reference; the last one frees the SSL_CTX and closes the callbacks. */
+  release(): void {
+    if (--this.#refs > 0 || !this.#handle) return;
+    libssl().SSL_CTX_free(this.#handle);
+    this.#handle = null;
+    if (this.serverAuthStore) freeStore(this.serverAuthStore);
+    this.serverAuthStore = null;
+    for (const callback of this.#trampolines.values()) callback.close();
+    this.#trampolines.clear();
+  }
+}
