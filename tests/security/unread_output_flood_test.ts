@@ -13,21 +13,14 @@
  * limit bounds them (see lib/io_engine.ts).
  *
  * The attacker (tests/security/peers/output_flood_peer.ts) runs in its own
- * process on a Unix socket, relayed to the victim's TCP connection by socat
- * with 4 KiB buffers, so the answers back up after a few KiB in the kernel.
+ * process, connected to the victim by a Unix socket: the kernel holds at most
+ * the sender's socket buffer (about 200 KiB, no autotuning as with TCP on
+ * loopback), so the answers back up in the victim whatever the machine's load.
  */
 import assert from "node:assert/strict";
-import {
-  type SecureSocket,
-  SecureSocketError,
-  SecureSocketListener,
-  SocketClosedError,
-  TruncatedStreamError,
-} from "../../mod.ts";
+import { SecureSocket, SecureSocketError, SocketClosedError, TruncatedStreamError } from "../../mod.ts";
 import {
   clientContext,
-  connectLocal,
-  freePort,
   type Outcome,
   type Peer,
   serverContext,
@@ -40,12 +33,12 @@ import {
 /** RSS growth allowed while the victim reads the flood (the output limit is 1 MiB). */
 const RSS_GROWTH_LIMIT = 24 * 1024 * 1024;
 
-const SMALL = "rcvbuf=4096,sndbuf=4096";
-
-/** Starts `spawn` and waits for `pattern` in its output; stops it if that fails. */
-async function started(peer: Peer, pattern: RegExp): Promise<Peer> {
+/** The attacker in `mode` on the Unix socket `path`, once it printed `ready`. */
+async function attacker(mode: string, path: string, ready: RegExp): Promise<Peer> {
+  const script = new URL("./peers/output_flood_peer.ts", import.meta.url).pathname;
+  const peer = spawnPeer(Deno.execPath(), ["run", "-A", script, mode, path]);
   try {
-    await peer.waitFor(pattern, 20_000);
+    await peer.waitFor(ready, 20_000);
     return peer;
   } catch (error) {
     await stopPeer(peer);
@@ -53,20 +46,11 @@ async function started(peer: Peer, pattern: RegExp): Promise<Peer> {
   }
 }
 
-/** The attacker in `mode`, on a fresh Unix socket path. */
-function attacker(mode: string, path: string): Peer {
-  return spawnPeer(Deno.execPath(), [
-    "run",
-    "-A",
-    new URL("./peers/output_flood_peer.ts", import.meta.url).pathname,
-    mode,
-    path,
-  ]);
-}
-
-/** socat between `a` and `b`, with 4 KiB buffers and 4 KiB reads. */
-function relay(a: string, b: string): Peer {
-  return spawnPeer("socat", ["-d", "-d", "-b", "4096", a, b]);
+/** A fresh path for a Unix socket. */
+async function socketPath(): Promise<string> {
+  const path = await Deno.makeTempFile({ prefix: "secsock-flood-", suffix: ".sock" });
+  await Deno.remove(path);
+  return path;
 }
 
 /**
@@ -103,26 +87,20 @@ async function assertCutOff(socket: SecureSocket, outcome: { end: Outcome<string
   assert.ok(growth < RSS_GROWTH_LIMIT, `RSS grew by ${mib} MiB during the flood`);
 }
 
-/** A victim client against an attacking server (`mode`) behind the relay. */
+/** A victim client against an attacking server (`mode`). */
 async function floodedClient(mode: string, cctxOptions: Parameters<typeof clientContext>[0]): Promise<void> {
   using cctx = clientContext(cctxOptions);
-  const path = await Deno.makeTempFile({ prefix: "secsock-flood-", suffix: ".sock" });
-  await Deno.remove(path);
-  const peer = await started(attacker(mode, path), /LISTENING/);
-  const port = freePort();
-  const socat = await started(
-    relay(`TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr,${SMALL}`, `UNIX-CONNECT:${path},${SMALL}`),
-    /listening on/,
-  );
+  const path = await socketPath();
+  const peer = await attacker(mode, path, /LISTENING/);
   try {
-    const victim = await within(connectLocal(cctx, port), 10_000, "client handshake");
+    const conn = await Deno.connect({ transport: "unix", path });
+    const victim = await within(SecureSocket.startTls(conn, cctx, { hostname: "localhost" }), 10_000, "handshake");
     try {
       await assertCutOff(victim, await within(victimReads(victim), 60_000, "the victim's reads"));
     } finally {
       victim.close();
     }
   } finally {
-    await stopPeer(socat);
     await stopPeer(peer);
     await Deno.remove(path).catch(() => {});
   }
@@ -138,18 +116,14 @@ Deno.test("attack: TLS 1.2 HelloRequest flood from a server that never reads", a
 
 Deno.test("attack: TLS 1.2 renegotiation ClientHello flood from a client that never reads", async () => {
   using sctx = serverContext({ maxVersion: "TLSv1.2" });
-  const listener = SecureSocketListener.listen(sctx, { hostname: "127.0.0.1", port: 0 });
-  const path = await Deno.makeTempFile({ prefix: "secsock-flood-", suffix: ".sock" });
-  await Deno.remove(path);
-  const socat = await started(
-    relay(`UNIX-LISTEN:${path},${SMALL}`, `TCP:127.0.0.1:${listener.addr.port},${SMALL}`),
-    /listening on/,
-  );
-  const peer = await started(attacker("client-hello", path), /CONNECTED/);
+  const path = await socketPath();
+  const listener = Deno.listen({ transport: "unix", path });
+  const accepted = listener.accept();
+  const peer = await attacker("client-hello", path, /CONNECTED/);
   try {
-    const victim = await within(listener.accept(), 10_000, "accept");
+    const conn = await within(accepted, 10_000, "accept");
+    const victim = await within(SecureSocket.startTls(conn, sctx, { server: true }), 10_000, "handshake");
     try {
-      await within(victim.handshake(), 10_000, "server handshake");
       await assertCutOff(victim, await within(victimReads(victim), 60_000, "the victim's reads"));
     } finally {
       victim.close();
@@ -157,7 +131,6 @@ Deno.test("attack: TLS 1.2 renegotiation ClientHello flood from a client that ne
   } finally {
     listener.close();
     await stopPeer(peer);
-    await stopPeer(socat);
     await Deno.remove(path).catch(() => {});
   }
 });

@@ -4,9 +4,9 @@
  *
  *   deno run -A tests/security/peers/output_flood_peer.ts <mode> <unix socket path>
  *
- * It talks over a Unix socket (no autotuned TCP buffers on its side: socat
- * relays to the victim's TCP connection with 4 KiB buffers), so the answers
- * back up at once. Modes:
+ * It talks to the victim over a Unix socket (the kernel then buffers little
+ * of the victim's answers, without TCP's autotuning), so they back up in
+ * the victim. Modes:
  * - `key-update`: listens; a TLS 1.3 server (secsock) sending 150,000
  *   KeyUpdate(update_requested) messages;
  * - `hello-request`: listens; a TLS 1.2 server writing 256 records of 4096
