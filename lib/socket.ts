@@ -19,7 +19,7 @@ import { contextCore, type SecureSocketContext } from "./context.ts";
 import { CertificateVerificationError, HandshakeError, SecureSocketError, SocketClosedError } from "./errors.ts";
 import { Connection, type NativeRefs, registerConnection, releaseNative } from "./callbacks/connection.ts";
 import { type InfoCallback, setSocketInfoCallback } from "./callbacks/info.ts";
-import { IoEngine, type IoHost, isSuspension } from "./io_engine.ts";
+import { insideNativeCall, IoEngine, type IoHost, isSuspension } from "./io_engine.ts";
 import {
   SSL_ERROR_SYSCALL,
   SSL_ERROR_WANT_READ,
@@ -78,6 +78,12 @@ export interface StartTlsOptions extends SecureSocketOptions {
 // when the socket is collected, with its references on the context it was
 // made from and on the one SNI moved it to.
 const leaked = new FinalizationRegistry<NativeRefs>(releaseNative);
+
+/**
+ * How long `await using` (Symbol.asyncDispose) waits for its graceful part
+ * (close_notify sent, the peer's end read) before closing anyway.
+ */
+const GRACEFUL_CLOSE_MS = 3000;
 
 let attach: (socket: SecureSocket, conn: Conn, server: boolean) => void;
 /** How every socket's I/O engine reads its private state. */
@@ -186,6 +192,7 @@ export class SecureSocket implements AsyncDisposable {
       callbacks: (socket) => socket.#connection,
       ready: (socket) => socket.#ready(),
       freeNative: (socket) => socket.#freeNative(),
+      close: (socket) => socket.close(),
     };
   }
 
@@ -371,6 +378,9 @@ export class SecureSocket implements AsyncDisposable {
       throw new SecureSocketError("socket is not connected: call connect() first", { openssl: [] });
     }
     const io = this.#io;
+    // Started inside another socket's callback: run after that native call (see IoEngine.admit).
+    const deferred = io.admit();
+    if (deferred) await deferred;
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (this.#handshakeTimeout !== undefined) {
       timer = setTimeout(() => {
@@ -470,6 +480,8 @@ export class SecureSocket implements AsyncDisposable {
    * ```
    */
   read(p: Uint8Array): Promise<number | null> {
+    // Anything else would reach SSL_read as the wrong bytes, or fail inside the FFI call.
+    if (!(p instanceof Uint8Array)) return Promise.reject(new TypeError("read() takes a Uint8Array"));
     return this.#io.read(p);
   }
 
@@ -487,6 +499,8 @@ export class SecureSocket implements AsyncDisposable {
    * ```
    */
   write(p: Uint8Array): Promise<number> {
+    // A Uint16Array would send half its bytes, an ArrayBuffer none: refuse all but bytes.
+    if (!(p instanceof Uint8Array)) return Promise.reject(new TypeError("write() takes a Uint8Array"));
     if (this.#closingWrite) {
       // A failed or closed connection says so first, as every other call does.
       const closed = this.#closed ? new SocketClosedError("SecureSocket") : null;
@@ -514,14 +528,23 @@ export class SecureSocket implements AsyncDisposable {
   closeWrite(): Promise<void> {
     if (this.#closed) return Promise.reject(new SocketClosedError("SecureSocket"));
     if (this.#closingWrite) return this.#closingWrite;
+    try {
+      // Refused inside this socket's callback before it counts: a later closeWrite() must still work.
+      this.#io.outsideCall();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const handshake = this.#handshakePromise && !this.#handshakeDone ? this.#handshakePromise : null;
     return this.#closingWrite = this.#io.closeWrite(handshake);
   }
 
   /**
    * Closes the connection at once and frees its native state; idempotent.
-   * It does not send close_notify: call `closeWrite()` first, or use
-   * `await using`, which does both.
+   * It does not send close_notify, and it is abrupt: when bytes from the peer
+   * are still unread in the kernel, the system resets the connection (RST)
+   * and ciphertext not yet sent (data an earlier `write()` resolved for, a
+   * close_notify) is lost. To end gracefully, use `await using`, or call
+   * `closeWrite()` and read until `read()` returns null before `close()`.
    *
    * @example
    * ```ts
@@ -551,14 +574,42 @@ export class SecureSocket implements AsyncDisposable {
     releaseNative(native);
   }
 
-  /** Sends close_notify (when the connection is healthy), then closes. */
+  /**
+   * The graceful close of `await using`, when the connection is healthy:
+   * `closeWrite()` (close_notify after every byte written), then reads and
+   * discards until the peer's close_notify or the end of the transport, so
+   * that `close()` finds nothing unread and the system does not reset the
+   * connection (which would drop what is still being sent). All of it within
+   * GRACEFUL_CLOSE_MS (a peer that does not read or does not close must not
+   * hold the scope open); then `close()`, whatever happened.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     try {
-      if (!this.#closed && this.#handshakeDone && this.#io.fatal === null) await this.closeWrite();
+      if (!this.#closed && this.#handshakeDone && this.#io.fatal === null) await this.#closeGracefully();
     } catch {
       // Closing anyway.
     } finally {
       this.close();
+    }
+  }
+
+  async #closeGracefully(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<void>((resolve) => timer = setTimeout(resolve, GRACEFUL_CLOSE_MS));
+    try {
+      // When the time runs out, close() (in the caller) ends the linger; race handles its rejection.
+      await Promise.race([this.#linger(), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** closeWrite(), then read (and discard) to the peer's end. */
+  async #linger(): Promise<void> {
+    await this.closeWrite();
+    const discard = new Uint8Array(16384);
+    while (await this.read(discard) !== null) {
+      // Data after disposal started has no reader.
     }
   }
 
@@ -647,7 +698,9 @@ export class SecureSocket implements AsyncDisposable {
     const out = new Uint8Array(length);
     const labelBytes = new TextEncoder().encode(label);
     const contextBytes = (context ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>;
-    clearErrors();
+    // Inside another socket's callback the queue holds that call's reasons: leave them.
+    const nested = insideNativeCall();
+    if (!nested) clearErrors();
     const ok = libssl().SSL_export_keying_material(
       ssl,
       out,
@@ -658,7 +711,11 @@ export class SecureSocket implements AsyncDisposable {
       BigInt(contextBytes.length),
       context === undefined ? 0 : 1,
     );
-    if (ok !== 1) throw SecureSocketError.fromQueue("cannot export keying material");
+    if (ok !== 1) {
+      throw nested
+        ? new SecureSocketError("cannot export keying material")
+        : SecureSocketError.fromQueue("cannot export keying material");
+    }
     return out;
   }
 
@@ -685,7 +742,8 @@ export class SecureSocket implements AsyncDisposable {
    * (post-handshake authentication; the client must offer it with the
    * `postHandshakeAuth` option). The request is sent now; the certificate is
    * verified as it arrives, while reading, and then shows in `peerCertificate`.
-   * Like every I/O method, refused inside an OpenSSL callback.
+   * The request is sent after every `write()` issued before; refused after
+   * `closeWrite()` and, like every I/O method, inside an OpenSSL callback.
    *
    * @example
    * ```ts
@@ -702,13 +760,15 @@ export class SecureSocket implements AsyncDisposable {
       (ssl) => libssl().SSL_verify_client_post_handshake(ssl) === 1,
       "cannot request a client certificate after the handshake",
       "handshake",
+      this.#closingWrite !== null,
     );
   }
 
   /**
    * TLS 1.3: sends a KeyUpdate, rotating this end's traffic keys (and, with
-   * `requestPeer`, asking the peer to rotate its own). Like every I/O method,
-   * refused inside an OpenSSL callback.
+   * `requestPeer`, asking the peer to rotate its own). Sent after every
+   * `write()` issued before; refused after `closeWrite()` and, like every I/O
+   * method, inside an OpenSSL callback.
    *
    * @example
    * ```ts
@@ -722,6 +782,7 @@ export class SecureSocket implements AsyncDisposable {
       (ssl) => libssl().SSL_key_update(ssl, requestPeer ? 1 : 0) === 1,
       "cannot update keys (TLS 1.3 only)",
       "key update",
+      this.#closingWrite !== null,
     );
   }
 
