@@ -117,9 +117,10 @@ export interface SecureSocketContextOptions extends NodeStyleContextOptions {
   postHandshakeAuth?: boolean;
   /**
    * TLS 1.3 certificate compression (RFC 8879). Default: OpenSSL's default,
-   * which on OpenSSL 3.2+ (3.5 in Debian 13) is on: a server or client
-   * compresses its certificate for a peer that offers to decompress, and
-   * offers to decompress the peer's. `false` turns both off
+   * which on OpenSSL 3.2+ (3.5 in Debian 13) is on: each end offers to
+   * decompress the peer's certificate, and a client compresses its own for a
+   * server that offers (OpenSSL compresses a server's certificate only when
+   * it was compressed ahead of time). `false` turns both off
    * (SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION),
    * e.g. for a middlebox or a peer that mishandles compressed certificates.
    * OpenSSL 3.0 cannot compress certificates: there the option is accepted

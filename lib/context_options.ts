@@ -93,7 +93,12 @@ export function checkNodeStyleOptions(
   options: NodeStyleContextOptions & { verifyMode?: number; alpnProtocols?: string[] },
 ): void {
   checkType(options.cert, "cert", isPem, "PEM text or bytes");
-  checkType(options.key, "key", (v) => isPem(v) || (typeof v === "object" && v !== null), "a PEM/DER key or a PrivateKey");
+  checkType(
+    options.key,
+    "key",
+    (v) => isPem(v) || (typeof v === "object" && v !== null),
+    "a PEM/DER key or a PrivateKey",
+  );
   checkType(options.passphrase, "passphrase", (v) => typeof v === "string", "a string");
   checkType(options.pfx, "pfx", isBytes, "a Uint8Array (the PKCS#12 bytes)");
   checkType(options.requestCert, "requestCert", isBoolean, "a boolean");
@@ -111,7 +116,9 @@ export function checkNodeStyleOptions(
   if (options.ALPNProtocols !== undefined && options.alpnProtocols !== undefined) {
     throw new TypeError("give either `alpnProtocols` or its Node name `ALPNProtocols`, not both");
   }
-  if (options.verifyMode !== undefined && (options.requestCert !== undefined || options.rejectUnauthorized !== undefined)) {
+  if (
+    options.verifyMode !== undefined && (options.requestCert !== undefined || options.rejectUnauthorized !== undefined)
+  ) {
     throw new TypeError("give either `verifyMode` or `requestCert`/`rejectUnauthorized`, not both");
   }
 }

@@ -152,10 +152,14 @@ Deno.test("client: cert + encrypted key + passphrase + ca = the setters (s_serve
 
 Deno.test("client: pfx + passphrase = usePkcs12(), and ALPNProtocols = alpnProtocols (Node tls server)", async () => {
   const p12 = Deno.readFileSync(fixturePath("client.p12"));
-  const variants = bothWays({ pfx: p12, passphrase: PASS, ca: fixture("ca.pem"), ALPNProtocols: ["http/1.1"] }, (ctx) => {
-    ctx.usePkcs12(p12, PASS);
-    ctx.addTrustedCertificate(fixture("ca.pem"));
-  }, { alpnProtocols: ["http/1.1"] });
+  const variants = bothWays(
+    { pfx: p12, passphrase: PASS, ca: fixture("ca.pem"), ALPNProtocols: ["http/1.1"] },
+    (ctx) => {
+      ctx.usePkcs12(p12, PASS);
+      ctx.addTrustedCertificate(fixture("ca.pem"));
+    },
+    { alpnProtocols: ["http/1.1"] },
+  );
   const node = nodePeer("node_mtls_peer.mjs", ["server", fixturePath("")]);
   try {
     const port = Number((await node.waitFor(/LISTENING (\d+)/))[1]);

@@ -52,7 +52,11 @@ function idleServer() {
 }
 
 /** Runs tests/peers/idle_client.ts; returns ms from its "IDLE" line to its exit (null: still running after `waitMs`). */
-async function idleExitTime(mode: string, port: number, waitMs: number): Promise<{ ms: number | null; output: string }> {
+async function idleExitTime(
+  mode: string,
+  port: number,
+  waitMs: number,
+): Promise<{ ms: number | null; output: string }> {
   const peer = spawnPeer("deno", ["run", "-A", "tests/peers/idle_client.ts", mode, String(port)], { cwd: ROOT });
   try {
     await peer.waitFor(/IDLE/, 30_000);
@@ -175,4 +179,3 @@ Deno.test("undici over SecureSocketDuplex: an idle keep-alive connection no long
     await server.shutdown();
   }
 });
-

@@ -42,7 +42,9 @@ if (mode === "server") {
     let data = "";
     socket.on("data", (chunk) => data += chunk);
     socket.on("end", () => {
-      console.log("CLIENT " + JSON.stringify({ authorized: socket.authorized, alpn: socket.alpnProtocol || null, data }));
+      console.log(
+        "CLIENT " + JSON.stringify({ authorized: socket.authorized, alpn: socket.alpnProtocol || null, data }),
+      );
       socket.end();
     });
   });
