@@ -56,6 +56,10 @@ export const TLS1_3_VERSION = 0x0304;
 export const SSL_OP_NO_TICKET = 1n << 14n;
 export const SSL_OP_NO_COMPRESSION = 1n << 17n;
 export const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
+/** OpenSSL 3.2+: do not send RFC 8879 compressed certificates (ignored by 3.0, which has no such option). */
+export const SSL_OP_NO_TX_CERTIFICATE_COMPRESSION = 1n << 32n;
+/** OpenSSL 3.2+: do not offer to receive RFC 8879 compressed certificates. */
+export const SSL_OP_NO_RX_CERTIFICATE_COMPRESSION = 1n << 33n;
 export const SSL_MODE_RELEASE_BUFFERS = 0x10n;
 export const SSL_SESS_CACHE_SERVER = 0x2n;
 export const SSL_SESS_CACHE_NO_INTERNAL = 0x300n;

@@ -102,6 +102,8 @@ export const SSL_SYMBOLS = {
   SSL_set_info_callback: { parameters: ["pointer", "function"], result: "void" },
   // long SSL_get_verify_result(const SSL *ssl);
   SSL_get_verify_result: { parameters: ["pointer"], result: "i64" },
+  // OSSL_HANDSHAKE_STATE SSL_get_state(const SSL *ssl);
+  SSL_get_state: { parameters: ["pointer"], result: "i32" },
   // int SSL_get_verify_mode(const SSL *s);
   SSL_get_verify_mode: { parameters: ["pointer"], result: "i32" },
   // X509 *SSL_get1_peer_certificate(const SSL *s);

@@ -6,12 +6,14 @@
  *
  * @module
  */
-import { libcrypto, libssl } from "../ffi/library.ts";
+import { libcrypto, libssl, opensslAtLeast } from "../ffi/library.ts";
 import { clearErrors } from "../ffi/errors.ts";
 import {
   SSL_MODE_RELEASE_BUFFERS,
   SSL_OP_NO_COMPRESSION,
   SSL_OP_NO_RENEGOTIATION,
+  SSL_OP_NO_RX_CERTIFICATE_COMPRESSION,
+  SSL_OP_NO_TX_CERTIFICATE_COMPRESSION,
   TLS1_1_VERSION,
   TLS1_2_VERSION,
   TLS1_3_VERSION,
@@ -43,6 +45,12 @@ import { installVerifyTrampoline, setVerifyCallback, type VerifyCallback } from 
 import { newX509, toCertificates, type X509Certificate } from "./certificate.ts";
 import { ContextCore } from "./context_core.ts";
 import {
+  applyNodeStyleCredentials,
+  checkNodeStyleOptions,
+  type NodeStyleContextOptions,
+  nodeStyleVerifyMode,
+} from "./context_options.ts";
+import {
   SecureSocketError,
   SocketClosedError,
   UnableToReadCertificateError,
@@ -62,8 +70,13 @@ const VERSIONS: Record<TlsVersion, number> = {
   "TLSv1.3": TLS1_3_VERSION,
 };
 
-/** Options of {@linkcode SecureSocketContext}. */
-export interface SecureSocketContextOptions {
+/**
+ * Options of {@linkcode SecureSocketContext}. Node's names (`cert`, `key`,
+ * `passphrase`, `pfx`, `requestCert`, `rejectUnauthorized`, `ALPNProtocols`,
+ * see {@linkcode NodeStyleContextOptions}) are accepted too, as an
+ * alternative to the setters; contradictory combinations are a TypeError.
+ */
+export interface SecureSocketContextOptions extends NodeStyleContextOptions {
   /** Lowest protocol version allowed; default "TLSv1.2". */
   minVersion?: TlsVersion;
   /** Highest protocol version allowed; default: the highest OpenSSL supports. */
@@ -102,6 +115,18 @@ export interface SecureSocketContextOptions {
   requestOcsp?: boolean;
   /** Client: offer TLS 1.3 post-handshake authentication (the server may ask for a certificate later). */
   postHandshakeAuth?: boolean;
+  /**
+   * TLS 1.3 certificate compression (RFC 8879). Default: OpenSSL's default,
+   * which on OpenSSL 3.2+ (3.5 in Debian 13) is on: each end offers to
+   * decompress the peer's certificate, and a client compresses its own for a
+   * server that offers (OpenSSL compresses a server's certificate only when
+   * it was compressed ahead of time). `false` turns both off
+   * (SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION),
+   * e.g. for a middlebox or a peer that mishandles compressed certificates.
+   * OpenSSL 3.0 cannot compress certificates: there the option is accepted
+   * and changes nothing.
+   */
+  certificateCompression?: boolean;
 }
 
 let coreOf: (ctx: SecureSocketContext) => ContextCore;
@@ -183,6 +208,10 @@ export class SecureSocketContext implements Disposable {
       leaked.register(this, this.#core, this);
       return;
     }
+    checkNodeStyleOptions(options);
+    if (options.certificateCompression !== undefined && typeof options.certificateCompression !== "boolean") {
+      throw new TypeError("`certificateCompression` must be a boolean");
+    }
     const ssl = libssl();
     clearErrors();
     const handle = ssl.SSL_CTX_new(ssl.TLS_method());
@@ -192,6 +221,10 @@ export class SecureSocketContext implements Disposable {
     try {
       installVerifyTrampoline(this.#core);
       ssl.SSL_CTX_set_options(handle, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+      // OpenSSL 3.0 has no such options (bits 32 and 33 are unassigned there): leave them unset.
+      if (options.certificateCompression === false && opensslAtLeast(3, 2)) {
+        ssl.SSL_CTX_set_options(handle, SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION);
+      }
       ctxSetMode(handle, SSL_MODE_RELEASE_BUFFERS);
       // Derived from the policy, again for each connection (see lib/session.ts).
       this.#core.sessionIdContext();
@@ -220,8 +253,12 @@ export class SecureSocketContext implements Disposable {
       if (options.useSystemTrust ?? true) this.#core.serverAuthStore = newSystemStore();
       const cas = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
       for (const ca of cas) this.addTrustedCertificate(ca);
-      if (options.verifyMode !== undefined) this.#core.verifyMode = checkVerifyMode(options.verifyMode);
-      if (options.alpnProtocols) setAlpnProtocols(this.#core, options.alpnProtocols);
+      const verifyMode = options.verifyMode ?? nodeStyleVerifyMode(options);
+      if (verifyMode !== undefined) this.#core.verifyMode = checkVerifyMode(verifyMode);
+      const alpnProtocols = options.alpnProtocols ?? options.ALPNProtocols;
+      if (alpnProtocols) setAlpnProtocols(this.#core, alpnProtocols);
+      // After the trust options; the same setters as useCertificateChain()/usePrivateKey()/usePkcs12().
+      applyNodeStyleCredentials(this, options);
       if (options.requestOcsp) this.#core.requestOcsp = true;
       if (options.postHandshakeAuth) ssl.SSL_CTX_set_post_handshake_auth(handle, 1);
       useKeylogFileFromEnv(this.#core);

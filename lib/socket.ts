@@ -18,7 +18,7 @@ import { certificateFromHandle, type X509Certificate } from "./certificate.ts";
 import { contextCore, type SecureSocketContext } from "./context.ts";
 import { CertificateVerificationError, HandshakeError, SecureSocketError, SocketClosedError } from "./errors.ts";
 import { Connection, type NativeRefs, registerConnection, releaseNative } from "./callbacks/connection.ts";
-import { type InfoCallback, setSocketInfoCallback } from "./callbacks/info.ts";
+import { type InfoCallback, registerStateReader, setSocketInfoCallback } from "./callbacks/info.ts";
 import { insideNativeCall, IoEngine, type IoHost, isSuspension } from "./io_engine.ts";
 import {
   SSL_ERROR_SYSCALL,
@@ -50,14 +50,62 @@ export interface SecureSocketOptions {
    * whose `verifyMode` lacks `VerifyMode.Peer` verifies nothing, names included.
    */
   verifyHostname?: boolean;
-  /** Abort the handshake after this many milliseconds (default: no limit). */
+  /**
+   * Abort the handshake after this many milliseconds (default: no limit; 0 or
+   * Infinity: no limit, as in Node). A negative or NaN value is a RangeError.
+   */
   handshakeTimeout?: number;
+  /**
+   * This socket's own handshake information callback (§3), set before the
+   * handshake starts, so `SecureSocket.connect()` and `startTls()` can trace
+   * their own handshake; the same as calling `setInfoCallback()` at once.
+   */
+  infoCallback?: InfoCallback;
   /**
    * A client session saved from `socket.session`, to resume. Refused with a
    * SecureSocketError unless a full handshake here would have accepted it:
    * same host name, and a context with the same verification policy.
    */
   session?: Uint8Array;
+}
+
+/**
+ * What `handshake()` resolves to, as `Deno.TlsConn.handshake()` does.
+ *
+ * @example
+ * ```ts
+ * import { SecureSocket, SecureSocketContext, type TlsHandshakeInfo } from "@secsock/secsock";
+ * const socket = await SecureSocket.connect(new SecureSocketContext({ alpnProtocols: ["h2"] }), {
+ *   hostname: "localhost",
+ *   port: 8443,
+ * });
+ * const info: TlsHandshakeInfo = await socket.handshake();
+ * console.log(info.alpnProtocol);
+ * ```
+ */
+export interface TlsHandshakeInfo {
+  /** The protocol ALPN selected, or null. */
+  alpnProtocol: string | null;
+}
+
+/**
+ * The outcome of the certificate verification OpenSSL recorded for a
+ * connection (`SSL_get_verify_result(3)`).
+ *
+ * @example
+ * ```ts
+ * import { SecureSocket, SecureSocketContext, VerifyMode } from "@secsock/secsock";
+ * const ctx = new SecureSocketContext({ verifyMode: VerifyMode.None });
+ * const socket = await SecureSocket.connect(ctx, { hostname: "localhost", port: 8443 });
+ * const { code, errorString } = socket.verifyResult;
+ * if (code !== 0) console.warn(`not verified: ${errorString}`);
+ * ```
+ */
+export interface VerifyResult {
+  /** OpenSSL's X509_V_ERR_* code; 0 (X509_V_OK) when verification passed, or did not run. */
+  code: number;
+  /** OpenSSL's text for the code (X509_verify_cert_error_string(3)), e.g. "ok", "certificate has expired". */
+  errorString: string;
 }
 
 /** Options of {@linkcode SecureSocket.connect}. */
@@ -102,7 +150,7 @@ let ioHost: IoHost;
  * socket.close();
  * ```
  */
-export class SecureSocket implements AsyncDisposable {
+export class SecureSocket implements AsyncDisposable, Disposable {
   /**
    * The socket as the callbacks see it (lib/callbacks/connection.ts): the
    * SSL, the context it was made from and the one that applies now, which
@@ -117,7 +165,13 @@ export class SecureSocket implements AsyncDisposable {
   readonly #verifyHostname: boolean;
   readonly #handshakeTimeout: number | undefined;
   #handshakePromise: Promise<void> | null = null;
+  /** handshake()'s promise: every call gets the same one. */
+  #handshakeResult: Promise<TlsHandshakeInfo> | null = null;
   #handshakeDone = false;
+  /** What handshake() resolves to, once the handshake is done. */
+  #handshakeInfo: TlsHandshakeInfo | null = null;
+  /** False after unref(): the transport's pending reads do not keep the process alive. */
+  #refed = true;
   #closed = false;
   /** The first closeWrite() (later calls return it); write() is refused once it was called. */
   #closingWrite: Promise<void> | null = null;
@@ -136,6 +190,10 @@ export class SecureSocket implements AsyncDisposable {
     if (options.verifyHostname !== undefined && typeof options.verifyHostname !== "boolean") {
       throw new TypeError("`verifyHostname` must be a boolean");
     }
+    const handshakeTimeout = checkHandshakeTimeout(options.handshakeTimeout);
+    if (options.infoCallback !== undefined && typeof options.infoCallback !== "function") {
+      throw new TypeError("`infoCallback` must be a function");
+    }
     const ssl = libssl();
     clearErrors();
     const handle = ssl.SSL_new(core.handle);
@@ -147,7 +205,8 @@ export class SecureSocket implements AsyncDisposable {
     this.#io = new IoEngine(this, handle, ioHost);
     this.#verifyName = servername ?? hostname ?? null;
     this.#verifyHostname = options.verifyHostname ?? true;
-    this.#handshakeTimeout = options.handshakeTimeout;
+    this.#handshakeTimeout = handshakeTimeout;
+    if (options.infoCallback) setSocketInfoCallback(connection, options.infoCallback);
     registerConnection(connection);
     leaked.register(this, connection.native, this);
     core.applySessionIdContext(handle);
@@ -194,6 +253,7 @@ export class SecureSocket implements AsyncDisposable {
       freeNative: (socket) => socket.#freeNative(),
       close: (socket) => socket.close(),
     };
+    registerStateReader((socket) => libssl().SSL_get_state(socket.#live));
   }
 
   /**
@@ -265,6 +325,7 @@ export class SecureSocket implements AsyncDisposable {
     const mode = active.verifyMode ?? (server ? VerifyMode.None : VerifyMode.Peer);
     if (!server) this.#checkClientName(mode);
     this.#conn = conn;
+    if (!this.#refed) conn.unref?.();
     this.#connection.isServer = server;
     ssl.SSL_set_verify(handle, mode, null);
     if (server) {
@@ -355,19 +416,26 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   /**
-   * Performs the TLS handshake (once; later calls return the same promise).
-   * Reads and writes start it implicitly.
+   * Performs the TLS handshake (once; later calls return the same promise)
+   * and resolves to what `Deno.TlsConn.handshake()` gives: the ALPN protocol
+   * selected. Reads and writes start it implicitly.
    *
    * @example
    * ```ts
    * import { SecureSocketContext, SecureSocketListener } from "@secsock/secsock";
    * const listener = SecureSocketListener.listen(new SecureSocketContext(), { port: 0 });
    * const socket = await listener.accept();
-   * await socket.handshake();
-   * console.log(socket.protocol);
+   * const { alpnProtocol } = await socket.handshake();
+   * console.log(socket.protocol, alpnProtocol);
    * ```
    */
-  handshake(): Promise<void> {
+  handshake(): Promise<TlsHandshakeInfo> {
+    if (this.#closed) return Promise.reject(new SocketClosedError("SecureSocket"));
+    return this.#handshakeResult ??= this.#startHandshake().then(() => this.#handshakeInfo!);
+  }
+
+  /** The handshake to wait for (started here), resolved once it is done. */
+  #startHandshake(): Promise<void> {
     if (this.#closed) return Promise.reject(new SocketClosedError("SecureSocket"));
     if (this.#handshakeDone) return Promise.resolve();
     return this.#handshakePromise ??= this.#runHandshake();
@@ -407,6 +475,7 @@ export class SecureSocket implements AsyncDisposable {
         }
       }
       this.#handshakeDone = true;
+      this.#handshakeInfo = { alpnProtocol: this.alpnProtocol };
       io.renewBios();
     } catch (error) {
       // A timeout closes the socket: report the timeout, not the closed socket.
@@ -461,7 +530,7 @@ export class SecureSocket implements AsyncDisposable {
   #ready(): Promise<void> | null {
     if (this.#io.fatal !== null) throw this.#io.fatal;
     this.#live;
-    if (!this.#handshakeDone) return this.handshake();
+    if (!this.#handshakeDone) return this.#startHandshake();
     this.#handshakePromise = null; // settled: nothing to keep
     return null;
   }
@@ -572,6 +641,61 @@ export class SecureSocket implements AsyncDisposable {
     if (!native.ssl) return;
     leaked.unregister(this);
     releaseNative(native);
+  }
+
+  /**
+   * Closes at once, as `close()` (no close_notify), like `Deno.Conn`'s
+   * `[Symbol.dispose]`: for `using socket = …`. Use `await using` to send
+   * close_notify first.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * {
+   *   using socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   *   await socket.write(new TextEncoder().encode("ping"));
+   * } // closed here
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * Makes the socket keep the event loop alive again after `unref()` (the
+   * default), as `Deno.Conn.ref()`.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   * socket.unref();
+   * socket.ref();
+   * ```
+   */
+  ref(): void {
+    this.#refed = true;
+    if (!this.#closed) this.#conn?.ref?.();
+  }
+
+  /**
+   * A pending read of this socket no longer keeps the event loop alive (the
+   * process may exit while it waits), as `Deno.Conn.unref()`: for idle
+   * pooled connections. Delegates to the transport's `unref()` (`Deno.Conn`;
+   * `net.Socket` on Node); a transport without one is left as it is. A
+   * running `handshakeTimeout` timer still holds the loop until the handshake ends.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   * socket.unref();
+   * socket.read(new Uint8Array(1024)); // does not keep the process alive
+   * ```
+   */
+  unref(): void {
+    this.#refed = false;
+    if (!this.#closed) this.#conn?.unref?.();
   }
 
   /**
@@ -824,6 +948,27 @@ export class SecureSocket implements AsyncDisposable {
     return isNull(cipher) ? null : readCString(libssl().SSL_CIPHER_get_name(cipher));
   }
 
+  /**
+   * The verification result OpenSSL recorded (`SSL_get_verify_result(3)`):
+   * code 0 when the peer's chain (and name) verified, or when nothing was
+   * verified (no certificate, no handshake yet: check `peerCertificate`).
+   * With `VerifyMode.None` (`rejectUnauthorized: false`) a client still
+   * verifies the server and records the outcome here without failing, as
+   * Node's `authorized`/`authorizationError`.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext({ rejectUnauthorized: false });
+   * const socket = await SecureSocket.connect(ctx, { hostname: "localhost", port: 8443 });
+   * console.log(socket.verifyResult); // { code: 0, errorString: "ok" }
+   * ```
+   */
+  get verifyResult(): VerifyResult {
+    const code = Number(libssl().SSL_get_verify_result(this.#live));
+    return { code, errorString: verifyErrorString(code) };
+  }
+
   /** The protocol ALPN selected, or null. */
   get alpnProtocol(): string | null {
     const data = new PointerSlot();
@@ -881,4 +1026,16 @@ export function acceptedSocket(
   }
   attach(socket, conn, true);
   return socket;
+}
+
+/** Largest delay setTimeout() honours (2^31 - 1 ms); beyond, runtimes fire at once. */
+const MAX_TIMER = 0x7fffffff;
+
+/** A handshake time limit in ms, or undefined for none (undefined, 0, Infinity, or beyond what a timer can hold). */
+export function checkHandshakeTimeout(ms: number | undefined): number | undefined {
+  if (ms === undefined) return undefined;
+  if (typeof ms !== "number" || Number.isNaN(ms) || ms < 0) {
+    throw new RangeError("handshakeTimeout must be a non-negative number of milliseconds (0 or Infinity: no limit)");
+  }
+  return ms === 0 || ms > MAX_TIMER ? undefined : ms;
 }
