@@ -133,6 +133,12 @@ export class SecureSocket implements AsyncDisposable {
   #server = false;
   /** The name the server must match (and SNI): from the options, or from connect()'s host. */
   #verifyName: string | null;
+  /**
+   * A copy of the `session` option, checked and offered in #attach once the
+   * name to verify is final (connect() may give it after the constructor);
+   * zeroed there or when the socket closes: it holds the master secret.
+   */
+  #session: Uint8Array | null = null;
   readonly #verifyHostname: boolean;
   readonly #handshakeTimeout: number | undefined;
   #infoCallback: InfoCallback | null = null;
@@ -174,31 +180,48 @@ export class SecureSocket implements AsyncDisposable {
     leaked.register(this, this.#held, this);
     if (core.infoCallback) ssl.SSL_set_info_callback(handle, core.infoTrampoline());
     core.applySessionIdContext(handle);
-    if (options.session) this.#useSession(options.session);
+    if (options.session !== undefined && options.session !== null) {
+      // Malformed bytes fail here, at once; the checks that need the final
+      // host name run in #attach (connect() may give the name later).
+      freeSession(SecureSocket.#decodeSession(options.session));
+      this.#session = new Uint8Array(options.session);
+    }
+  }
+
+  static #decodeSession(data: unknown): Pointer {
+    if (!(data instanceof Uint8Array)) throw new TypeError("`session` must be a Uint8Array (from `socket.session`)");
+    const session = decodeSession(data);
+    if (!session) throw new SecureSocketError("`session` is not a serialized TLS session", { openssl: drainErrors() });
+    return session;
   }
 
   /**
-   * Offers a saved session, after checking that a full handshake on this
+   * Offers the saved session, after checking that a full handshake on this
    * socket would have accepted it: resuming skips the server's certificate.
-   * A session for another host name, or from a context with another
-   * verification policy, is refused with a SecureSocketError (never silently
-   * dropped, so a mix-up in the application's session cache shows).
+   * Runs once the name to verify is final. A session for another host name,
+   * or from a context with another verification policy, is refused with a
+   * SecureSocketError (never silently dropped, so a mix-up in the
+   * application's session cache shows).
    */
-  #useSession(data: Uint8Array): void {
-    const session = decodeSession(data);
-    if (!session) throw new SecureSocketError("`session` is not a serialized TLS session", { openssl: drainErrors() });
+  #useSession(mode: number): void {
+    const data = this.#session;
+    if (data === null) return;
+    this.#session = null;
+    let session: Pointer | null = null;
     try {
+      session = SecureSocket.#decodeSession(data);
       const name = this.#verifyName;
       checkClientSession(session, {
         verifyName: name,
         ip: name !== null && isIpAddress(name),
         // A client verifies the server's name unless its context or options say otherwise.
-        verifies: this.#verifyHostname && ((this.#core.verifyMode ?? VerifyMode.Peer) & VerifyMode.Peer) !== 0,
-        sessionIdContext: this.#core.sessionIdContext(),
+        verifies: this.#verifyHostname && (mode & VerifyMode.Peer) !== 0,
+        sessionIdContext: this.#active.sessionIdContext(),
       });
       if (libssl().SSL_set_session(this.#live, session) !== 1) throw new SecureSocketError("cannot use the session");
     } finally {
       freeSession(session);
+      data.fill(0);
     }
   }
 
@@ -293,6 +316,11 @@ export class SecureSocket implements AsyncDisposable {
     this.#server = server;
     ssl.SSL_set_verify(handle, mode, null);
     if (server) {
+      if (this.#session) {
+        this.#session.fill(0);
+        this.#session = null;
+        throw new TypeError("`session` is for client sockets: a server resumes what its clients offer");
+      }
       // Client certificates: the SSL_CTX's own store, the named CAs only (lib/trust.ts).
       ssl.SSL_set_accept_state(handle);
       return;
@@ -305,6 +333,8 @@ export class SecureSocket implements AsyncDisposable {
     const serverAuth = this.#active.serverAuthStore;
     if (serverAuth) verifyServersWith(handle, serverAuth);
     setPeerName(handle, this.#verifyName, this.#verifyHostname);
+    // Only now is the name to verify final (connect() has offered it already).
+    this.#useSession(mode);
   }
 
   /**
@@ -355,9 +385,12 @@ export class SecureSocket implements AsyncDisposable {
     if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
     // Without a name from the constructor, the host connected to is the one verified (as SecureSocket.connect does).
     this.#verifyName ??= checkPeerName(options?.hostname, "hostname") ?? null;
-    this.#checkClientName(this.#active.verifyMode ?? VerifyMode.Peer);
+    const mode = this.#active.verifyMode ?? VerifyMode.Peer;
+    this.#checkClientName(mode);
     let conn: Conn;
     try {
+      // The name is final now: a session that does not fit is refused before any connection is made.
+      this.#useSession(mode);
       conn = await platform.connect({ hostname: options.hostname, port: options.port });
     } catch (error) {
       this.close();
@@ -578,6 +611,8 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   #freeNative(): void {
+    this.#session?.fill(0);
+    this.#session = null;
     const ssl = this.#ssl;
     if (!ssl) return;
     this.#ssl = null;
