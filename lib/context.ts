@@ -110,7 +110,9 @@ export interface SecureSocketContextOptions {
   useSystemTrust?: boolean;
   /**
    * {@linkcode VerifyMode} flags. Default: clients verify the server
-   * (`Peer`), servers do not ask for client certificates (`None`).
+   * (`Peer`), servers do not ask for client certificates (`None`). A client
+   * verifies the server (and its name) under any mode but `None`, as OpenSSL
+   * does; a server asks for a certificate only with `Peer`.
    */
   verifyMode?: number;
   /**

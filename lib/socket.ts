@@ -46,8 +46,9 @@ export interface SecureSocketOptions {
    * `false` opts out of checking the server's name: any name in a
    * certificate that chains to a trusted CA is accepted (a given name is
    * still sent as SNI). Default true: every client verifies a name, and
-   * one without `hostname`/`servername` fails with a TypeError. A context
-   * whose `verifyMode` lacks `VerifyMode.Peer` verifies nothing, names included.
+   * one without `hostname`/`servername` fails with a TypeError. A client
+   * context with `verifyMode` VerifyMode.None (0) verifies nothing, names
+   * included; any other mode verifies the server, as OpenSSL does.
    */
   verifyHostname?: boolean;
   /** Abort the handshake after this many milliseconds (default: no limit). */
@@ -214,8 +215,8 @@ export class SecureSocket implements AsyncDisposable {
       checkClientSession(session, {
         verifyName: name,
         ip: name !== null && isIpAddress(name),
-        // A client verifies the server's name unless its context or options say otherwise.
-        verifies: this.#verifyHostname && (mode & VerifyMode.Peer) !== 0,
+        // A client verifies the server (and its name) under any non-zero mode, as OpenSSL does.
+        verifies: this.#verifyHostname && mode !== VerifyMode.None,
         sessionIdContext: this.#active.sessionIdContext(),
       });
       if (libssl().SSL_set_session(this.#live, session) !== 1) throw new SecureSocketError("cannot use the session");
@@ -339,10 +340,12 @@ export class SecureSocket implements AsyncDisposable {
 
   /**
    * A client verifies a name unless told not to in words: `verifyHostname:
-   * false`, or a verify mode without VerifyMode.Peer (no verification at all).
+   * false`, or VerifyMode.None (no verification at all). OpenSSL clients
+   * verify the server under any non-zero mode, Peer or not (FailIfNoPeerCert
+   * or ClientOnce alone), so those verify the name too.
    */
   #checkClientName(mode: number): void {
-    if (this.#verifyName !== null || !this.#verifyHostname || (mode & VerifyMode.Peer) === 0) return;
+    if (this.#verifyName !== null || !this.#verifyHostname || mode === VerifyMode.None) return;
     throw new TypeError(
       "a client socket verifies the server's name: give `hostname` (or `servername`), " +
         "or opt out in words with `verifyHostname: false`",
@@ -478,9 +481,11 @@ export class SecureSocket implements AsyncDisposable {
     const openssl = this.#takeErrors();
     const ssl = this.#live;
     const verifyResult = Number(libssl().SSL_get_verify_result(ssl));
-    // Without VerifyMode.Peer OpenSSL records verification failures but goes
+    // A server verifies with VerifyMode.Peer, a client with any non-zero mode
+    // (OpenSSL's rule). Otherwise OpenSSL records verification failures but goes
     // on: the handshake then fails for another reason, which is what to report.
-    const verifying = (libssl().SSL_get_verify_mode(ssl) & VerifyMode.Peer) !== 0;
+    const mode = libssl().SSL_get_verify_mode(ssl);
+    const verifying = this.#server ? (mode & VerifyMode.Peer) !== 0 : mode !== VerifyMode.None;
     const failure = verifying ? this.#callbacks.verifyFailure : null;
     const certificateFailed = openssl.some((e) => /certificate verify failed/i.test(e.reason));
     if (failure || (verifying && certificateFailed && verifyResult !== 0)) {
