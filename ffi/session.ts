@@ -112,6 +112,37 @@ function certificateDigest(x509: Pointer): Uint8Array<ArrayBuffer> {
 }
 
 const SSL_CTRL_GET_VERIFY_CERT_STORE = 137;
+const SSL_CTRL_GET_MIN_PROTO_VERSION = 130;
+const SSL_CTRL_GET_MAX_PROTO_VERSION = 131;
+
+/**
+ * A context's handshake policy beyond trust: the security level
+ * (SSL_CTX_get_security_level(3)), the protocol range
+ * (SSL_CTX_get_min_proto_version(3), a macro over SSL_CTX_ctrl; 0 = no
+ * bound) and every cipher it accepts, TLS 1.3 suites included, in preference
+ * order (SSL_CTX_get_ciphers(3)). A resumed session keeps the key strength
+ * and cipher of the handshake that made it, so each of these is part of the
+ * policy a session ID context names.
+ */
+function handshakePolicy(ctx: Pointer): string[] {
+  const ssl = libssl();
+  const crypto = libcrypto();
+  const ciphers: string[] = [];
+  const stack = ssl.SSL_CTX_get_ciphers(ctx);
+  if (!isNull(stack)) {
+    const count = crypto.OPENSSL_sk_num(stack);
+    for (let i = 0; i < count; i++) {
+      ciphers.push(readCString(ssl.SSL_CIPHER_get_name(crypto.OPENSSL_sk_value(stack, i))) ?? "?");
+    }
+  }
+  return [
+    `security-level:${ssl.SSL_CTX_get_security_level(ctx)}`,
+    `versions:${ssl.SSL_CTX_ctrl(ctx, SSL_CTRL_GET_MIN_PROTO_VERSION, 0n, null)}-${
+      ssl.SSL_CTX_ctrl(ctx, SSL_CTRL_GET_MAX_PROTO_VERSION, 0n, null)
+    }`,
+    `ciphers:${ciphers.join(":")}`,
+  ];
+}
 
 /**
  * The native state of an `SSL_CTX` that decides which peer certificates it
@@ -122,8 +153,13 @@ const SSL_CTRL_GET_VERIFY_CERT_STORE = 137;
 export interface VerificationState {
   /** The store peers are verified against: the verify store when one is set, else the certificate store. */
   store: PointerValue;
-  /** A key that changes when the store, its contents, the own certificate or the parameters change. */
+  /**
+   * A key that changes when the store, its contents, the own certificate,
+   * the parameters, the security level, the protocol range or the ciphers change.
+   */
   key: string;
+  /** The handshake policy part (security level, versions, ciphers), read once for both key and material. */
+  policy: string[];
 }
 
 /** Reads the verification state of a context. */
@@ -137,20 +173,23 @@ export function verificationState(ctx: Pointer): VerificationState {
   const objects = isNull(store) ? -1 : crypto.OPENSSL_sk_num(crypto.X509_STORE_get0_objects(store));
   const param = ssl.SSL_CTX_get0_param(ctx);
   const flags = isNull(param) ? 0n : crypto.X509_VERIFY_PARAM_get_flags(param);
+  const policy = handshakePolicy(ctx);
   const key = [
     pointerKey(store),
     objects,
     pointerKey(ssl.SSL_CTX_get0_certificate(ctx)),
     ssl.SSL_CTX_get_verify_depth(ctx),
     flags,
+    ...policy,
   ].join(":");
-  return { store, key };
+  return { store, key, policy };
 }
 
 /**
  * What a context's policy digest covers from native state: the sorted
  * SHA-256 fingerprints of the trusted certificates, the own certificate's
- * fingerprint, the verify depth and the verification flags.
+ * fingerprint, the verify depth, the verification flags, the security level,
+ * the protocol range and the accepted ciphers.
  */
 export function verificationMaterial(ctx: Pointer, state: VerificationState): string[] {
   const ssl = libssl();
@@ -174,6 +213,7 @@ export function verificationMaterial(ctx: Pointer, state: VerificationState): st
     `depth:${ssl.SSL_CTX_get_verify_depth(ctx)}`,
     `flags:${isNull(param) ? 0 : crypto.X509_VERIFY_PARAM_get_flags(param).toString(16)}`,
     `trust:${trusted.join(",")}`,
+    ...state.policy,
   ];
 }
 

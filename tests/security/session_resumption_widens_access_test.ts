@@ -10,8 +10,8 @@
  * sessions must still resume.
  */
 import assert from "node:assert/strict";
-import { CertificateVerificationError, SecureSocketError, VerifyMode } from "../../mod.ts";
-import { fixture, settle, stopPeer, VERSIONS } from "../helpers.ts";
+import { CertificateVerificationError, SecureSocketContext, SecureSocketError, VerifyMode } from "../../mod.ts";
+import { clientContext, fixture, fixturePath, run, settle, stopPeer, VERSIONS } from "../helpers.ts";
 import {
   clientCertArgs,
   clientWithCertificate,
@@ -267,5 +267,133 @@ Deno.test("session attack: contexts with different verify callbacks do not share
   } finally {
     for (const server of servers) await server.close();
     for (const ctx of contexts) ctx.close();
+  }
+});
+
+/** A client certificate with a 1024-bit RSA key (below security level 1), issued by the fixture root. */
+async function weakClientCertificate() {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/weak.cnf`,
+    [
+      "[ req ]",
+      "distinguished_name = dn",
+      "prompt = no",
+      "x509_extensions = leaf",
+      "[ dn ]",
+      "CN = weak client 1024",
+      "[ leaf ]",
+      "basicConstraints = critical, CA:FALSE",
+      "keyUsage = critical, digitalSignature",
+      "extendedKeyUsage = clientAuth",
+      "",
+    ].join("\n"),
+  );
+  const made = await run("openssl", [
+    "req",
+    "-x509",
+    "-new",
+    "-newkey",
+    "rsa:1024",
+    "-nodes",
+    "-keyout",
+    `${dir}/weak.key`,
+    "-out",
+    `${dir}/weak.pem`,
+    "-config",
+    `${dir}/weak.cnf`,
+    "-CA",
+    fixturePath("ca.pem"),
+    "-CAkey",
+    fixturePath("ca.key"),
+    "-days",
+    "2",
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  return {
+    cert: `${dir}/weak.pem`,
+    key: `${dir}/weak.key`,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+for (const version of VERSIONS) {
+  Deno.test(`session attack: a session from a security-level-0 context resumed on a default-level one (SNI, ${version})`, async () => {
+    // Both contexts require a client certificate from the fixture root; only the level differs.
+    using legacyCtx = new SecureSocketContext({
+      useSystemTrust: false,
+      ca: fixture("ca.pem"),
+      verifyMode: REQUIRE,
+      maxVersion: version,
+      securityLevel: 0,
+    });
+    legacyCtx.useCertificateChainFile(fixturePath("server-chain.pem"));
+    legacyCtx.usePrivateKeyFile(fixturePath("server.key"));
+    using adminCtx = policyContext({ verifyMode: REQUIRE, maxVersion: version });
+    legacyCtx.setServerNameCallback((_socket, name) => name === "admin.test" ? adminCtx : null);
+    await using weak = await weakClientCertificate();
+    using client = clientContext({ securityLevel: 0, maxVersion: version });
+    client.useCertificateChainFile(weak.cert);
+    client.usePrivateKeyFile(weak.key);
+    const server = recordingServer(legacyCtx);
+    const as = (servername: string) => ({ servername, verifyHostname: false });
+    try {
+      // A full handshake on admin.test refuses the 1024-bit key.
+      await settle(visit(client, server.port, as("admin.test")));
+      const refused = await server.served(1);
+      assert.ok(refused.error instanceof CertificateVerificationError, String(refused.error));
+      const first = await visit(client, server.port, as("legacy.test"));
+      assert.deepEqual(outcome(await server.served(2)), {
+        reused: false,
+        client: "CN=weak client 1024",
+        failed: false,
+      });
+      assert.ok(first.session);
+      // The attack: the session made on the level-0 context, offered to admin.test.
+      await settle(visit(client, server.port, { ...as("admin.test"), session: first.session }));
+      const onAdmin = await server.served(3);
+      assert.notEqual(
+        onAdmin.reused,
+        true,
+        `admin.test resumed a level-0 session: ${JSON.stringify(outcome(onAdmin))}`,
+      );
+      assert.ok(onAdmin.error instanceof CertificateVerificationError, String(onAdmin.error));
+      // Where the level is the same, it resumes.
+      await visit(client, server.port, { ...as("legacy.test"), session: first.session });
+      assert.equal((await server.served(4)).reused, true);
+    } finally {
+      await server.close();
+    }
+  });
+}
+
+Deno.test("session attack: a TLS 1.2 session with a cipher a stricter SNI context refuses (AES128-SHA on ECDHE-GCM only)", async () => {
+  const serverWith = (ciphers: string) => {
+    const ctx = new SecureSocketContext({ useSystemTrust: false, maxVersion: "TLSv1.2", ciphers });
+    ctx.useCertificateChainFile(fixturePath("server-chain.pem"));
+    ctx.usePrivateKeyFile(fixturePath("server.key"));
+    return ctx;
+  };
+  using lax = serverWith("AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256");
+  using strict = serverWith("ECDHE-RSA-AES128-GCM-SHA256");
+  lax.setServerNameCallback((_socket, name) => name === "strict.test" ? strict : null);
+  using client = clientContext({ maxVersion: "TLSv1.2", ciphers: "AES128-SHA" });
+  const server = recordingServer(lax);
+  const as = (servername: string) => ({ servername, verifyHostname: false });
+  try {
+    await settle(visit(client, server.port, as("strict.test")));
+    assert.ok((await server.served(1)).error !== null, "strict.test must refuse AES128-SHA in a full handshake");
+    const first = await visit(client, server.port, as("lax.test"));
+    assert.equal((await server.served(2)).reused, false);
+    // The attack: the AES128-SHA session offered to strict.test.
+    await settle(visit(client, server.port, { ...as("strict.test"), session: first.session! }));
+    const onStrict = await server.served(3);
+    assert.notEqual(onStrict.reused, true, "strict.test resumed an AES128-SHA session");
+    assert.ok(onStrict.error !== null, "without a shared cipher the full handshake must fail");
+    // Under the same cipher policy it resumes.
+    await visit(client, server.port, { ...as("lax.test"), session: first.session! });
+    assert.equal((await server.served(4)).reused, true);
+  } finally {
+    await server.close();
   }
 });
