@@ -44,6 +44,12 @@ export const CLIENT_HELLO_CALLBACK = {
   result: "i32",
 } as const satisfies CallbackDefinition;
 
+/** `int servername_cb(SSL *s, int *al, void *arg)` (SSL_CTX_set_tlsext_servername_callback(3)) */
+export const SERVERNAME_CALLBACK = {
+  parameters: ["pointer", "pointer", "pointer"],
+  result: "i32",
+} as const satisfies CallbackDefinition;
+
 /**
  * `int alpn_select_cb(SSL *ssl, const unsigned char **out, unsigned char *outlen,
  *                     const unsigned char *in, unsigned int inlen, void *arg)`

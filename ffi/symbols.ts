@@ -126,6 +126,8 @@ export const SSL_SYMBOLS = {
   SSL_get0_alpn_selected: { parameters: ["pointer", "buffer", "buffer"], result: "void" },
   // const char *SSL_get_servername(const SSL *s, const int type);
   SSL_get_servername: { parameters: ["pointer", "i32"], result: "pointer" },
+  // int SSL_is_server(const SSL *ssl);
+  SSL_is_server: { parameters: ["pointer"], result: "i32" },
   // STACK_OF(X509_NAME) *SSL_get_client_CA_list(const SSL *s);
   SSL_get_client_CA_list: { parameters: ["pointer"], result: "pointer" },
   // int SSL_get_ex_data_X509_STORE_CTX_idx(void);

@@ -15,6 +15,7 @@ import {
   NativeCallback,
   NEW_SESSION_CALLBACK,
   REMOVE_SESSION_CALLBACK,
+  SERVERNAME_CALLBACK,
   STATUS_CALLBACK,
   VERIFY_CALLBACK,
 } from "../ffi/callbacks.ts";
@@ -27,7 +28,7 @@ import { type KeylogCallback, keylogFileFromEnv, writeKeylog } from "./keylog.ts
 import { lookupSession, removeSession, type SessionCacheCallbacks, SessionIdContext, storeSession } from "./session.ts";
 import { setContextSessionIdContext, setSessionIdContext } from "../ffi/session.ts";
 import { type OcspResponseCallback, ocspStatus } from "./ocsp.ts";
-import type { ServerNameCallback } from "./sni.ts";
+import { acknowledgeServerName, type ServerNameCallback, SSL_TLSEXT_ERR_ALERT_FATAL } from "./sni.ts";
 import { Pkcs12 } from "./pkcs12.ts";
 import { freeX509 } from "../ffi/x509.ts";
 import { freePrivateKey } from "../ffi/pkey.ts";
@@ -133,6 +134,7 @@ const SSL_CTRL_SET_SESS_CACHE_MODE = 44;
 const SSL_CTRL_GET_TLSEXT_TICKET_KEYS = 58;
 const SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59;
 const SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB = 63;
+const SSL_CTRL_SET_TLSEXT_SERVERNAME_CB = 53;
 const SSL_CTRL_CHAIN = 88;
 const SSL_CTRL_CHAIN_CERT = 89;
 const SSL_CTRL_SET_MIN_PROTO_VERSION = 123;
@@ -190,6 +192,18 @@ export class ContextCore {
         const hooks = socketFor(libcrypto().X509_STORE_CTX_get_ex_data(store, this.#storeIndex));
         return hooks ? hooks.verify(ok, store) : ok;
       }, 0),
+    );
+    // Every context acknowledges SNI (lib/sni.ts): OpenSSL asks the context SNI
+    // switched to, else the listener's, so each one needs it.
+    libssl().SSL_CTX_callback_ctrl(
+      handle,
+      SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
+      this.trampoline(
+        "servername",
+        SERVERNAME_CALLBACK,
+        (ssl) => acknowledgeServerName(ssl),
+        SSL_TLSEXT_ERR_ALERT_FATAL,
+      ),
     );
   }
 

@@ -5,7 +5,8 @@
  * @module
  */
 import { clientHelloExtension } from "../ffi/tls_extensions.ts";
-import type { Pointer } from "../ffi/memory.ts";
+import { libssl } from "../ffi/library.ts";
+import { isNull, type Pointer, type PointerValue } from "../ffi/memory.ts";
 import type { SecureSocketContext } from "./context.ts";
 import type { SecureSocket } from "./socket.ts";
 
@@ -42,4 +43,29 @@ export function requestedServerName(ssl: Pointer): string | null {
     i += 3 + length;
   }
   return null;
+}
+
+const TLSEXT_NAMETYPE_HOST_NAME = 0;
+/** SSL_TLSEXT_ERR_OK: the name is acknowledged. */
+export const SSL_TLSEXT_ERR_OK = 0;
+/** SSL_TLSEXT_ERR_ALERT_FATAL: what the servername trampoline returns if it fails. */
+export const SSL_TLSEXT_ERR_ALERT_FATAL = 2;
+/** SSL_TLSEXT_ERR_NOACK: the name is not acknowledged (what OpenSSL does without a callback). */
+export const SSL_TLSEXT_ERR_NOACK = 3;
+
+/**
+ * Body of the servername callback (SSL_CTX_set_tlsext_servername_callback(3)),
+ * installed on every context. The context for a name is chosen earlier, in
+ * the client-hello callback; this one only acknowledges a name the client
+ * sent. Without an acknowledgement OpenSSL records no name in the server's
+ * sessions: `servername` reads null on a resumed TLS 1.2 connection, OpenSSL's
+ * check that SNI does not change on resumption never runs, and clients record
+ * no name to check a session against. OpenSSL also calls it on clients (after
+ * the server's extensions), where it keeps its default answer (no acknowledgement).
+ */
+export function acknowledgeServerName(ssl: PointerValue): number {
+  if (isNull(ssl)) return SSL_TLSEXT_ERR_NOACK;
+  const lib = libssl();
+  if (lib.SSL_is_server(ssl) !== 1) return SSL_TLSEXT_ERR_NOACK;
+  return isNull(lib.SSL_get_servername(ssl, TLSEXT_NAMETYPE_HOST_NAME)) ? SSL_TLSEXT_ERR_NOACK : SSL_TLSEXT_ERR_OK;
 }
