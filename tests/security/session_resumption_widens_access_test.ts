@@ -11,7 +11,7 @@
  */
 import assert from "node:assert/strict";
 import { CertificateVerificationError, SecureSocketContext, SecureSocketError, VerifyMode } from "../../mod.ts";
-import { clientContext, fixture, fixturePath, run, settle, stopPeer, VERSIONS } from "../helpers.ts";
+import { fixture, fixturePath, run, settle, stopPeer, VERSIONS } from "../helpers.ts";
 import {
   clientCertArgs,
   clientWithCertificate,
@@ -332,34 +332,54 @@ for (const version of VERSIONS) {
     using adminCtx = policyContext({ verifyMode: REQUIRE, maxVersion: version });
     legacyCtx.setServerNameCallback((_socket, name) => name === "admin.test" ? adminCtx : null);
     await using weak = await weakClientCertificate();
-    using client = clientContext({ securityLevel: 0, maxVersion: version });
-    client.useCertificateChainFile(weak.cert);
-    client.usePrivateKeyFile(weak.key);
+    await using dir = await sessionDir();
+    const file = `${dir.path}/legacy.pem`;
+    // s_client at level 0 presents the 1024-bit key (and offers any session it is given).
+    const weakClient = ["-cert", weak.cert, "-key", weak.key, "-cipher", "DEFAULT@SECLEVEL=0"];
     const server = recordingServer(legacyCtx);
-    const as = (servername: string) => ({ servername, verifyHostname: false });
     try {
       // A full handshake on admin.test refuses the 1024-bit key.
-      await settle(visit(client, server.port, as("admin.test")));
+      await sClientVisit(server.port, version, [...weakClient, "-servername", "admin.test"]);
       const refused = await server.served(1);
       assert.ok(refused.error instanceof CertificateVerificationError, String(refused.error));
-      const first = await visit(client, server.port, as("legacy.test"));
+      const first = await sClientVisit(server.port, version, [
+        ...weakClient,
+        "-servername",
+        "legacy.test",
+        "-sess_out",
+        file,
+      ]);
+      assert.equal(first.kind, "New", first.output);
       assert.deepEqual(outcome(await server.served(2)), {
         reused: false,
         client: "CN=weak client 1024",
         failed: false,
       });
-      assert.ok(first.session);
       // The attack: the session made on the level-0 context, offered to admin.test.
-      await settle(visit(client, server.port, { ...as("admin.test"), session: first.session }));
+      const attack = await sClientVisit(server.port, version, [
+        ...weakClient,
+        "-servername",
+        "admin.test",
+        "-sess_in",
+        file,
+      ]);
       const onAdmin = await server.served(3);
       assert.notEqual(
         onAdmin.reused,
         true,
         `admin.test resumed a level-0 session: ${JSON.stringify(outcome(onAdmin))}`,
       );
+      assert.notEqual(attack.kind, "Reused", attack.output);
       assert.ok(onAdmin.error instanceof CertificateVerificationError, String(onAdmin.error));
       // Where the level is the same, it resumes.
-      await visit(client, server.port, { ...as("legacy.test"), session: first.session });
+      const again = await sClientVisit(server.port, version, [
+        ...weakClient,
+        "-servername",
+        "legacy.test",
+        "-sess_in",
+        file,
+      ]);
+      assert.equal(again.kind, "Reused", again.output);
       assert.equal((await server.served(4)).reused, true);
     } finally {
       await server.close();
@@ -368,8 +388,11 @@ for (const version of VERSIONS) {
 }
 
 Deno.test("session attack: a TLS 1.2 session with a cipher a stricter SNI context refuses (AES128-SHA on ECDHE-GCM only)", async () => {
+  const version = "TLSv1.2";
+  // s_client names the protocol of the cipher here ("New, SSLv3, Cipher is AES128-SHA"), not the connection's.
+  const kind = (output: string) => output.match(/^(New|Reused), /m)?.[1] ?? "?";
   const serverWith = (ciphers: string) => {
-    const ctx = new SecureSocketContext({ useSystemTrust: false, maxVersion: "TLSv1.2", ciphers });
+    const ctx = new SecureSocketContext({ useSystemTrust: false, maxVersion: version, ciphers });
     ctx.useCertificateChainFile(fixturePath("server-chain.pem"));
     ctx.usePrivateKeyFile(fixturePath("server.key"));
     return ctx;
@@ -377,22 +400,45 @@ Deno.test("session attack: a TLS 1.2 session with a cipher a stricter SNI contex
   using lax = serverWith("AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256");
   using strict = serverWith("ECDHE-RSA-AES128-GCM-SHA256");
   lax.setServerNameCallback((_socket, name) => name === "strict.test" ? strict : null);
-  using client = clientContext({ maxVersion: "TLSv1.2", ciphers: "AES128-SHA" });
+  await using dir = await sessionDir();
+  const file = `${dir.path}/lax.pem`;
   const server = recordingServer(lax);
-  const as = (servername: string) => ({ servername, verifyHostname: false });
   try {
-    await settle(visit(client, server.port, as("strict.test")));
+    await sClientVisit(server.port, version, ["-cipher", "AES128-SHA", "-servername", "strict.test"]);
     assert.ok((await server.served(1)).error !== null, "strict.test must refuse AES128-SHA in a full handshake");
-    const first = await visit(client, server.port, as("lax.test"));
+    const first = await sClientVisit(server.port, version, [
+      "-cipher",
+      "AES128-SHA",
+      "-servername",
+      "lax.test",
+      "-sess_out",
+      file,
+    ]);
+    assert.equal(kind(first.output), "New", first.output);
     assert.equal((await server.served(2)).reused, false);
     // The attack: the AES128-SHA session offered to strict.test.
-    await settle(visit(client, server.port, { ...as("strict.test"), session: first.session! }));
+    const attack = await sClientVisit(server.port, version, [
+      "-cipher",
+      "AES128-SHA",
+      "-servername",
+      "strict.test",
+      "-sess_in",
+      file,
+    ]);
     const onStrict = await server.served(3);
     assert.notEqual(onStrict.reused, true, "strict.test resumed an AES128-SHA session");
+    assert.notEqual(kind(attack.output), "Reused", attack.output);
     assert.ok(onStrict.error !== null, "without a shared cipher the full handshake must fail");
     // Under the same cipher policy it resumes.
-    await visit(client, server.port, { ...as("lax.test"), session: first.session! });
-    assert.equal((await server.served(4)).reused, true);
+    const again = await sClientVisit(server.port, version, [
+      "-cipher",
+      "AES128-SHA",
+      "-servername",
+      "lax.test",
+      "-sess_in",
+      file,
+    ]);
+    assert.equal(kind(again.output), "Reused", again.output);
   } finally {
     await server.close();
   }
