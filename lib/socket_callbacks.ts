@@ -12,7 +12,7 @@ import { CallbackErrorSlot } from "../ffi/callbacks.ts";
 import { drainErrors } from "../ffi/errors.ts";
 import { type Pointer, type PointerValue, writeInt32, writePointer } from "../ffi/memory.ts";
 import { freeX509, upRefX509 } from "../ffi/x509.ts";
-import { certificateIdentity, verificationPass } from "../ffi/x509_verify.ts";
+import { certificateIdentity, chainIdentity, verificationPass } from "../ffi/x509_verify.ts";
 import { freePrivateKey, keyMatchesCertificate } from "../ffi/pkey.ts";
 import { AsyncChoice, isPromiseLike } from "./async_choice.ts";
 import { newX509, toCertificates, X509Certificate } from "./certificate.ts";
@@ -62,6 +62,12 @@ interface VerifyState {
   position: number;
   /** This pass is waiting for an answer: it only runs to ask for the next pass. */
   waiting: boolean;
+  /**
+   * A report of this pass had no recorded answer: from then on nothing is
+   * replayed, since answers apply only while the pass repeats the earlier
+   * one report for report, in order.
+   */
+  diverged: boolean;
   /** Answers by report (see reportKey), given in this pass or in the one that asked for it. */
   answers: Map<string, boolean>;
   /** What the handshake awaits before OpenSSL runs the next pass. */
@@ -69,17 +75,20 @@ interface VerifyState {
 }
 
 /**
- * Names one report of one pass: its place in the pass and everything it
- * says. A later pass serves an answer only to a report identical in all of
- * them; any report that differs (another error, another certificate, the
- * time-dependent checks coming out otherwise) is a new question.
+ * Names one report of one pass: its place in the pass, everything it says,
+ * and the chain it was made on (the chain built so far can differ between
+ * passes: two intermediates with the same name and key, one valid until a
+ * moment and the other after it). A later pass serves an answer only to a
+ * report identical in all of them; any report that differs (another error,
+ * another certificate, another chain, the time-dependent checks coming out
+ * otherwise) is a new question.
  */
 function reportKey(position: number, ok: number, store: Pointer): string {
   const crypto = libcrypto();
   const depth = crypto.X509_STORE_CTX_get_error_depth(store);
   const error = crypto.X509_STORE_CTX_get_error(store);
   const certificate = certificateIdentity(crypto.X509_STORE_CTX_get_current_cert(store));
-  return `${position}:${depth}:${ok}:${error}:${certificate}`;
+  return `${position}:${depth}:${ok}:${error}:${certificate}:${chainIdentity(store)}`;
 }
 
 /** One connection's callback dispatch and state; it is the socket's registry entry. */
@@ -170,7 +179,9 @@ export class SocketCallbacks implements SocketHooks {
       } else {
         const state = this.#verifyState(store);
         const key = reportKey(state.position++, ok, store);
-        const replay = state.answers.get(key);
+        // Replayed only while every earlier report of this pass was replayed too.
+        const replay = state.diverged ? undefined : state.answers.get(key);
+        if (replay === undefined) state.diverged = true;
         if (replay !== undefined) {
           accepted = replay;
         } else if (state.waiting) {
@@ -207,12 +218,20 @@ export class SocketCallbacks implements SocketHooks {
    */
   #verifyState(store: Pointer): VerifyState {
     const pass = verificationPass(store);
-    const state = this.#verify ??= { pass, position: 0, waiting: false, answers: new Map(), pending: [] };
+    const state = this.#verify ??= {
+      pass,
+      position: 0,
+      waiting: false,
+      diverged: false,
+      answers: new Map(),
+      pending: [],
+    };
     if (state.pass !== pass) {
       if (!state.waiting) state.answers = new Map();
       state.pass = pass;
       state.position = 0;
       state.waiting = false;
+      state.diverged = false;
     }
     return state;
   }
