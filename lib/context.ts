@@ -711,7 +711,9 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Sets the verification mode ({@linkcode VerifyMode} flags) and, when given,
-   * the verification callback (§2). Applies to sockets made afterwards.
+   * the verification callback (§2). Applies to sockets made afterwards. With
+   * `VerifyMode.None` a client's callback still runs but cannot reject: its
+   * `false` is ignored, as in OpenSSL.
    *
    * @example
    * ```ts
@@ -728,7 +730,9 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Sets the verification callback (§2), called for each certificate of the
-   * peer's chain, deepest first. Null removes it.
+   * peer's chain, deepest first. Null removes it. Under `VerifyMode.None` (on
+   * a client) it observes the chain but cannot reject it: OpenSSL ignores
+   * its `false` and completes the handshake.
    *
    * @example
    * ```ts
@@ -868,7 +872,11 @@ export class SecureSocketContext implements Disposable {
    * them (and their client-authentication policy, see setSessionIdContext)
    * resume each other's sessions; setting new keys rotates them (older
    * tickets then fall back to a full handshake). The copy handed to OpenSSL
-   * is zeroed; `keys` stays the caller's to zero.
+   * is zeroed; `keys` stays the caller's to zero. Only the listener's context
+   * counts: OpenSSL encrypts and decrypts tickets with the keys of the context
+   * a connection was accepted on, also after a servername callback picked
+   * another context, so keys set on such a context are never used, and
+   * rotating the listener's keys revokes the tickets of every SNI context.
    *
    * @example
    * ```ts
@@ -949,7 +957,10 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Stores server sessions in an external cache instead of OpenSSL's own
-   * (null restores the default: stateless tickets).
+   * (null restores the default: stateless tickets). Only the listener's
+   * context counts: OpenSSL uses the session cache of the context a
+   * connection was accepted on, also after a servername callback picked
+   * another context, whose own cache callbacks are never called.
    *
    * @example
    * ```ts

@@ -21,6 +21,11 @@ import type { SecureSocket } from "./socket.ts";
  * accept, false to reject; on a client, a Promise of either suspends the
  * handshake, and its answer applies to the report it was given for.
  *
+ * With verify mode `VerifyMode.None` on a client, OpenSSL still verifies the
+ * chain and calls the callback, but goes on whatever the verdict: the
+ * callback observes, it cannot reject (its `false` is ignored). To reject in
+ * a callback, use a mode that verifies (the client default).
+ *
  * @example
  * ```ts
  * import type { VerifyCallback } from "@secsock/secsock";
