@@ -32,8 +32,12 @@ import type { VerifyCallback } from "./callbacks/verify.ts";
  *   depth and X509_VERIFY_PARAM flags, the SHA-256 fingerprint of the own
  *   certificate, the sorted fingerprints of every certificate in the store
  *   peers are verified against (the verify store if one is set, else the
- *   certificate store, system roots included), the verify callback and the
- *   name given with setSessionIdContext().
+ *   certificate store, system roots included), the security level, the
+ *   minimum and maximum protocol versions, every accepted cipher (TLS 1.3
+ *   suites included, in order), the verify callback and the name given with
+ *   setSessionIdContext(). A resumed session keeps the peer key the level
+ *   judged and the cipher negotiated back then, so a context with a stricter
+ *   level or cipher policy must not resume it.
  *
  * It is deterministic: servers in other processes with the same
  * configuration derive the same value, so a fleet sharing ticket keys or a
@@ -52,7 +56,7 @@ import type { VerifyCallback } from "./callbacks/verify.ts";
  * context would have accepted the server under.
  */
 
-const SESSION_ID_CONTEXT_VERSION = "secsock session id context v1";
+const SESSION_ID_CONTEXT_VERSION = "secsock session id context v2";
 /** Random per-process tokens of verify callbacks: their verdicts cannot be compared across functions. */
 const callbackTokens = new WeakMap<VerifyCallback, string>();
 

@@ -2,8 +2,9 @@
  * Server Name Indication on the server (the servername callback), top to
  * bottom: its type, the setter's validation, the trampoline (OpenSSL's
  * client-hello callback, so the choice can wait for a Promise), the
- * per-connection dispatch, the name read from the raw ClientHello, and the
- * move of the connection to the context the callback picked.
+ * per-connection dispatch, the name read from the raw ClientHello, the
+ * move of the connection to the context the callback picked, and the
+ * acknowledgement of the name (OpenSSL's own servername callback).
  *
  * @module
  */
@@ -12,10 +13,14 @@ import { clientHelloExtension } from "../../ffi/tls_extensions.ts";
 import { isNull, type Pointer, type PointerValue, writeInt32 } from "../../ffi/memory.ts";
 import {
   SSL_AD_INTERNAL_ERROR,
+  SSL_TLSEXT_ERR_ALERT_FATAL,
+  SSL_TLSEXT_ERR_NOACK,
+  SSL_TLSEXT_ERR_OK,
   SSL_VERIFY_NONE,
   TLSEXT_NAMETYPE_HOST_NAME,
   TLSEXT_TYPE_SERVER_NAME,
 } from "../../ffi/constants.ts";
+import { ctxSetServernameCallback } from "../../ffi/ctrl.ts";
 import type { CallbackDefinition } from "../../ffi/runtime.ts";
 import { AsyncChoice } from "../async_choice.ts";
 import { contextCore, SecureSocketContext } from "../context.ts";
@@ -149,4 +154,44 @@ export function requestedServerName(ssl: Pointer): string | null {
     i += 3 + length;
   }
   return null;
+}
+
+// ---- The acknowledgement ----
+
+/** `int servername_cb(SSL *s, int *al, void *arg)` (SSL_CTX_set_tlsext_servername_callback(3)). */
+const SERVERNAME_CALLBACK = {
+  parameters: ["pointer", "pointer", "pointer"],
+  result: "i32",
+} as const satisfies CallbackDefinition;
+
+/**
+ * Installs the servername trampoline on a context; every context has it from
+ * the start, since OpenSSL asks the context SNI moved a connection to, else
+ * the one it was made from. Should the dispatch throw, C gets a fatal alert.
+ */
+export function installServerNameAcknowledgement(core: ContextCore): void {
+  const pointer = core.trampoline(
+    "servername",
+    SERVERNAME_CALLBACK,
+    dispatchTo(acknowledgeServerName, SSL_TLSEXT_ERR_NOACK),
+    SSL_TLSEXT_ERR_ALERT_FATAL,
+  );
+  if (!ctxSetServernameCallback(core.handle, pointer)) {
+    throw SecureSocketError.fromQueue("cannot install the servername callback");
+  }
+}
+
+/**
+ * Acknowledges a name the client sent, on a server. The context for the name
+ * is chosen earlier, in the client-hello callback; without an acknowledgement
+ * OpenSSL records no name in the server's sessions: `servername` reads null
+ * on a resumed TLS 1.2 connection, OpenSSL's check that SNI does not change
+ * on resumption never runs, and clients record no name to check a session
+ * against. OpenSSL also calls it on clients (after the server's extensions),
+ * where it keeps its default answer (no acknowledgement).
+ */
+function acknowledgeServerName(connection: Connection): number {
+  if (!connection.isServer) return SSL_TLSEXT_ERR_NOACK;
+  const name = libssl().SSL_get_servername(connection.ssl, TLSEXT_NAMETYPE_HOST_NAME);
+  return isNull(name) ? SSL_TLSEXT_ERR_NOACK : SSL_TLSEXT_ERR_OK;
 }
