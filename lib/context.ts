@@ -38,7 +38,7 @@ import { type KeylogCallback, setKeylogCallback, useKeylogFileFromEnv } from "./
 import { type OcspResponseCallback, setOcspResponse, setOcspResponseCallback } from "./callbacks/ocsp.ts";
 import { type Password, type PasswordCallback, setPasswordCallback } from "./callbacks/password.ts";
 import {
-  installServerNameAcknowledgement,
+  installServerNameTrampolines,
   type ServerNameCallback,
   setServerNameCallback,
 } from "./callbacks/server_name.ts";
@@ -197,7 +197,7 @@ export class SecureSocketContext implements Disposable {
     leaked.register(this, this.#core, this);
     try {
       installVerifyTrampoline(this.#core);
-      installServerNameAcknowledgement(this.#core);
+      installServerNameTrampolines(this.#core);
       ssl.SSL_CTX_set_options(handle, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
       ctxSetMode(handle, SSL_MODE_RELEASE_BUFFERS);
       // Derived from the policy, again for each connection (see lib/session.ts).
