@@ -114,6 +114,8 @@ export const SSL_SYMBOLS = {
   SSL_get_version: { parameters: ["pointer"], result: "pointer" },
   // const SSL_CIPHER *SSL_get_current_cipher(const SSL *s);
   SSL_get_current_cipher: { parameters: ["pointer"], result: "pointer" },
+  // STACK_OF(SSL_CIPHER) *SSL_CTX_get_ciphers(const SSL_CTX *ctx);
+  SSL_CTX_get_ciphers: { parameters: ["pointer"], result: "pointer" },
   // const char *SSL_CIPHER_get_name(const SSL_CIPHER *c);
   SSL_CIPHER_get_name: { parameters: ["pointer"], result: "pointer" },
   // const char *SSL_state_string_long(const SSL *s);

@@ -39,7 +39,11 @@ import { type InfoCallback, setContextInfoCallback } from "./callbacks/info.ts";
 import { type KeylogCallback, setKeylogCallback, useKeylogFileFromEnv } from "./callbacks/keylog.ts";
 import { type OcspResponseCallback, setOcspResponse, setOcspResponseCallback } from "./callbacks/ocsp.ts";
 import { type Password, type PasswordCallback, setPasswordCallback } from "./callbacks/password.ts";
-import { type ServerNameCallback, setServerNameCallback } from "./callbacks/server_name.ts";
+import {
+  installServerNameTrampolines,
+  type ServerNameCallback,
+  setServerNameCallback,
+} from "./callbacks/server_name.ts";
 import { type SessionCacheCallbacks, setSessionCacheCallbacks } from "./callbacks/session.ts";
 import { installVerifyTrampoline, setVerifyCallback, type VerifyCallback } from "./callbacks/verify.ts";
 import { newX509, toCertificates, type X509Certificate } from "./certificate.ts";
@@ -101,7 +105,9 @@ export interface SecureSocketContextOptions extends NodeStyleContextOptions {
   useSystemTrust?: boolean;
   /**
    * {@linkcode VerifyMode} flags. Default: clients verify the server
-   * (`Peer`), servers do not ask for client certificates (`None`).
+   * (`Peer`), servers do not ask for client certificates (`None`). A client
+   * verifies the server (and its name) under any mode but `None`, as OpenSSL
+   * does; a server asks for a certificate only with `Peer`.
    */
   verifyMode?: number;
   /**
@@ -220,6 +226,7 @@ export class SecureSocketContext implements Disposable {
     leaked.register(this, this.#core, this);
     try {
       installVerifyTrampoline(this.#core);
+      installServerNameTrampolines(this.#core);
       ssl.SSL_CTX_set_options(handle, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
       // OpenSSL 3.0 has no such options (bits 32 and 33 are unassigned there): leave them unset.
       if (options.certificateCompression === false && opensslAtLeast(3, 2)) {
@@ -448,6 +455,8 @@ export class SecureSocketContext implements Disposable {
   /**
    * Sets the verification mode ({@linkcode VerifyMode} flags) and, when given,
    * the verification callback (§2). Frozen once sockets exist (ContextInUseError).
+   * With `VerifyMode.None` a client's callback still runs but cannot reject:
+   * its `false` is ignored, as in OpenSSL.
    *
    * @example
    * ```ts
@@ -464,7 +473,9 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Sets the verification callback (§2), called for each certificate of the
-   * peer's chain, deepest first. Null removes it.
+   * peer's chain, deepest first. Null removes it. Under `VerifyMode.None` (on
+   * a client) it observes the chain but cannot reject it: OpenSSL ignores
+   * its `false` and completes the handshake.
    *
    * @example
    * ```ts
@@ -588,7 +599,11 @@ export class SecureSocketContext implements Disposable {
    * them (and their client-authentication policy, see setSessionIdContext)
    * resume each other's sessions; setting new keys rotates them (older
    * tickets then fall back to a full handshake). The copy handed to OpenSSL
-   * is zeroed; `keys` stays the caller's to zero.
+   * is zeroed; `keys` stays the caller's to zero. Only the listener's context
+   * counts: OpenSSL encrypts and decrypts tickets with the keys of the context
+   * a connection was accepted on, also after a servername callback picked
+   * another context, so keys set on such a context are never used, and
+   * rotating the listener's keys revokes the tickets of every SNI context.
    *
    * @example
    * ```ts
@@ -662,7 +677,10 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Stores server sessions in an external cache instead of OpenSSL's own
-   * (null restores the default: stateless tickets).
+   * (null restores the default: stateless tickets). Only the listener's
+   * context counts: OpenSSL uses the session cache of the context a
+   * connection was accepted on, also after a servername callback picked
+   * another context, whose own cache callbacks are never called.
    *
    * @example
    * ```ts

@@ -8,7 +8,7 @@
  * @module
  */
 import { libssl } from "../ffi/library.ts";
-import { clearErrors, drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
+import { clearErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
 import { isNull, type Pointer, PointerSlot, readBytes, readCString, utf8 } from "../ffi/memory.ts";
 import { freeX509, nameStackToStrings, stackElements } from "../ffi/x509.ts";
 import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
@@ -46,8 +46,9 @@ export interface SecureSocketOptions {
    * `false` opts out of checking the server's name: any name in a
    * certificate that chains to a trusted CA is accepted (a given name is
    * still sent as SNI). Default true: every client verifies a name, and
-   * one without `hostname`/`servername` fails with a TypeError. A context
-   * whose `verifyMode` lacks `VerifyMode.Peer` verifies nothing, names included.
+   * one without `hostname`/`servername` fails with a TypeError. A client
+   * context with `verifyMode` VerifyMode.None (0) verifies nothing, names
+   * included; any other mode verifies the server, as OpenSSL does.
    */
   verifyHostname?: boolean;
   /**
@@ -162,6 +163,12 @@ export class SecureSocket implements AsyncDisposable, Disposable {
   #conn: Conn | null = null;
   /** The name the server must match (and SNI): from the options, or from connect()'s host. */
   #verifyName: string | null;
+  /**
+   * A copy of the `session` option, checked and offered in #attach once the
+   * name to verify is final (connect() may give it after the constructor);
+   * zeroed there or when the socket closes: it holds the master secret.
+   */
+  #session: Uint8Array | null = null;
   readonly #verifyHostname: boolean;
   readonly #handshakeTimeout: number | undefined;
   #handshakePromise: Promise<void> | null = null;
@@ -210,34 +217,50 @@ export class SecureSocket implements AsyncDisposable, Disposable {
     registerConnection(connection);
     leaked.register(this, connection.native, this);
     core.applySessionIdContext(handle);
-    if (options.session) this.#useSession(options.session);
+    if (options.session !== undefined && options.session !== null) {
+      // Malformed bytes fail here, at once; the checks that need the final
+      // host name run in #attach (connect() may give the name later).
+      freeSession(SecureSocket.#decodeSession(options.session));
+      this.#session = new Uint8Array(options.session);
+    }
+  }
+
+  static #decodeSession(data: unknown): Pointer {
+    if (!(data instanceof Uint8Array)) throw new TypeError("`session` must be a Uint8Array (from `socket.session`)");
+    const session = decodeSession(data);
+    if (!session) throw SecureSocketError.fromQueue("`session` is not a serialized TLS session");
+    return session;
   }
 
   /**
-   * Offers a saved session, after checking that a full handshake on this
+   * Offers the saved session, after checking that a full handshake on this
    * socket would have accepted it: resuming skips the server's certificate.
-   * A session for another host name, or from a context with another
-   * verification policy, is refused with a SecureSocketError (never silently
-   * dropped, so a mix-up in the application's session cache shows).
+   * Runs once the name to verify is final. A session for another host name,
+   * or from a context with another verification policy, is refused with a
+   * SecureSocketError (never silently dropped, so a mix-up in the
+   * application's session cache shows).
    */
-  #useSession(data: Uint8Array): void {
-    const session = decodeSession(data);
-    if (!session) throw new SecureSocketError("`session` is not a serialized TLS session", { openssl: drainErrors() });
+  #useSession(mode: number): void {
+    const data = this.#session;
+    if (data === null) return;
+    this.#session = null;
+    let session: Pointer | null = null;
     try {
+      session = SecureSocket.#decodeSession(data);
       const name = this.#verifyName;
       checkClientSession(session, {
         verifyName: name,
         ip: name !== null && isIpAddress(name),
-        // A client verifies the server's name unless its context or options say otherwise.
-        verifies: this.#verifyHostname &&
-          ((this.#connection.origin.verifyMode ?? VerifyMode.Peer) & VerifyMode.Peer) !== 0,
-        sessionIdContext: this.#connection.origin.sessionIdContext(),
+        // A client verifies the server (and its name) under any non-zero mode, as OpenSSL does.
+        verifies: this.#verifyHostname && mode !== VerifyMode.None,
+        sessionIdContext: this.#connection.active.sessionIdContext(),
       });
       if (libssl().SSL_set_session(this.#live, session) !== 1) {
         throw SecureSocketError.fromQueue("cannot use the session");
       }
     } finally {
       freeSession(session);
+      data.fill(0);
     }
   }
 
@@ -329,6 +352,11 @@ export class SecureSocket implements AsyncDisposable, Disposable {
     this.#connection.isServer = server;
     ssl.SSL_set_verify(handle, mode, null);
     if (server) {
+      if (this.#session) {
+        this.#session.fill(0);
+        this.#session = null;
+        throw new TypeError("`session` is for client sockets: a server resumes what its clients offer");
+      }
       // Client certificates: the SSL_CTX's own store, the named CAs only (lib/trust.ts).
       ssl.SSL_set_accept_state(handle);
       return;
@@ -341,14 +369,18 @@ export class SecureSocket implements AsyncDisposable, Disposable {
     const serverAuth = active.serverAuthStore;
     if (serverAuth) verifyServersWith(handle, serverAuth);
     setPeerName(handle, this.#verifyName, this.#verifyHostname);
+    // Only now is the name to verify final (connect() has offered it already).
+    this.#useSession(mode);
   }
 
   /**
    * A client verifies a name unless told not to in words: `verifyHostname:
-   * false`, or a verify mode without VerifyMode.Peer (no verification at all).
+   * false`, or VerifyMode.None (no verification at all). OpenSSL clients
+   * verify the server under any non-zero mode, Peer or not (FailIfNoPeerCert
+   * or ClientOnce alone), so those verify the name too.
    */
   #checkClientName(mode: number): void {
-    if (this.#verifyName !== null || !this.#verifyHostname || (mode & VerifyMode.Peer) === 0) return;
+    if (this.#verifyName !== null || !this.#verifyHostname || mode === VerifyMode.None) return;
     throw new TypeError(
       "a client socket verifies the server's name: give `hostname` (or `servername`), " +
         "or opt out in words with `verifyHostname: false`",
@@ -389,9 +421,12 @@ export class SecureSocket implements AsyncDisposable, Disposable {
     if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
     // Without a name from the constructor, the host connected to is the one verified (as SecureSocket.connect does).
     this.#verifyName ??= checkPeerName(options?.hostname, "hostname") ?? null;
-    this.#checkClientName(this.#connection.active.verifyMode ?? VerifyMode.Peer);
+    const mode = this.#connection.active.verifyMode ?? VerifyMode.Peer;
+    this.#checkClientName(mode);
     let conn: Conn;
     try {
+      // The name is final now: a session that does not fit is refused before any connection is made.
+      this.#useSession(mode);
       conn = await platform.connect({ hostname: options.hostname, port: options.port });
     } catch (error) {
       this.close();
@@ -490,9 +525,11 @@ export class SecureSocket implements AsyncDisposable, Disposable {
     const openssl = this.#takeErrors();
     const ssl = this.#live;
     const verifyResult = Number(libssl().SSL_get_verify_result(ssl));
-    // Without VerifyMode.Peer OpenSSL records verification failures but goes
+    // A server verifies with VerifyMode.Peer, a client with any non-zero mode
+    // (OpenSSL's rule). Otherwise OpenSSL records verification failures but goes
     // on: the handshake then fails for another reason, which is what to report.
-    const verifying = (libssl().SSL_get_verify_mode(ssl) & VerifyMode.Peer) !== 0;
+    const mode = libssl().SSL_get_verify_mode(ssl);
+    const verifying = this.#connection.isServer ? (mode & VerifyMode.Peer) !== 0 : mode !== VerifyMode.None;
     const failure = verifying ? this.#connection.verifyFailure : null;
     const certificateFailed = openssl.some((e) => /certificate verify failed/i.test(e.reason));
     if (failure || (verifying && certificateFailed && verifyResult !== 0)) {
@@ -637,6 +674,8 @@ export class SecureSocket implements AsyncDisposable, Disposable {
   }
 
   #freeNative(): void {
+    this.#session?.fill(0);
+    this.#session = null;
     const native = this.#connection.native;
     if (!native.ssl) return;
     leaked.unregister(this);
