@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { LibraryLoadError } from "../lib/errors.ts";
 import { createRequire } from "node:module";
 import type {
   CallbackDefinition,
@@ -68,11 +67,12 @@ function koffi(): Koffi {
     const required = createRequire(import.meta.url)("koffi") as Koffi & { default?: Koffi };
     koffiModule = typeof required.load === "function" ? required : required.default!;
   } catch (error) {
+    // A plain Error on purpose: the loader (ffi/library.ts) lists it among the
+    // attempts of the LibraryLoadError it throws. Importing lib/errors.ts here
+    // would close an import cycle through ffi/runtime.ts, whose top-level
+    // await of this module would then never settle on Node.js.
     const reason = error instanceof Error ? error.message : String(error);
-    throw new LibraryLoadError(
-      `secsock on Node.js needs the "koffi" package to call OpenSSL (npm install koffi): ${reason}`,
-      [`koffi: ${reason}`],
-    );
+    throw new Error(`secsock on Node.js needs the "koffi" package to call OpenSSL (npm install koffi): ${reason}`);
   }
   return koffiModule;
 }

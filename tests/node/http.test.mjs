@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import https from "node:https";
 import { createRequire } from "node:module";
-import { join } from "node:path";
+import { isAbsolute, join } from "node:path";
 import { test } from "node:test";
 import { pathToFileURL } from "node:url";
 import { clientContext, fixture, fixturePath, npmDir, opensslServer, secsock, serverContext } from "./helpers.mjs";
@@ -15,7 +15,17 @@ import { clientContext, fixture, fixturePath, npmDir, opensslServer, secsock, se
 const packageJson = createRequire(import.meta.url)(join(npmDir, "package.json"));
 const node = await import(pathToFileURL(join(npmDir, packageJson.exports["./node"].import)).href);
 // undici as the application would have it: resolved from the package's own node_modules.
-const undici = await import(pathToFileURL(createRequire(join(npmDir, "package.json")).resolve("undici")).href);
+// (Bun resolves "undici" to a built-in module of its own, by name.)
+const undiciPath = createRequire(join(npmDir, "package.json")).resolve("undici");
+const undici = await import(isAbsolute(undiciPath) ? pathToFileURL(undiciPath).href : undiciPath);
+/**
+ * Bun swaps the undici package for a built-in stand-in whose Agent does not
+ * dispatch (no `connect` hook, no `close()`), so the dispatcher cannot run
+ * there; the server door (serveHttps) does.
+ */
+const noUndici = process.versions.bun
+  ? "Bun replaces the undici package with its own built-in stand-in, which has no working Agent"
+  : undefined;
 const { PrivateKey, VerifyMode, X509Certificate } = secsock;
 
 const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 20));
@@ -43,7 +53,9 @@ function mtlsServer() {
   };
 }
 
-test("dispatcher → openssl s_server -www -Verify 1: client certificate from an encrypted key via the callback", async () => {
+test("dispatcher → openssl s_server -www -Verify 1: client certificate from an encrypted key via the callback", {
+  skip: noUndici,
+}, async () => {
   const server = await opensslServer([
     "-cert",
     "server.pem",
@@ -81,7 +93,9 @@ test("dispatcher → openssl s_server -www -Verify 1: client certificate from an
   }
 });
 
-test("dispatcher → serveHttps (mutual TLS): bodies byte-exact, two requests on one connection", async () => {
+test("dispatcher → serveHttps (mutual TLS): bodies byte-exact, two requests on one connection", {
+  skip: noUndici,
+}, async () => {
   const s = mtlsServer();
   const ctx = clientContext({ alpnProtocols: ["http/1.1"] });
   ctx.useCertificateChainFile(fixturePath("client-chain.pem"));
