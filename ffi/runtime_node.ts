@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { LibraryLoadError } from "../lib/errors.ts";
 import { createRequire } from "node:module";
 import type {
   CallbackDefinition,
@@ -69,10 +68,11 @@ function koffi(): Koffi {
     koffiModule = typeof required.load === "function" ? required : required.default!;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new LibraryLoadError(
-      `secsock on Node.js needs the "koffi" package to call OpenSSL (npm install koffi): ${reason}`,
-      [`koffi: ${reason}`],
-    );
+    // A plain Error: ffi/library.ts turns a failed dlopen into LibraryLoadError (with this text among the
+    // attempts). Importing lib/errors.ts here would close a module cycle through runtime.ts's top-level
+    // await (lib/errors -> ffi/errors -> ffi/library -> ffi/runtime -> here -> lib/errors), and Node.js then
+    // never finishes loading the package.
+    throw new Error(`secsock on Node.js needs the "koffi" package to call OpenSSL (npm install koffi): ${reason}`);
   }
   return koffiModule;
 }
