@@ -230,6 +230,20 @@ if (!skipTests) {
     root,
     { SECSOCK_NPM_DIR: out },
   );
+  // `connFromSocket` (secsock/node) over Deno's node:net; `secsock/node` imports undici, found in npm/node_modules.
+  await run(
+    Deno.execPath(),
+    [
+      "test",
+      "--allow-all",
+      "--no-check",
+      "--no-config",
+      "--node-modules-dir=manual",
+      `${root}tests/node/postgres.test.mjs`,
+    ],
+    root,
+    { SECSOCK_NPM_DIR: out },
+  );
 }
 
 // ---------------------------------------------------------------------------
@@ -247,7 +261,7 @@ console.log(
 );
 const unexpected = paths.filter((p) =>
   !(p === "package.json" || p === "README.md" || p === "LICENSE" ||
-    /^esm\/(mod|node|ffi\/\w+|lib\/\w+|lib\/node\/\w+)\.(js|d\.ts)$/.test(p))
+    /^esm\/(mod|node|ffi\/\w+|lib\/\w+|lib\/(node|callbacks)\/\w+)\.(js|d\.ts)$/.test(p))
 );
 if (unexpected.length > 0) fail(`npm pack would ship files users do not need: ${unexpected.join(", ")}`);
 for (
