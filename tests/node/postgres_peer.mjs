@@ -178,6 +178,9 @@ export async function startPostgres({ roles }) {
     child.stderr.on("data", (chunk) => output += chunk);
     exited = new Promise((resolve) => child.once("close", resolve));
     await waitForPort(port, exited, () => output);
+    // The port opens before recovery ends (connections get 57P03 "starting up" until then): wait until
+    // pg_isready (libpq, over the Unix socket) says the server accepts connections.
+    await waitReady(bin, dir, port, () => output);
     return { port, log: () => output, stop };
   } catch (error) {
     await stop();
@@ -204,4 +207,22 @@ async function waitForPort(port, exited, log) {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`postgres did not listen on ${port} within 30 s:\n${log()}`);
+}
+
+/** Polls `pg_isready` (exit status 0: accepting connections) for up to 30 s. */
+async function waitReady(bin, dir, port, log) {
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    const status = await new Promise((resolve) => {
+      const child = spawn(`${bin}/pg_isready`, ["-q", "-h", dir, "-p", String(port), "-t", "2"], {
+        env: ENV,
+        stdio: "ignore",
+      });
+      child.once("error", () => resolve(-1));
+      child.once("close", resolve);
+    });
+    if (status === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`postgres did not become ready on ${port} within 30 s:\n${log()}`);
 }
