@@ -3,7 +3,8 @@
  * SecureSocket shaped like `tls.TLSSocket`, an undici dispatcher (HTTPS
  * client with everything a SecureSocketContext holds: client certificates
  * from encrypted keys, the four callbacks) and a `node:http` server over a
- * SecureSocketListener (mutual TLS, the client's certificate in the handler).
+ * SecureSocketListener (mutual TLS, the client's certificate in the handler),
+ * and `connFromSocket`, which hands a `net.Socket` to `SecureSocket.startTls`.
  * Runs on Deno and, through the npm package (`secsock/node`), on Node.js.
  *
  * @example
@@ -28,3 +29,4 @@ export {
 } from "./lib/node/duplex.ts";
 export { createDispatcher, type DispatcherOptions } from "./lib/node/https_client.ts";
 export { type HttpsServer, serveHttps, type ServeHttpsOptions, tlsSocketOf } from "./lib/node/https_server.ts";
+export { connFromSocket } from "./lib/node/socket_conn.ts";

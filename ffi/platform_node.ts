@@ -22,8 +22,10 @@ function netAddr(hostname: string | undefined, port: number | undefined): NetAdd
  * buffer in paused mode, so a slow reader stops the socket reading (TCP
  * backpressure); `write()` resolves once the bytes were handed to the kernel,
  * so the caller may reuse its buffer; half-close is supported both ways.
+ * Exported for `connFromSocket` (lib/node/socket_conn.ts), which hands
+ * users' own sockets to `SecureSocket.startTls`.
  */
-class NodeConn implements Conn {
+export class NodeConn implements Conn {
   readonly #socket: net.Socket;
   #leftover: Uint8Array | null = null;
   #ended = false;

@@ -230,6 +230,20 @@ if (!skipTests) {
     root,
     { SECSOCK_NPM_DIR: out },
   );
+  // `connFromSocket` (secsock/node) over Deno's node:net; `secsock/node` imports undici, found in npm/node_modules.
+  await run(
+    Deno.execPath(),
+    [
+      "test",
+      "--allow-all",
+      "--no-check",
+      "--no-config",
+      "--node-modules-dir=manual",
+      `${root}tests/node/postgres.test.mjs`,
+    ],
+    root,
+    { SECSOCK_NPM_DIR: out },
+  );
 }
 
 // ---------------------------------------------------------------------------
