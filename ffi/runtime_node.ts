@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { LibraryLoadError } from "../lib/errors.ts";
 import { createRequire } from "node:module";
 import type {
   CallbackDefinition,
@@ -69,10 +68,11 @@ function koffi(): Koffi {
     koffiModule = typeof required.load === "function" ? required : required.default!;
   } catch (error) {
     const reason = error instanceof Error ? error.message : String(error);
-    throw new LibraryLoadError(
-      `secsock on Node.js needs the "koffi" package to call OpenSSL (npm install koffi): ${reason}`,
-      [`koffi: ${reason}`],
-    );
+    // A plain Error: ffi/library.ts lists it among the attempts of its
+    // LibraryLoadError. Importing lib/errors.ts here would close an import
+    // cycle through ffi/runtime.ts, whose top-level await loads this module,
+    // and the package's import would never settle.
+    throw new Error(`secsock on Node.js needs the "koffi" package to call OpenSSL (npm install koffi): ${reason}`);
   }
   return koffiModule;
 }

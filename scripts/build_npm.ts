@@ -247,7 +247,7 @@ console.log(
 );
 const unexpected = paths.filter((p) =>
   !(p === "package.json" || p === "README.md" || p === "LICENSE" ||
-    /^esm\/(mod|node|ffi\/\w+|lib\/\w+|lib\/node\/\w+)\.(js|d\.ts)$/.test(p))
+    /^esm\/(mod|node|ffi\/\w+|lib\/\w+|lib\/(node|callbacks)\/\w+)\.(js|d\.ts)$/.test(p))
 );
 if (unexpected.length > 0) fail(`npm pack would ship files users do not need: ${unexpected.join(", ")}`);
 for (
