@@ -8,6 +8,7 @@
  * @module
  */
 import { libssl } from "../../ffi/library.ts";
+import { SharedCallback } from "../../ffi/callbacks.ts";
 import { clientHelloExtension } from "../../ffi/tls_extensions.ts";
 import { isNull, type Pointer, type PointerValue, writeInt32 } from "../../ffi/memory.ts";
 import {
@@ -51,7 +52,7 @@ export function setServerNameCallback(core: ContextCore, cb: ServerNameCallback 
   const handle = core.handle;
   checkCallback(cb, "setServerNameCallback()");
   core.serverNameCallback = cb;
-  libssl().SSL_CTX_set_client_hello_cb(handle, cb ? trampoline(core) : null, null);
+  libssl().SSL_CTX_set_client_hello_cb(handle, cb ? clientHelloTrampoline.pointer : null, null);
 }
 
 // ---- The trampoline ----
@@ -62,10 +63,8 @@ const CLIENT_HELLO_CALLBACK = {
   result: "i32",
 } as const satisfies CallbackDefinition;
 
-/** The context's client-hello trampoline; should the dispatch throw, C gets 0 (fail the handshake). */
-function trampoline(core: ContextCore): Pointer {
-  return core.trampoline("clientHello", CLIENT_HELLO_CALLBACK, dispatchTo(chooseContext, 1), 0);
-}
+/** The client-hello trampoline, one per process (ffi/callbacks.ts); should the dispatch throw, C gets 0 (fail the handshake). */
+const clientHelloTrampoline = new SharedCallback(CLIENT_HELLO_CALLBACK, dispatchTo(chooseContext, 1), 0);
 
 // ---- The dispatch ----
 

@@ -1,13 +1,14 @@
 /**
  * The certificate verification callback (§2), top to bottom: its types, the
  * setter's validation, the trampoline OpenSSL calls (`SSL_verify_cb`, one per
- * context), the per-connection dispatch (every report asked once, asynchronous
+ * process), the per-connection dispatch (every report asked once, asynchronous
  * answers on clients through SSL_set_retry_verify(3)), and X509StoreContext,
  * the view of OpenSSL's `X509_STORE_CTX` the callback receives.
  *
  * @module
  */
 import { libcrypto, libssl } from "../../ffi/library.ts";
+import { SharedCallback } from "../../ffi/callbacks.ts";
 import { type Pointer, readCString } from "../../ffi/memory.ts";
 import { stackElements } from "../../ffi/x509.ts";
 import { certificateIdentity, verificationPass } from "../../ffi/x509_verify.ts";
@@ -84,21 +85,29 @@ const VERIFY_CALLBACK = {
   result: "i32",
 } as const satisfies CallbackDefinition;
 
+let storeIndex: number | undefined;
+
+/** The connection whose peer `store` verifies (through the SSL in the store's ex_data). */
+function storeConnection(store: Pointer): Connection | undefined {
+  storeIndex ??= libssl().SSL_get_ex_data_X509_STORE_CTX_idx();
+  return connectionFor(libcrypto().X509_STORE_CTX_get_ex_data(store, storeIndex));
+}
+
 /**
- * Installs a context's verify trampoline (SSL_CTX_set_verify(3)); every
- * context has it from the start: it records the failing certificate for the
- * error and dispatches to the user's callback, if any. The connection is
- * found through the SSL the store belongs to. Should the dispatch itself
- * throw, C gets 0 (reject).
+ * The verify trampoline, one per process: it records the failing certificate
+ * for the error and dispatches to the user's callback, if any. The
+ * connection is found through the SSL the store belongs to. Should the
+ * dispatch itself throw, C gets 0 (reject).
  */
+const verifyTrampoline = new SharedCallback(VERIFY_CALLBACK, (ok, store) => {
+  if (store === null) return ok;
+  const connection = storeConnection(store);
+  return connection ? verifyReport(connection, ok, store) : ok;
+}, 0);
+
+/** Installs a context's verify trampoline (SSL_CTX_set_verify(3)); every context has it from the start. */
 export function installVerifyTrampoline(core: ContextCore): void {
-  const storeIndex = libssl().SSL_get_ex_data_X509_STORE_CTX_idx();
-  const pointer = core.trampoline("verify", VERIFY_CALLBACK, (ok, store) => {
-    if (store === null) return ok;
-    const connection = connectionFor(libcrypto().X509_STORE_CTX_get_ex_data(store, storeIndex));
-    return connection ? verifyReport(connection, ok, store) : ok;
-  }, 0);
-  libssl().SSL_CTX_set_verify(core.handle, 0, pointer);
+  libssl().SSL_CTX_set_verify(core.handle, 0, verifyTrampoline.pointer);
 }
 
 // ---- The dispatch, per connection ----
