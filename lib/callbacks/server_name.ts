@@ -26,6 +26,7 @@ import type { SecureSocket } from "../socket.ts";
 import { installAlpnSelect } from "./alpn.ts";
 import { checkCallback, type Connection, dispatchTo } from "./connection.ts";
 import { installKeylog } from "./keylog.ts";
+import { reportTrampoline } from "./verify.ts";
 import { installOcsp } from "./ocsp.ts";
 
 /**
@@ -114,7 +115,7 @@ function switchContext(connection: Connection, next: ContextCore): void {
   // listener's ALPN, key log and OCSP settings must keep applying there.
   inheritCallbacks(next, native.origin);
   // SSL_set_SSL_CTX moves certificate and key; verification settings are per SSL.
-  ssl.SSL_set_verify(handle, next.verifyMode ?? SSL_VERIFY_NONE, null);
+  ssl.SSL_set_verify(handle, next.verifyMode ?? SSL_VERIFY_NONE, reportTrampoline(next));
   ssl.SSL_set_verify_depth(handle, ssl.SSL_CTX_get_verify_depth(next.handle));
   // This runs in the client-hello callback, before OpenSSL looks the
   // session up: a session resumes only under the chosen context's policy.
