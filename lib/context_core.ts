@@ -55,6 +55,8 @@ export class ContextCore {
   sessionPolicyName: Uint8Array | null = null;
   readonly #sessionIdContext = new SessionIdContext();
   #contextSessionIdContext: Uint8Array | null = null;
+  /** The session ID context computed once the policy froze: it cannot change any more. */
+  #frozenSessionIdContext: Uint8Array<ArrayBuffer> | null = null;
 
   constructor(handle: Pointer) {
     // Before OpenSSL can call back into this context: no native callback is
@@ -76,6 +78,10 @@ export class ContextCore {
    * here outside secsock's own paths carry the same value.
    */
   sessionIdContext(): Uint8Array<ArrayBuffer> {
+    // Frozen policy (a socket exists): the value computed then stays right,
+    // and a socket costs one FFI call (SSL_set_session_id_context) instead of
+    // reading the policy back from the SSL_CTX.
+    if (this.#frozenSessionIdContext) return this.#frozenSessionIdContext;
     const value = this.#sessionIdContext.derive(this.handle, {
       verifyMode: this.verifyMode,
       verifyCallback: this.verifyCallback,
@@ -88,6 +94,7 @@ export class ContextCore {
       }
       this.#contextSessionIdContext = value;
     }
+    if (this.#inUse) this.#frozenSessionIdContext = value;
     return value;
   }
 
