@@ -19,8 +19,16 @@
  * @module
  */
 export { SecureSocketContext, type SecureSocketContextOptions, type TlsVersion } from "./lib/context.ts";
+export type { NodeStyleContextOptions } from "./lib/context_options.ts";
 export { type ClientCertificate, type ClientCertificateCallback } from "./lib/callbacks/client_certificate.ts";
-export { type ConnectOptions, SecureSocket, type SecureSocketOptions, type StartTlsOptions } from "./lib/socket.ts";
+export {
+  type ConnectOptions,
+  SecureSocket,
+  type SecureSocketOptions,
+  type StartTlsOptions,
+  type TlsHandshakeInfo,
+  type VerifyResult,
+} from "./lib/socket.ts";
 export { type ListenOptions, SecureSocketListener } from "./lib/listener.ts";
 export { X509Certificate } from "./lib/certificate.ts";
 export type { GeneralNameType, SubjectAltName } from "./lib/subject_alt_name.ts";
@@ -36,7 +44,15 @@ export {
   type X509StoreOptions,
 } from "./lib/x509_store.ts";
 export { checkEmail, checkHost, checkIP, type HostNameOptions } from "./lib/name_check.ts";
-export { type AlertInfo, describeAlert, formatInfo, type InfoCallback, InfoWhere } from "./lib/callbacks/info.ts";
+export {
+  type AlertInfo,
+  describeAlert,
+  describeState,
+  formatInfo,
+  type HandshakeState,
+  type InfoCallback,
+  InfoWhere,
+} from "./lib/callbacks/info.ts";
 export {
   CertificateVerificationError,
   type CertificateVerificationErrorOptions,
@@ -44,6 +60,7 @@ export {
   HandshakeError,
   LibraryLoadError,
   type OpenSSLErrorEntry,
+  type PeerAlert,
   SecureSocketError,
   type SecureSocketErrorOptions,
   SocketClosedError,

@@ -28,6 +28,7 @@ export const SSL_ERROR_WANT_RETRY_VERIFY = 12;
 // SSL_ctrl(3) / SSL_CTX_ctrl(3) commands (only ffi/ctrl.ts uses them).
 export const SSL_CTRL_MODE = 33;
 export const SSL_CTRL_SET_SESS_CACHE_MODE = 44;
+export const SSL_CTRL_SET_TLSEXT_SERVERNAME_CB = 53;
 export const SSL_CTRL_SET_TLSEXT_HOSTNAME = 55;
 export const SSL_CTRL_GET_TLSEXT_TICKET_KEYS = 58;
 export const SSL_CTRL_SET_TLSEXT_TICKET_KEYS = 59;
@@ -40,6 +41,8 @@ export const SSL_CTRL_CHAIN_CERT = 89;
 export const SSL_CTRL_SET_VERIFY_CERT_STORE = 106;
 export const SSL_CTRL_SET_MIN_PROTO_VERSION = 123;
 export const SSL_CTRL_SET_MAX_PROTO_VERSION = 124;
+export const SSL_CTRL_GET_MIN_PROTO_VERSION = 130;
+export const SSL_CTRL_GET_MAX_PROTO_VERSION = 131;
 export const SSL_CTRL_SET_RETRY_VERIFY = 136;
 export const SSL_CTRL_GET_VERIFY_CERT_STORE = 137;
 
@@ -56,6 +59,10 @@ export const TLS1_3_VERSION = 0x0304;
 export const SSL_OP_NO_TICKET = 1n << 14n;
 export const SSL_OP_NO_COMPRESSION = 1n << 17n;
 export const SSL_OP_NO_RENEGOTIATION = 1n << 30n;
+/** OpenSSL 3.2+: do not send RFC 8879 compressed certificates (ignored by 3.0, which has no such option). */
+export const SSL_OP_NO_TX_CERTIFICATE_COMPRESSION = 1n << 32n;
+/** OpenSSL 3.2+: do not offer to receive RFC 8879 compressed certificates. */
+export const SSL_OP_NO_RX_CERTIFICATE_COMPRESSION = 1n << 33n;
 export const SSL_MODE_RELEASE_BUFFERS = 0x10n;
 export const SSL_SESS_CACHE_SERVER = 0x2n;
 export const SSL_SESS_CACHE_NO_INTERNAL = 0x300n;

@@ -13,6 +13,8 @@ import {
   BIO_C_SET_BUF_MEM_EOF_RETURN,
   SSL_CTRL_CHAIN,
   SSL_CTRL_CHAIN_CERT,
+  SSL_CTRL_GET_MAX_PROTO_VERSION,
+  SSL_CTRL_GET_MIN_PROTO_VERSION,
   SSL_CTRL_GET_TLSEXT_STATUS_REQ_OCSP_RESP,
   SSL_CTRL_GET_TLSEXT_TICKET_KEYS,
   SSL_CTRL_GET_VERIFY_CERT_STORE,
@@ -22,6 +24,7 @@ import {
   SSL_CTRL_SET_RETRY_VERIFY,
   SSL_CTRL_SET_SESS_CACHE_MODE,
   SSL_CTRL_SET_TLSEXT_HOSTNAME,
+  SSL_CTRL_SET_TLSEXT_SERVERNAME_CB,
   SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB,
   SSL_CTRL_SET_TLSEXT_STATUS_REQ_OCSP_RESP,
   SSL_CTRL_SET_TLSEXT_STATUS_REQ_TYPE,
@@ -47,6 +50,16 @@ export function ctxSetMaxProtoVersion(ctx: Pointer, version: number): boolean {
   return libssl().SSL_CTX_ctrl(ctx, SSL_CTRL_SET_MAX_PROTO_VERSION, BigInt(version), null) === 1n;
 }
 
+/** `SSL_CTX_get_min_proto_version(3)`: the lowest version allowed, 0 when there is no bound. */
+export function ctxGetMinProtoVersion(ctx: Pointer): number {
+  return Number(libssl().SSL_CTX_ctrl(ctx, SSL_CTRL_GET_MIN_PROTO_VERSION, 0n, null));
+}
+
+/** `SSL_CTX_get_max_proto_version(3)`: the highest version allowed, 0 when there is no bound. */
+export function ctxGetMaxProtoVersion(ctx: Pointer): number {
+  return Number(libssl().SSL_CTX_ctrl(ctx, SSL_CTRL_GET_MAX_PROTO_VERSION, 0n, null));
+}
+
 /** `SSL_CTX_set_session_cache_mode(3)`: returns the previous mode (it cannot fail). */
 export function ctxSetSessionCacheMode(ctx: Pointer, mode: bigint): bigint {
   return libssl().SSL_CTX_ctrl(ctx, SSL_CTRL_SET_SESS_CACHE_MODE, mode, null);
@@ -65,6 +78,11 @@ export function ctxGetTicketKeys(ctx: Pointer, out: Uint8Array): boolean {
 /** `SSL_CTX_set_tlsext_status_cb(3)`: installs (or, with null, removes) the OCSP status callback. */
 export function ctxSetStatusCallback(ctx: Pointer, callback: PointerValue): boolean {
   return libssl().SSL_CTX_callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_STATUS_REQ_CB, callback) === 1n;
+}
+
+/** `SSL_CTX_set_tlsext_servername_callback(3)`: installs (or, with null, removes) the servername callback. */
+export function ctxSetServernameCallback(ctx: Pointer, callback: PointerValue): boolean {
+  return libssl().SSL_CTX_callback_ctrl(ctx, SSL_CTRL_SET_TLSEXT_SERVERNAME_CB, callback) === 1n;
 }
 
 /** `SSL_CTX_clear_chain_certs(3)`: forgets the chain sent after the certificate (it cannot fail). */

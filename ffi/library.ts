@@ -100,12 +100,12 @@ function open<S extends ForeignInterface>(
   return null;
 }
 
-let loaded: { ssl: SslLibrary; crypto: CryptoLibrary; version: string } | null = null;
+let loaded: { ssl: SslLibrary; crypto: CryptoLibrary; version: string; number: number } | null = null;
 
 /** OpenSSL 3.0.0 as `OpenSSL_version_num()` reports it (0xMNN00PP0L). */
 const MIN_VERSION = 0x30000000;
 
-function load(): { ssl: SslLibrary; crypto: CryptoLibrary; version: string } {
+function load(): { ssl: SslLibrary; crypto: CryptoLibrary; version: string; number: number } {
   if (loaded) return loaded;
   const attempts: string[] = [];
   // libcrypto first: libssl depends on it, and its version is the one we check.
@@ -132,7 +132,7 @@ function load(): { ssl: SslLibrary; crypto: CryptoLibrary; version: string } {
       attempts,
     );
   }
-  loaded = { ssl: ssl.symbols, crypto: crypto.symbols, version: text };
+  loaded = { ssl: ssl.symbols, crypto: crypto.symbols, version: text, number: num };
   return loaded;
 }
 
@@ -157,4 +157,13 @@ export function libcrypto(): CryptoLibrary {
  */
 export function opensslVersion(): string {
   return (loaded ?? load()).version;
+}
+
+/**
+ * True when the loaded OpenSSL is at least `major.minor`, from
+ * `OpenSSL_version_num(3)` (0xMNN00PP0): for features and numbering that
+ * differ between releases (e.g. the handshake states added in 3.2).
+ */
+export function opensslAtLeast(major: number, minor: number): boolean {
+  return (loaded ?? load()).number >= ((major << 28) | (minor << 20)) >>> 0;
 }

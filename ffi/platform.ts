@@ -74,6 +74,10 @@ export interface Conn {
   readonly remoteAddr: Addr;
   /** TCP only: disables Nagle's algorithm (optional; a Deno.TcpConn has it). */
   setNoDelay?(noDelay?: boolean): void;
+  /** Lets a pending read keep the process alive again (optional; `Deno.Conn` has it). */
+  ref?(): void;
+  /** A pending read no longer keeps the process alive (optional; `Deno.Conn` has it). */
+  unref?(): void;
 }
 
 /** A TCP listener. `Deno.TcpListener` is one. */

@@ -97,6 +97,16 @@ class NodeConn implements Conn {
     this.#socket.destroy();
     this.#wake();
   }
+
+  /** As `Deno.Conn.ref()`: the socket keeps the event loop alive again. */
+  ref(): void {
+    this.#socket.ref();
+  }
+
+  /** As `Deno.Conn.unref()`: the socket (and a read waiting on it) no longer keeps the event loop alive. */
+  unref(): void {
+    this.#socket.unref();
+  }
 }
 
 /**

@@ -9,7 +9,7 @@
 import { SecureSocketError } from "../lib/errors.ts";
 import { libcrypto, libssl } from "./library.ts";
 import { HOST_CHECK_FLAGS } from "./constants.ts";
-import { ctxGetVerifyCertStore } from "./ctrl.ts";
+import { ctxGetMaxProtoVersion, ctxGetMinProtoVersion, ctxGetVerifyCertStore } from "./ctrl.ts";
 import { cursorTo, isNull, type Pointer, pointerKey, type PointerValue, readBytes, readCString } from "./memory.ts";
 
 /** DER encoding of a session (what `socket.session` returns). */
@@ -104,6 +104,33 @@ function certificateDigest(x509: Pointer): Uint8Array<ArrayBuffer> {
 }
 
 /**
+ * A context's handshake policy beyond trust: the security level
+ * (SSL_CTX_get_security_level(3)), the protocol range
+ * (SSL_CTX_get_min_proto_version(3), SSL_CTX_get_max_proto_version(3);
+ * 0 = no bound) and every cipher it accepts, TLS 1.3 suites included, in
+ * preference order (SSL_CTX_get_ciphers(3)). A resumed session keeps the key strength
+ * and cipher of the handshake that made it, so each of these is part of the
+ * policy a session ID context names.
+ */
+function handshakePolicy(ctx: Pointer): string[] {
+  const ssl = libssl();
+  const crypto = libcrypto();
+  const ciphers: string[] = [];
+  const stack = ssl.SSL_CTX_get_ciphers(ctx);
+  if (!isNull(stack)) {
+    const count = crypto.OPENSSL_sk_num(stack);
+    for (let i = 0; i < count; i++) {
+      ciphers.push(readCString(ssl.SSL_CIPHER_get_name(crypto.OPENSSL_sk_value(stack, i))) ?? "?");
+    }
+  }
+  return [
+    `security-level:${ssl.SSL_CTX_get_security_level(ctx)}`,
+    `versions:${ctxGetMinProtoVersion(ctx)}-${ctxGetMaxProtoVersion(ctx)}`,
+    `ciphers:${ciphers.join(":")}`,
+  ];
+}
+
+/**
  * The native state of an `SSL_CTX` that decides which peer certificates it
  * accepts, read cheaply, so a derived value can be cached until it changes.
  * Certificates can be added to a store but never removed, so the number of
@@ -112,8 +139,13 @@ function certificateDigest(x509: Pointer): Uint8Array<ArrayBuffer> {
 export interface VerificationState {
   /** The store peers are verified against: the verify store when one is set, else the certificate store. */
   store: PointerValue;
-  /** A key that changes when the store, its contents, the own certificate or the parameters change. */
+  /**
+   * A key that changes when the store, its contents, the own certificate,
+   * the parameters, the security level, the protocol range or the ciphers change.
+   */
   key: string;
+  /** The handshake policy part (security level, versions, ciphers), read once for both key and material. */
+  policy: string[];
 }
 
 /** Reads the verification state of a context. */
@@ -124,20 +156,23 @@ export function verificationState(ctx: Pointer): VerificationState {
   const objects = isNull(store) ? -1 : crypto.OPENSSL_sk_num(crypto.X509_STORE_get0_objects(store));
   const param = ssl.SSL_CTX_get0_param(ctx);
   const flags = isNull(param) ? 0n : crypto.X509_VERIFY_PARAM_get_flags(param);
+  const policy = handshakePolicy(ctx);
   const key = [
     pointerKey(store),
     objects,
     pointerKey(ssl.SSL_CTX_get0_certificate(ctx)),
     ssl.SSL_CTX_get_verify_depth(ctx),
     flags,
+    ...policy,
   ].join(":");
-  return { store, key };
+  return { store, key, policy };
 }
 
 /**
  * What a context's policy digest covers from native state: the sorted
  * SHA-256 fingerprints of the trusted certificates, the own certificate's
- * fingerprint, the verify depth and the verification flags.
+ * fingerprint, the verify depth, the verification flags, the security level,
+ * the protocol range and the accepted ciphers.
  */
 export function verificationMaterial(ctx: Pointer, state: VerificationState): string[] {
   const ssl = libssl();
@@ -161,6 +196,7 @@ export function verificationMaterial(ctx: Pointer, state: VerificationState): st
     `depth:${ssl.SSL_CTX_get_verify_depth(ctx)}`,
     `flags:${isNull(param) ? 0 : crypto.X509_VERIFY_PARAM_get_flags(param).toString(16)}`,
     `trust:${trusted.join(",")}`,
+    ...state.policy,
   ];
 }
 

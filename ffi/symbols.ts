@@ -104,6 +104,8 @@ export const SSL_SYMBOLS = {
   SSL_set_info_callback: { parameters: ["pointer", "function"], result: "void" },
   // long SSL_get_verify_result(const SSL *ssl);
   SSL_get_verify_result: { parameters: ["pointer"], result: "i64" },
+  // OSSL_HANDSHAKE_STATE SSL_get_state(const SSL *ssl);
+  SSL_get_state: { parameters: ["pointer"], result: "i32" },
   // int SSL_get_verify_mode(const SSL *s);
   SSL_get_verify_mode: { parameters: ["pointer"], result: "i32" },
   // X509 *SSL_get1_peer_certificate(const SSL *s);
@@ -114,6 +116,8 @@ export const SSL_SYMBOLS = {
   SSL_get_version: { parameters: ["pointer"], result: "pointer" },
   // const SSL_CIPHER *SSL_get_current_cipher(const SSL *s);
   SSL_get_current_cipher: { parameters: ["pointer"], result: "pointer" },
+  // STACK_OF(SSL_CIPHER) *SSL_CTX_get_ciphers(const SSL_CTX *ctx);
+  SSL_CTX_get_ciphers: { parameters: ["pointer"], result: "pointer" },
   // const char *SSL_CIPHER_get_name(const SSL_CIPHER *c);
   SSL_CIPHER_get_name: { parameters: ["pointer"], result: "pointer" },
   // const char *SSL_state_string_long(const SSL *s);

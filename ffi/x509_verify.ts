@@ -59,6 +59,20 @@ export function certificateIdentity(x509: PointerValue): string {
   return hex;
 }
 
+/**
+ * The identities (see certificateIdentity) of the chain OpenSSL has built so
+ * far in `store`, leaf first (`X509_STORE_CTX_get0_chain(3)`), joined.
+ */
+export function chainIdentity(store: Pointer): string {
+  const crypto = libcrypto();
+  const chain = crypto.X509_STORE_CTX_get0_chain(store);
+  if (isNull(chain)) return "none";
+  const count = crypto.OPENSSL_sk_num(chain);
+  const parts: string[] = [];
+  for (let i = 0; i < count; i++) parts.push(certificateIdentity(crypto.OPENSSL_sk_value(chain, i)));
+  return parts.join(",");
+}
+
 /** A new, empty X509_STORE; the caller owns it. */
 export function newX509Store(): Pointer {
   const store = libcrypto().X509_STORE_new();

@@ -6,12 +6,14 @@
  *
  * @module
  */
-import { libcrypto, libssl } from "../ffi/library.ts";
+import { libcrypto, libssl, opensslAtLeast } from "../ffi/library.ts";
 import { clearErrors } from "../ffi/errors.ts";
 import {
   SSL_MODE_RELEASE_BUFFERS,
   SSL_OP_NO_COMPRESSION,
   SSL_OP_NO_RENEGOTIATION,
+  SSL_OP_NO_RX_CERTIFICATE_COMPRESSION,
+  SSL_OP_NO_TX_CERTIFICATE_COMPRESSION,
   TLS1_1_VERSION,
   TLS1_2_VERSION,
   TLS1_3_VERSION,
@@ -37,11 +39,21 @@ import { type InfoCallback, setContextInfoCallback } from "./callbacks/info.ts";
 import { type KeylogCallback, setKeylogCallback, useKeylogFileFromEnv } from "./callbacks/keylog.ts";
 import { type OcspResponseCallback, setOcspResponse, setOcspResponseCallback } from "./callbacks/ocsp.ts";
 import { type Password, type PasswordCallback, setPasswordCallback } from "./callbacks/password.ts";
-import { type ServerNameCallback, setServerNameCallback } from "./callbacks/server_name.ts";
+import {
+  installServerNameTrampolines,
+  type ServerNameCallback,
+  setServerNameCallback,
+} from "./callbacks/server_name.ts";
 import { type SessionCacheCallbacks, setSessionCacheCallbacks } from "./callbacks/session.ts";
 import { installVerifyTrampoline, setVerifyCallback, type VerifyCallback } from "./callbacks/verify.ts";
 import { newX509, toCertificates, type X509Certificate } from "./certificate.ts";
 import { ContextCore } from "./context_core.ts";
+import {
+  applyNodeStyleCredentials,
+  checkNodeStyleOptions,
+  type NodeStyleContextOptions,
+  nodeStyleVerifyMode,
+} from "./context_options.ts";
 import {
   SecureSocketError,
   SocketClosedError,
@@ -62,8 +74,13 @@ const VERSIONS: Record<TlsVersion, number> = {
   "TLSv1.3": TLS1_3_VERSION,
 };
 
-/** Options of {@linkcode SecureSocketContext}. */
-export interface SecureSocketContextOptions {
+/**
+ * Options of {@linkcode SecureSocketContext}. Node's names (`cert`, `key`,
+ * `passphrase`, `pfx`, `requestCert`, `rejectUnauthorized`, `ALPNProtocols`,
+ * see {@linkcode NodeStyleContextOptions}) are accepted too, as an
+ * alternative to the setters; contradictory combinations are a TypeError.
+ */
+export interface SecureSocketContextOptions extends NodeStyleContextOptions {
   /** Lowest protocol version allowed; default "TLSv1.2". */
   minVersion?: TlsVersion;
   /** Highest protocol version allowed; default: the highest OpenSSL supports. */
@@ -88,7 +105,9 @@ export interface SecureSocketContextOptions {
   useSystemTrust?: boolean;
   /**
    * {@linkcode VerifyMode} flags. Default: clients verify the server
-   * (`Peer`), servers do not ask for client certificates (`None`).
+   * (`Peer`), servers do not ask for client certificates (`None`). A client
+   * verifies the server (and its name) under any mode but `None`, as OpenSSL
+   * does; a server asks for a certificate only with `Peer`.
    */
   verifyMode?: number;
   /**
@@ -102,6 +121,18 @@ export interface SecureSocketContextOptions {
   requestOcsp?: boolean;
   /** Client: offer TLS 1.3 post-handshake authentication (the server may ask for a certificate later). */
   postHandshakeAuth?: boolean;
+  /**
+   * TLS 1.3 certificate compression (RFC 8879). Default: OpenSSL's default,
+   * which on OpenSSL 3.2+ (3.5 in Debian 13) is on: each end offers to
+   * decompress the peer's certificate, and a client compresses its own for a
+   * server that offers (OpenSSL compresses a server's certificate only when
+   * it was compressed ahead of time). `false` turns both off
+   * (SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION),
+   * e.g. for a middlebox or a peer that mishandles compressed certificates.
+   * OpenSSL 3.0 cannot compress certificates: there the option is accepted
+   * and changes nothing.
+   */
+  certificateCompression?: boolean;
 }
 
 let coreOf: (ctx: SecureSocketContext) => ContextCore;
@@ -183,6 +214,10 @@ export class SecureSocketContext implements Disposable {
       leaked.register(this, this.#core, this);
       return;
     }
+    checkNodeStyleOptions(options);
+    if (options.certificateCompression !== undefined && typeof options.certificateCompression !== "boolean") {
+      throw new TypeError("`certificateCompression` must be a boolean");
+    }
     const ssl = libssl();
     clearErrors();
     const handle = ssl.SSL_CTX_new(ssl.TLS_method());
@@ -191,7 +226,12 @@ export class SecureSocketContext implements Disposable {
     leaked.register(this, this.#core, this);
     try {
       installVerifyTrampoline(this.#core);
+      installServerNameTrampolines(this.#core);
       ssl.SSL_CTX_set_options(handle, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION);
+      // OpenSSL 3.0 has no such options (bits 32 and 33 are unassigned there): leave them unset.
+      if (options.certificateCompression === false && opensslAtLeast(3, 2)) {
+        ssl.SSL_CTX_set_options(handle, SSL_OP_NO_TX_CERTIFICATE_COMPRESSION | SSL_OP_NO_RX_CERTIFICATE_COMPRESSION);
+      }
       ctxSetMode(handle, SSL_MODE_RELEASE_BUFFERS);
       // Derived from the policy, again for each connection (see lib/session.ts).
       this.#core.sessionIdContext();
@@ -220,8 +260,12 @@ export class SecureSocketContext implements Disposable {
       if (options.useSystemTrust ?? true) this.#core.serverAuthStore = newSystemStore();
       const cas = options.ca === undefined ? [] : Array.isArray(options.ca) ? options.ca : [options.ca];
       for (const ca of cas) this.addTrustedCertificate(ca);
-      if (options.verifyMode !== undefined) this.#core.verifyMode = checkVerifyMode(options.verifyMode);
-      if (options.alpnProtocols) setAlpnProtocols(this.#core, options.alpnProtocols);
+      const verifyMode = options.verifyMode ?? nodeStyleVerifyMode(options);
+      if (verifyMode !== undefined) this.#core.verifyMode = checkVerifyMode(verifyMode);
+      const alpnProtocols = options.alpnProtocols ?? options.ALPNProtocols;
+      if (alpnProtocols) setAlpnProtocols(this.#core, alpnProtocols);
+      // After the trust options; the same setters as useCertificateChain()/usePrivateKey()/usePkcs12().
+      applyNodeStyleCredentials(this, options);
       if (options.requestOcsp) this.#core.requestOcsp = true;
       if (options.postHandshakeAuth) ssl.SSL_CTX_set_post_handshake_auth(handle, 1);
       useKeylogFileFromEnv(this.#core);
@@ -411,6 +455,8 @@ export class SecureSocketContext implements Disposable {
   /**
    * Sets the verification mode ({@linkcode VerifyMode} flags) and, when given,
    * the verification callback (§2). Frozen once sockets exist (ContextInUseError).
+   * With `VerifyMode.None` a client's callback still runs but cannot reject:
+   * its `false` is ignored, as in OpenSSL.
    *
    * @example
    * ```ts
@@ -427,7 +473,9 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Sets the verification callback (§2), called for each certificate of the
-   * peer's chain, deepest first. Null removes it.
+   * peer's chain, deepest first. Null removes it. Under `VerifyMode.None` (on
+   * a client) it observes the chain but cannot reject it: OpenSSL ignores
+   * its `false` and completes the handshake.
    *
    * @example
    * ```ts
@@ -551,7 +599,11 @@ export class SecureSocketContext implements Disposable {
    * them (and their client-authentication policy, see setSessionIdContext)
    * resume each other's sessions; setting new keys rotates them (older
    * tickets then fall back to a full handshake). The copy handed to OpenSSL
-   * is zeroed; `keys` stays the caller's to zero.
+   * is zeroed; `keys` stays the caller's to zero. Only the listener's context
+   * counts: OpenSSL encrypts and decrypts tickets with the keys of the context
+   * a connection was accepted on, also after a servername callback picked
+   * another context, so keys set on such a context are never used, and
+   * rotating the listener's keys revokes the tickets of every SNI context.
    *
    * @example
    * ```ts
@@ -625,7 +677,10 @@ export class SecureSocketContext implements Disposable {
 
   /**
    * Stores server sessions in an external cache instead of OpenSSL's own
-   * (null restores the default: stateless tickets).
+   * (null restores the default: stateless tickets). Only the listener's
+   * context counts: OpenSSL uses the session cache of the context a
+   * connection was accepted on, also after a servername callback picked
+   * another context, whose own cache callbacks are never called.
    *
    * @example
    * ```ts

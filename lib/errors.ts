@@ -22,6 +22,7 @@
  * @module
  */
 import { drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
+import { alertName, receivedAlertCode } from "./alerts.ts";
 
 export type { OpenSSLErrorEntry };
 
@@ -29,6 +30,34 @@ export type { OpenSSLErrorEntry };
 export interface SecureSocketErrorOptions extends ErrorOptions {
   /** OpenSSL error queue entries (none when omitted; see {@linkcode SecureSocketError.fromQueue}). */
   openssl?: OpenSSLErrorEntry[];
+}
+
+/**
+ * The fatal alert the peer sent, when a connection failed because of it
+ * (on {@linkcode SecureSocketError.alert}).
+ *
+ * @example
+ * ```ts
+ * import { type PeerAlert, SecureSocketError } from "@secsock/secsock";
+ * function peerAlert(error: unknown): PeerAlert | undefined {
+ *   return error instanceof SecureSocketError ? error.alert : undefined;
+ * }
+ * ```
+ */
+export interface PeerAlert {
+  /** The alert description code (e.g. 116). */
+  code: number;
+  /** Its IANA name (e.g. "certificate_required"), the same on every OpenSSL version. */
+  description: string;
+}
+
+/** The first alert received from the peer that the OpenSSL entries report. */
+function peerAlert(entries: OpenSSLErrorEntry[]): PeerAlert | undefined {
+  for (const entry of entries) {
+    const code = receivedAlertCode(entry.code);
+    if (code !== null) return { code, description: alertName(code) };
+  }
+  return undefined;
 }
 
 function describe(message: string, entries: OpenSSLErrorEntry[]): string {
@@ -53,6 +82,13 @@ function describe(message: string, entries: OpenSSLErrorEntry[]): string {
 export class SecureSocketError extends Error {
   /** The OpenSSL error queue at the point of failure, oldest first. */
   readonly openssl: OpenSSLErrorEntry[];
+  /**
+   * Set when the connection failed because the peer sent a fatal alert
+   * (OpenSSL reports that as an error queue entry): its code and IANA name,
+   * e.g. `{ code: 116, description: "certificate_required" }` from a TLS 1.3
+   * server that wanted a client certificate. Undefined otherwise.
+   */
+  readonly alert?: PeerAlert;
 
   /**
    * Creates an error with the OpenSSL entries given (none by default); it
@@ -66,6 +102,8 @@ export class SecureSocketError extends Error {
     super(describe(message, entries), options);
     this.name = new.target.name;
     this.openssl = entries;
+    const alert = peerAlert(entries);
+    if (alert) this.alert = alert;
   }
 
   /**

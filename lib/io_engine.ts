@@ -25,6 +25,15 @@
  *   `SocketClosedError`; nothing more is sent.
  * - A failed transport write fails the write side (this and later writes,
  *   closeWrite()); reads go on until the transport's own read fails or ends.
+ * - **Output a peer does not read is bounded.** Reading can make OpenSSL
+ *   answer (KeyUpdates, refused renegotiations) without limit; once more than
+ *   OUTPUT_LIMIT bytes wait in the write BIO the connection fails with a
+ *   SecureSocketError and is closed. Above OUTPUT_LOW_MARK the transport is
+ *   read in small pieces, so one read cannot overshoot the limit by much.
+ * - **Native calls never nest.** An I/O method started inside an OpenSSL
+ *   callback is refused on that callback's own socket, and on any other
+ *   socket waits until the native call in progress has returned (so it
+ *   cannot clear or add to that call's error queue).
  *
  * Costs kept off the per-record path: no allocation per record (flush
  * buffers come from shared pools, the transport read buffer adapts to the
@@ -69,6 +78,22 @@ const SMALL_TRANSPORT_BUFFER = 1024;
  * buffers sized for bulk transfers.
  */
 const RECORD_TRANSPORT_BUFFER = 16384 + 256 + 5;
+/**
+ * Output waiting in the write BIO above which the peer is cut off: far above
+ * what writing leaves there (one WRITE_CHUNK of records, or a handshake
+ * flight), reached only by a peer that makes this end answer (KeyUpdate
+ * requests, renegotiation attempts refused with an alert) and does not read.
+ */
+const OUTPUT_LIMIT = 1024 * 1024;
+/**
+ * Output backlog above which the transport is read THROTTLED_READ bytes at a
+ * time: one piece of ciphertext can then make only a few KiB of answers
+ * (a 4-byte HelloRequest makes a 31-byte alert record).
+ */
+const OUTPUT_LOW_MARK = 256 * 1024;
+/** Transport read size while the output backlog is above OUTPUT_LOW_MARK. */
+const THROTTLED_READ = 1024;
+
 /** Room for WRITE_CHUNK plus record overhead. */
 const FLUSH_BUFFER = WRITE_CHUNK + 4 * 512;
 /**
@@ -84,6 +109,26 @@ const SMALL_FLUSH_BUFFER = 8192;
  */
 const flushBuffers = new BufferPool(FLUSH_BUFFER, 16);
 const smallFlushBuffers = new BufferPool(SMALL_FLUSH_BUFFER, 64);
+
+/**
+ * Native calls in progress, over every socket. OpenSSL's error queue is per
+ * thread: an I/O method of one socket run inside another socket's callback
+ * would clear or add to the reasons of the call in progress, so it waits
+ * (see `admit`).
+ */
+let nativeCalls = 0;
+const settled: Promise<void> = Promise.resolve();
+
+/** True while some socket's OpenSSL call is in progress (code runs inside its callback). */
+export function insideNativeCall(): boolean {
+  return nativeCalls > 0;
+}
+
+// What `#native` calls: one switch, no closure per call.
+const OP_READ = 0;
+const OP_WRITE = 1;
+const OP_HANDSHAKE = 2;
+const OP_SHUTDOWN = 3;
 
 /**
  * What the engine reads from its socket. One table serves every socket (its
@@ -107,6 +152,13 @@ export interface IoHost {
   ready(socket: SecureSocket): Promise<void> | null;
   /** Frees the native state once a call during which close() ran has returned. */
   freeNative(socket: SecureSocket): void;
+  /** Closes the socket (SecureSocket.close). */
+  close(socket: SecureSocket): void;
+}
+
+/** The refusal of I/O started inside an OpenSSL callback of the same socket (or, if not deferred, of another). */
+function insideCallbackError(): SecureSocketError {
+  return new SecureSocketError("SecureSocket I/O cannot be started from inside an OpenSSL callback", { openssl: [] });
 }
 
 /** True when `error` says the call paused for an asynchronous callback's answer. */
@@ -125,6 +177,8 @@ export class IoEngine {
   #inCall = 0;
   #transportEof = false;
   #inBuffer: Uint8Array<ArrayBuffer> | null = null;
+  /** The transport read buffer while the output backlog is high (made only then). */
+  #throttledBuffer: Uint8Array<ArrayBuffer> | null = null;
   /** The transport read in flight: concurrent readers share it. */
   #filling: Promise<boolean> | null = null;
   /** True while the flusher runs. */
@@ -207,34 +261,65 @@ export class IoEngine {
    */
   outsideCall(): Pointer {
     const ssl = this.#host.ssl(this.#socket);
-    if (this.#inCall > 0) {
-      throw new SecureSocketError("SecureSocket I/O cannot be started from inside an OpenSSL callback", {
-        openssl: [],
-      });
-    }
+    if (this.#inCall > 0) throw insideCallbackError();
     return ssl;
   }
 
   /**
-   * Starts one OpenSSL I/O call: the live SSL, with a clean error queue (so
-   * what the call leaves there is its own). Pair with `leave`. The native
-   * call itself cannot throw: every callback catches its own exceptions.
+   * First step of every I/O method, before any native work. Inside one of
+   * this socket's own callbacks: refused (throws). Inside another socket's
+   * callback: a promise to await first, so this socket's native calls run
+   * after that call has returned (microtasks run only once the native call
+   * and the JavaScript that made it have returned). Otherwise null.
    */
-  enter(): Pointer {
+  admit(): Promise<void> | null {
+    if (this.#inCall > 0) throw insideCallbackError();
+    return nativeCalls > 0 ? settled : null;
+  }
+
+  /**
+   * One OpenSSL I/O call (`op`), bracketed: a clean error queue before (so
+   * what the call leaves there is its own), the in-call counts restored
+   * whatever happens (an FFI argument error must not leave the socket
+   * "inside a callback" for good), then `#leave`.
+   */
+  #native(op: number, buffer: Uint8Array<ArrayBuffer> | null, length: number): number {
     const ssl = this.outsideCall();
+    // Started from another socket's callback, the call would clear that call's errors (see admit).
+    if (nativeCalls > 0) throw insideCallbackError();
     // Failures drain the queue (see leave), so it is normally empty: peeking
     // is cheaper than clearing on every record.
     if (libcrypto().ERR_peek_error() !== 0n) clearErrors();
+    const lib = libssl();
+    let result = -1;
     this.#inCall++;
-    return ssl;
+    nativeCalls++;
+    try {
+      switch (op) {
+        case OP_READ:
+          result = lib.SSL_read(ssl, buffer!, length);
+          break;
+        case OP_WRITE:
+          result = lib.SSL_write(ssl, buffer!, length);
+          break;
+        case OP_HANDSHAKE:
+          result = lib.SSL_do_handshake(ssl);
+          break;
+        default:
+          result = lib.SSL_shutdown(ssl);
+      }
+    } finally {
+      this.#inCall--;
+      nativeCalls--;
+      // close() from inside a callback is deferred until OpenSSL has returned.
+      if (this.#host.closed(this.#socket)) this.#host.freeNative(this.#socket);
+    }
+    return this.#leave(ssl, result);
   }
 
   /** Ends an I/O call: records SSL_get_error in `sslError` and returns `result`. */
-  leave(ssl: Pointer, result: number): number {
-    this.#inCall--;
-    // close() from inside a callback is deferred until OpenSSL has returned.
+  #leave(ssl: Pointer, result: number): number {
     if (this.#host.closed(this.#socket)) {
-      this.#host.freeNative(this.#socket);
       this.#host.callbacks(this.#socket).errors.rethrow();
       throw new SocketClosedError("SecureSocket");
     }
@@ -255,8 +340,7 @@ export class IoEngine {
 
   /** SSL_do_handshake(3), bracketed. */
   doHandshake(): number {
-    const ssl = this.enter();
-    return this.leave(ssl, libssl().SSL_do_handshake(ssl));
+    return this.#native(OP_HANDSHAKE, null, 0);
   }
 
   /**
@@ -398,7 +482,12 @@ export class IoEngine {
   async #readTransport(into: Uint8Array<ArrayBuffer> | undefined): Promise<boolean> {
     try {
       const conn = this.#conn();
-      const buffer = this.#transportBuffer(into);
+      // A peer that does not read what it makes us answer gets its
+      // ciphertext taken in small pieces, so each SSL_read can add little.
+      const throttled = this.#queuedOutput() > OUTPUT_LOW_MARK;
+      const buffer = throttled
+        ? (this.#throttledBuffer ??= new Uint8Array(THROTTLED_READ))
+        : this.#transportBuffer(into);
       let n: number | null;
       try {
         n = await conn.read(buffer);
@@ -415,6 +504,7 @@ export class IoEngine {
         return false;
       }
       crypto.BIO_write(this.#rbio, buffer, n);
+      if (throttled) return true;
       if (n === buffer.length && buffer.length < TRANSPORT_BUFFER) {
         this.#inBuffer = new Uint8Array(
           buffer.length < RECORD_TRANSPORT_BUFFER ? RECORD_TRANSPORT_BUFFER : TRANSPORT_BUFFER,
@@ -449,6 +539,8 @@ export class IoEngine {
    * output OpenSSL produces meanwhile is queued for the flusher, not awaited.
    */
   async read(p: Uint8Array): Promise<number | null> {
+    const deferred = this.admit();
+    if (deferred) await deferred;
     const pending = this.#host.ready(this.#socket);
     if (pending) await pending;
     if (p.length === 0) return 0;
@@ -459,7 +551,11 @@ export class IoEngine {
       // Reading can make OpenSSL answer (a KeyUpdate, a post-handshake
       // Certificate, an alert), and a callback that threw meanwhile fails the read.
       if (callbacks.errors.pending) this.#failWithCallbackError();
-      if (this.#outputPending()) this.#kick();
+      const queued = this.#queuedOutput();
+      if (queued > 0) {
+        if (queued > OUTPUT_LIMIT) throw this.#cutOff(queued);
+        this.#kick();
+      }
       if (result > 0) return result;
       const error = this.#sslError;
       switch (error) {
@@ -485,6 +581,22 @@ export class IoEngine {
   }
 
   /**
+   * The peer made this end queue more than OUTPUT_LIMIT bytes of output it
+   * does not read: the connection fails (every later call reports it) and is closed.
+   */
+  #cutOff(queued: number): Error {
+    const error = this.fail(
+      new SecureSocketError(
+        `the peer makes this end answer (KeyUpdates, refused renegotiations, alerts) but does not read: ` +
+          `${queued} bytes of output are queued, over the ${OUTPUT_LIMIT}-byte limit; connection closed`,
+        { openssl: [] },
+      ),
+    );
+    this.#host.close(this.#socket);
+    return error as Error;
+  }
+
+  /**
    * SSL_read into `buffer`, going on while whole records are already waiting
    * in the read BIO, so one read() can return several records. Returns the
    * bytes read, or the failing SSL_read result (error in `sslError`) when
@@ -492,13 +604,11 @@ export class IoEngine {
    */
   #readRecords(buffer: Uint8Array<ArrayBuffer>): number {
     const total = Math.min(buffer.length, 0x7fffffff);
-    let ssl = this.enter();
-    let result = this.leave(ssl, libssl().SSL_read(ssl, buffer, total));
+    let result = this.#native(OP_READ, buffer, total);
     if (result <= 0) return result;
     let offset = result;
     while (offset < total && Number(libcrypto().BIO_ctrl_pending(this.#rbio)) > 0) {
-      ssl = this.enter();
-      result = this.leave(ssl, libssl().SSL_read(ssl, buffer.subarray(offset), total - offset));
+      result = this.#native(OP_READ, buffer.subarray(offset), total - offset);
       if (result <= 0) {
         // OpenSSL repeats a close_notify or a fatal error on the next call:
         // deliver what was read first. (A callback's error is not kept
@@ -515,7 +625,12 @@ export class IoEngine {
 
   /** True when OpenSSL has ciphertext waiting to be sent. */
   #outputPending(): boolean {
-    return !this.#host.closed(this.#socket) && Number(libcrypto().BIO_ctrl_pending(this.#wbio)) > 0;
+    return this.#queuedOutput() > 0;
+  }
+
+  /** The ciphertext OpenSSL has waiting to be sent, in bytes (0 once closed). */
+  #queuedOutput(): number {
+    return this.#host.closed(this.#socket) ? 0 : Number(libcrypto().BIO_ctrl_pending(this.#wbio));
   }
 
   /** Makes sure the flusher runs (it picks up whatever the write BIO holds); never waits. */
@@ -575,10 +690,13 @@ export class IoEngine {
   // ------------------------------------------------------------ the write queue
 
   /**
-   * Encrypts and sends all of `p`, after every write() and closeWrite()
-   * issued before; resolves once the ciphertext was handed to the transport.
+   * Encrypts and sends all of `p`, after every write(), closeWrite() and
+   * post-handshake message issued before; resolves once the ciphertext was
+   * handed to the transport. Inside this socket's own callback it is refused
+   * at once, whether or not earlier calls are still queued.
    */
   write(p: Uint8Array): Promise<number> {
+    if (this.#inCall > 0) return Promise.reject(insideCallbackError());
     const run = this.#writesQueued++ === 0
       ? this.#writeAll(p)
       : this.#writeTail!.then(() => this.#writeAll(p), () => this.#writeAll(p));
@@ -590,11 +708,17 @@ export class IoEngine {
   /**
    * Sends close_notify after every write() issued before (once `handshake`,
    * the one in progress if any, has settled), then half-closes the transport.
+   * Rejects when close_notify could not be sent: the write side had failed,
+   * the connection had failed, or OpenSSL refused. The caller checks
+   * `outsideCall()` first (a refusal must not count as the closeWrite()).
    */
   closeWrite(handshake: Promise<void> | null): Promise<void> {
-    const run = this.#writesQueued++ === 0
-      ? this.#shutdown(handshake)
-      : this.#writeTail!.then(() => this.#shutdown(handshake), () => this.#shutdown(handshake));
+    return this.#enqueue(() => this.#shutdown(handshake));
+  }
+
+  /** Runs `start` after every queued write/closeWrite/post-handshake message; `start` must `#dequeue` when done. */
+  #enqueue<T>(start: () => Promise<T>): Promise<T> {
+    const run = this.#writesQueued++ === 0 ? start() : this.#writeTail!.then(start, start);
     if (this.#writesQueued > 0) this.#writeTail = run;
     return run;
   }
@@ -606,6 +730,8 @@ export class IoEngine {
 
   async #writeAll(p: Uint8Array): Promise<number> {
     try {
+      const deferred = this.admit();
+      if (deferred) await deferred;
       const pending = this.#host.ready(this.#socket);
       if (pending) await pending;
       if (this.#writeFailure) throw this.#writeFailure;
@@ -616,8 +742,7 @@ export class IoEngine {
         const chunk = (offset === 0 && length === p.length ? p : p.subarray(offset, offset + length)) as Uint8Array<
           ArrayBuffer
         >;
-        const ssl = this.enter();
-        const result = this.leave(ssl, libssl().SSL_write(ssl, chunk, length));
+        const result = this.#native(OP_WRITE, chunk, length);
         if (result <= 0) {
           const error = this.#sslError;
           const after = this.afterCall();
@@ -648,11 +773,15 @@ export class IoEngine {
 
   async #shutdown(handshake: Promise<void> | null): Promise<void> {
     try {
+      const deferred = this.admit();
+      if (deferred) await deferred;
       if (handshake) await handshake;
-      if (this.#host.handshakeDone(this.#socket) && this.#fatal === null && this.#writeFailure === null) {
-        const ssl = this.enter();
-        this.leave(ssl, libssl().SSL_shutdown(ssl));
-        drainErrors();
+      // close_notify cannot follow a failed write side or connection: say so.
+      if (this.#fatal !== null) throw this.#fatal;
+      if (this.#writeFailure) throw this.#writeFailure;
+      if (this.#host.handshakeDone(this.#socket)) {
+        await this.#sendCloseNotify();
+        // Throws when the transport write fails: close_notify did not leave.
         const after = this.afterCall();
         if (after) await after;
       }
@@ -666,25 +795,79 @@ export class IoEngine {
     }
   }
 
+  /**
+   * SSL_shutdown(3), checked: it puts close_notify in the write BIO (result
+   * 0 or 1). OpenSSL refuses it while a handshake exchange is in progress
+   * (a TLS 1.3 post-handshake authentication whose asynchronous
+   * client-certificate answer is pending): then the exchange is finished
+   * first (waiting for the answer with `resume`) and the shutdown retried.
+   * Any other refusal rejects with OpenSSL's reasons.
+   */
+  async #sendCloseNotify(): Promise<void> {
+    // A few rounds at most: an answer, a retry; never a spin.
+    for (let round = 0; round < 8; round++) {
+      if (this.#native(OP_SHUTDOWN, null, 0) >= 0) {
+        // The refusals before are answered: their reasons must not show up in a later error.
+        if (round > 0) this.takeErrors();
+        return;
+      }
+      if (libssl().SSL_is_init_finished(this.#host.ssl(this.#socket)) === 1) break;
+      const result = this.doHandshake();
+      const error = this.#sslError;
+      const after = this.afterCall();
+      if (after) await after;
+      if (result === 1) continue;
+      if (!isSuspension(error)) break;
+      await this.resume(error);
+    }
+    throw new SecureSocketError("closeWrite(): close_notify could not be sent", { openssl: this.takeErrors() });
+  }
+
   // ------------------------------------------------------------ post-handshake messages
 
   /**
    * Queues a post-handshake message (`request` is SSL_key_update(3) or
-   * SSL_verify_client_post_handshake(3)) and sends it. Refused inside an
-   * OpenSSL callback before `request` runs: there it would change the state
-   * of the call in progress (and clear its error queue).
+   * SSL_verify_client_post_handshake(3)) behind every write() issued before,
+   * and sends it. Refused at once inside one of this socket's OpenSSL
+   * callbacks (there it would change the state of the call in progress and
+   * clear its error queue), and after closeWrite() (`writeClosed`: nothing
+   * may follow close_notify).
    */
-  async postHandshake(request: (ssl: Pointer) => boolean, refusal: string, what: string): Promise<void> {
-    const pending = this.#host.ready(this.#socket);
-    if (pending) await pending;
-    const ssl = this.outsideCall();
-    clearErrors();
-    if (!request(ssl)) throw SecureSocketError.fromQueue(refusal);
-    // The message goes out with the next handshake step.
-    const result = this.doHandshake();
-    const error = this.#sslError;
-    const after = this.afterCall();
-    if (after) await after;
-    if (result !== 1 && error !== SSL_ERROR_WANT_READ) throw this.fail(this.ioFailure(error, what));
+  postHandshake(
+    request: (ssl: Pointer) => boolean,
+    refusal: string,
+    what: string,
+    writeClosed: boolean,
+  ): Promise<void> {
+    if (this.#inCall > 0) return Promise.reject(insideCallbackError());
+    if (writeClosed) {
+      return Promise.reject(
+        new SecureSocketError(`cannot send a ${what} message after closeWrite(): close_notify ends the write side`, {
+          openssl: [],
+        }),
+      );
+    }
+    return this.#enqueue(() => this.#postHandshake(request, refusal, what));
+  }
+
+  async #postHandshake(request: (ssl: Pointer) => boolean, refusal: string, what: string): Promise<void> {
+    try {
+      const deferred = this.admit();
+      if (deferred) await deferred;
+      const pending = this.#host.ready(this.#socket);
+      if (pending) await pending;
+      if (this.#writeFailure) throw this.#writeFailure;
+      const ssl = this.outsideCall();
+      clearErrors();
+      if (!request(ssl)) throw SecureSocketError.fromQueue(refusal);
+      // The message goes out with the next handshake step.
+      const result = this.doHandshake();
+      const error = this.#sslError;
+      const after = this.afterCall();
+      if (after) await after;
+      if (result !== 1 && error !== SSL_ERROR_WANT_READ) throw this.fail(this.ioFailure(error, what));
+    } finally {
+      this.#dequeue();
+    }
   }
 }

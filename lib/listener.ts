@@ -6,7 +6,7 @@
 import type { SecureSocketContext } from "./context.ts";
 import { shareContext } from "./context.ts";
 import { SocketClosedError } from "./errors.ts";
-import { acceptedSocket, type SecureSocket } from "./socket.ts";
+import { acceptedSocket, checkHandshakeTimeout, type SecureSocket } from "./socket.ts";
 import { type Conn, type Listener, type NetAddr, platform } from "../ffi/platform.ts";
 
 /** Options of {@linkcode SecureSocketListener.listen}. */
@@ -18,9 +18,16 @@ export interface ListenOptions {
   /**
    * Handshake time limit for accepted sockets, in milliseconds, so a client
    * that never completes its handshake cannot hold the server's resources.
+   * Default 120000 (two minutes, Node's `tls.Server` default); 0 or Infinity
+   * turns it off. The clock starts when the socket's handshake starts (its
+   * first read/write or `handshake()`); when it runs out the socket fails
+   * with a HandshakeError and its connection is closed.
    */
   handshakeTimeout?: number;
 }
+
+/** The default handshake time limit of accepted sockets: Node's `tls.Server` default. */
+const DEFAULT_HANDSHAKE_TIMEOUT = 120_000;
 
 /**
  * Accepts TLS connections. `accept()` returns as soon as TCP is accepted; the
@@ -50,16 +57,18 @@ export class SecureSocketListener implements AsyncIterable<SecureSocket>, Dispos
   }
 
   /**
-   * Binds a TCP port and returns the listener.
+   * Binds a TCP port and returns the listener. Accepted sockets get a
+   * handshake time limit (`handshakeTimeout`, 120 s unless told otherwise).
    *
    * @example
    * ```ts
    * import { SecureSocketContext, SecureSocketListener } from "@secsock/secsock";
-   * const listener = SecureSocketListener.listen(new SecureSocketContext(), { port: 0 });
+   * const listener = SecureSocketListener.listen(new SecureSocketContext(), { port: 0, handshakeTimeout: 10_000 });
    * listener.close();
    * ```
    */
   static listen(context: SecureSocketContext, options: ListenOptions): SecureSocketListener {
+    const handshakeTimeout = checkHandshakeTimeout(options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT);
     // The listener's own reference: closing `context` later does not stop it.
     const shared = shareContext(context);
     let listener;
@@ -69,7 +78,7 @@ export class SecureSocketListener implements AsyncIterable<SecureSocket>, Dispos
       shared.close();
       throw error;
     }
-    return new SecureSocketListener(listener, shared, options.handshakeTimeout);
+    return new SecureSocketListener(listener, shared, handshakeTimeout);
   }
 
   /** The bound address. */

@@ -9,7 +9,7 @@
 import { cString } from "../ffi/memory.ts";
 import { checkEmailAddress, checkHostName, checkIpAddress } from "../ffi/x509_verify.ts";
 import { toCertificates, withX509, X509Certificate } from "./certificate.ts";
-import { checkPeerName } from "./hostname.ts";
+import { checkPeerName, isCanonicalIPv4, isIpAddress, isIPv6 } from "./hostname.ts";
 import {
   HOST_CHECK_FLAGS,
   X509_CHECK_FLAG_NEVER_CHECK_SUBJECT,
@@ -53,6 +53,24 @@ export function hostNameBytes(name: unknown, what: string): Uint8Array<ArrayBuff
   return encoder.encode(checkPeerName(name, what)!);
 }
 
+/**
+ * An IP address as the C string X509_check_ip_asc(3) and
+ * X509_VERIFY_PARAM_set1_ip_asc(3) read: only a canonical IPv4 dotted quad or
+ * an IPv6 address without zone, since OpenSSL reads `127.0.0.010` as
+ * 127.0.0.10 where resolvers and URL parsers read 127.0.0.8. A TypeError otherwise.
+ */
+export function ipAddressText(ip: unknown, what: string): Uint8Array<ArrayBuffer> {
+  if (typeof ip !== "string") throw new TypeError(`${what} must be a string`);
+  nameBytes(ip, what);
+  if (!isCanonicalIPv4(ip) && !isIPv6(ip)) {
+    throw new TypeError(
+      `${what} "${ip}" is not a canonical IP address (IPv4: four decimal parts 0-255 without leading zeros; ` +
+        "IPv6: without zone)",
+    );
+  }
+  return cString(ip);
+}
+
 /** UTF-8 bytes of a name; a TypeError for what cannot be a name (empty, embedded NUL). */
 export function nameBytes(name: string, what: string): Uint8Array<ArrayBuffer> {
   if (typeof name !== "string" || name.length === 0) throw new TypeError(`${what} must be a non-empty string`);
@@ -76,6 +94,9 @@ function answer(result: number, what: string): boolean {
  * True when the certificate is valid for host name `name`
  * (X509_check_host(3)): a DNS name of its subjectAltName matches, wildcards
  * only as a whole left-most label, never the subject CN (unless asked).
+ * Names are taken as a handshake takes them: an IP address is checked as one
+ * (X509_check_ip_asc(3)), and a name ending in a number that is not a
+ * canonical IPv4 address (`127.0.0.010`, `0177.0.0.1`) is a TypeError.
  * This checks the name only, not the chain: see X509Store.verify for both.
  *
  * @example
@@ -91,13 +112,15 @@ export function checkHost(
   options: HostNameOptions = {},
 ): boolean {
   const bytes = hostNameBytes(name, "name");
+  if (isIpAddress(name)) return checkIP(cert, name);
   return answer(withX509(certificate(cert), (x) => checkHostName(x, bytes, hostCheckFlags(options))), `"${name}"`);
 }
 
 /**
  * True when the certificate is valid for IP address `ip`, IPv4 or IPv6
  * (X509_check_ip_asc(3)): an IP address of its subjectAltName equals it. The
- * subject CN is never consulted. A string that is not an IP address is a TypeError.
+ * subject CN is never consulted. A string that is not an IP address in
+ * canonical form (no leading zeros in IPv4, no IPv6 zone) is a TypeError.
  *
  * @example
  * ```ts
@@ -107,8 +130,7 @@ export function checkHost(
  * ```
  */
 export function checkIP(cert: X509Certificate | string | Uint8Array, ip: string): boolean {
-  nameBytes(ip, "IP address");
-  const text = cString(ip);
+  const text = ipAddressText(ip, "IP address");
   return answer(withX509(certificate(cert), (x) => checkIpAddress(x, text, 0)), `"${ip}" is not an IP address and`);
 }
 

@@ -32,8 +32,12 @@ import type { VerifyCallback } from "./callbacks/verify.ts";
  *   depth and X509_VERIFY_PARAM flags, the SHA-256 fingerprint of the own
  *   certificate, the sorted fingerprints of every certificate in the store
  *   peers are verified against (the verify store if one is set, else the
- *   certificate store, system roots included), the verify callback and the
- *   name given with setSessionIdContext().
+ *   certificate store, system roots included), the security level, the
+ *   minimum and maximum protocol versions, every accepted cipher (TLS 1.3
+ *   suites included, in order), the verify callback and the name given with
+ *   setSessionIdContext(). A resumed session keeps the peer key the level
+ *   judged and the cipher negotiated back then, so a context with a stricter
+ *   level or cipher policy must not resume it.
  *
  * It is deterministic: servers in other processes with the same
  * configuration derive the same value, so a fleet sharing ticket keys or a
@@ -44,15 +48,18 @@ import type { VerifyCallback } from "./callbacks/verify.ts";
  * declares that contexts bearing it (in any process) judge alike.
  *
  * It is computed when it matters: when a connection is made from the context
- * and again when SNI moves a connection to another context (in the
- * client-hello callback, which OpenSSL runs before it looks up the session).
+ * and again on a server in the client-hello callback, which OpenSSL runs
+ * before it looks up the session, for the context that applies then (the one
+ * SNI moved the connection to, if any). There a server binds it to the SNI
+ * name asked for (nameBoundSessionIdContext): RFC 6066 §3 forbids resuming a
+ * session under another name, which OpenSSL 3.0 does not enforce.
  * The policy it names is frozen once the context has sockets
  * (ContextInUseError), so it no longer changes then.
  * Clients record the value too: a client only offers a session its own
  * context would have accepted the server under.
  */
 
-const SESSION_ID_CONTEXT_VERSION = "secsock session id context v1";
+const SESSION_ID_CONTEXT_VERSION = "secsock session id context v2";
 /** Random per-process tokens of verify callbacks: their verdicts cannot be compared across functions. */
 const callbackTokens = new WeakMap<VerifyCallback, string>();
 
@@ -106,6 +113,42 @@ export class SessionIdContext {
     }
     return this.#value;
   }
+}
+
+const NAME_BINDING_VERSION = new TextEncoder().encode("secsock sni binding v1\n");
+/** Per policy value (the array SessionIdContext returns while the policy stands): name-bound values by name. */
+const nameBound = new WeakMap<Uint8Array, Map<string, Uint8Array<ArrayBuffer>>>();
+/** Names remembered per policy; the client picks them, so the cache is bounded (cleared when full). */
+const NAMES_PER_POLICY = 256;
+
+/**
+ * A server connection's session ID context: SHA-256 over a version tag, the
+ * context's policy value (`policy`, from SessionIdContext) and the SNI name
+ * asked for (ASCII letters lower-cased, as host names compare), or a marker
+ * for none. A session made for one name then resumes only under that name,
+ * and a session made without SNI only without it. Deterministic, so servers
+ * of a fleet with the same policy still resume each other's sessions for the
+ * same name. Cached per name.
+ */
+export function nameBoundSessionIdContext(
+  policy: Uint8Array<ArrayBuffer>,
+  name: string | null,
+): Uint8Array<ArrayBuffer> {
+  const key = name === null ? "" : `=${name.replace(/[A-Z]+/g, (upper) => upper.toLowerCase())}`;
+  let byName = nameBound.get(policy);
+  if (!byName) nameBound.set(policy, byName = new Map());
+  let value = byName.get(key);
+  if (!value) {
+    const nameBytes = new TextEncoder().encode(key);
+    const input = new Uint8Array(NAME_BINDING_VERSION.length + policy.length + nameBytes.length);
+    input.set(NAME_BINDING_VERSION);
+    input.set(policy, NAME_BINDING_VERSION.length);
+    input.set(nameBytes, NAME_BINDING_VERSION.length + policy.length);
+    value = sha256(input);
+    if (byName.size >= NAMES_PER_POLICY) byName.clear();
+    byName.set(key, value);
+  }
+  return value;
 }
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -8,7 +8,7 @@
  * @module
  */
 import { libssl } from "../ffi/library.ts";
-import { clearErrors, drainErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
+import { clearErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
 import { isNull, type Pointer, PointerSlot, readBytes, readCString, utf8 } from "../ffi/memory.ts";
 import { freeX509, nameStackToStrings, stackElements } from "../ffi/x509.ts";
 import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
@@ -18,8 +18,8 @@ import { certificateFromHandle, type X509Certificate } from "./certificate.ts";
 import { contextCore, type SecureSocketContext } from "./context.ts";
 import { CertificateVerificationError, HandshakeError, SecureSocketError, SocketClosedError } from "./errors.ts";
 import { Connection, type NativeRefs, registerConnection, releaseNative } from "./callbacks/connection.ts";
-import { type InfoCallback, setSocketInfoCallback } from "./callbacks/info.ts";
-import { IoEngine, type IoHost, isSuspension } from "./io_engine.ts";
+import { type InfoCallback, registerStateReader, setSocketInfoCallback } from "./callbacks/info.ts";
+import { insideNativeCall, IoEngine, type IoHost, isSuspension } from "./io_engine.ts";
 import {
   SSL_ERROR_SYSCALL,
   SSL_ERROR_WANT_READ,
@@ -46,18 +46,67 @@ export interface SecureSocketOptions {
    * `false` opts out of checking the server's name: any name in a
    * certificate that chains to a trusted CA is accepted (a given name is
    * still sent as SNI). Default true: every client verifies a name, and
-   * one without `hostname`/`servername` fails with a TypeError. A context
-   * whose `verifyMode` lacks `VerifyMode.Peer` verifies nothing, names included.
+   * one without `hostname`/`servername` fails with a TypeError. A client
+   * context with `verifyMode` VerifyMode.None (0) verifies nothing, names
+   * included; any other mode verifies the server, as OpenSSL does.
    */
   verifyHostname?: boolean;
-  /** Abort the handshake after this many milliseconds (default: no limit). */
+  /**
+   * Abort the handshake after this many milliseconds (default: no limit; 0 or
+   * Infinity: no limit, as in Node). A negative or NaN value is a RangeError.
+   */
   handshakeTimeout?: number;
+  /**
+   * This socket's own handshake information callback (§3), set before the
+   * handshake starts, so `SecureSocket.connect()` and `startTls()` can trace
+   * their own handshake; the same as calling `setInfoCallback()` at once.
+   */
+  infoCallback?: InfoCallback;
   /**
    * A client session saved from `socket.session`, to resume. Refused with a
    * SecureSocketError unless a full handshake here would have accepted it:
    * same host name, and a context with the same verification policy.
    */
   session?: Uint8Array;
+}
+
+/**
+ * What `handshake()` resolves to, as `Deno.TlsConn.handshake()` does.
+ *
+ * @example
+ * ```ts
+ * import { SecureSocket, SecureSocketContext, type TlsHandshakeInfo } from "@secsock/secsock";
+ * const socket = await SecureSocket.connect(new SecureSocketContext({ alpnProtocols: ["h2"] }), {
+ *   hostname: "localhost",
+ *   port: 8443,
+ * });
+ * const info: TlsHandshakeInfo = await socket.handshake();
+ * console.log(info.alpnProtocol);
+ * ```
+ */
+export interface TlsHandshakeInfo {
+  /** The protocol ALPN selected, or null. */
+  alpnProtocol: string | null;
+}
+
+/**
+ * The outcome of the certificate verification OpenSSL recorded for a
+ * connection (`SSL_get_verify_result(3)`).
+ *
+ * @example
+ * ```ts
+ * import { SecureSocket, SecureSocketContext, VerifyMode } from "@secsock/secsock";
+ * const ctx = new SecureSocketContext({ verifyMode: VerifyMode.None });
+ * const socket = await SecureSocket.connect(ctx, { hostname: "localhost", port: 8443 });
+ * const { code, errorString } = socket.verifyResult;
+ * if (code !== 0) console.warn(`not verified: ${errorString}`);
+ * ```
+ */
+export interface VerifyResult {
+  /** OpenSSL's X509_V_ERR_* code; 0 (X509_V_OK) when verification passed, or did not run. */
+  code: number;
+  /** OpenSSL's text for the code (X509_verify_cert_error_string(3)), e.g. "ok", "certificate has expired". */
+  errorString: string;
 }
 
 /** Options of {@linkcode SecureSocket.connect}. */
@@ -79,6 +128,12 @@ export interface StartTlsOptions extends SecureSocketOptions {
 // made from and on the one SNI moved it to.
 const leaked = new FinalizationRegistry<NativeRefs>(releaseNative);
 
+/**
+ * How long `await using` (Symbol.asyncDispose) waits for its graceful part
+ * (close_notify sent, the peer's end read) before closing anyway.
+ */
+const GRACEFUL_CLOSE_MS = 3000;
+
 let attach: (socket: SecureSocket, conn: Conn, server: boolean) => void;
 /** How every socket's I/O engine reads its private state. */
 let ioHost: IoHost;
@@ -96,7 +151,7 @@ let ioHost: IoHost;
  * socket.close();
  * ```
  */
-export class SecureSocket implements AsyncDisposable {
+export class SecureSocket implements AsyncDisposable, Disposable {
   /**
    * The socket as the callbacks see it (lib/callbacks/connection.ts): the
    * SSL, the context it was made from and the one that applies now, which
@@ -108,10 +163,22 @@ export class SecureSocket implements AsyncDisposable {
   #conn: Conn | null = null;
   /** The name the server must match (and SNI): from the options, or from connect()'s host. */
   #verifyName: string | null;
+  /**
+   * A copy of the `session` option, checked and offered in #attach once the
+   * name to verify is final (connect() may give it after the constructor);
+   * zeroed there or when the socket closes: it holds the master secret.
+   */
+  #session: Uint8Array | null = null;
   readonly #verifyHostname: boolean;
   readonly #handshakeTimeout: number | undefined;
   #handshakePromise: Promise<void> | null = null;
+  /** handshake()'s promise: every call gets the same one. */
+  #handshakeResult: Promise<TlsHandshakeInfo> | null = null;
   #handshakeDone = false;
+  /** What handshake() resolves to, once the handshake is done. */
+  #handshakeInfo: TlsHandshakeInfo | null = null;
+  /** False after unref(): the transport's pending reads do not keep the process alive. */
+  #refed = true;
   #closed = false;
   /** The first closeWrite() (later calls return it); write() is refused once it was called. */
   #closingWrite: Promise<void> | null = null;
@@ -130,6 +197,10 @@ export class SecureSocket implements AsyncDisposable {
     if (options.verifyHostname !== undefined && typeof options.verifyHostname !== "boolean") {
       throw new TypeError("`verifyHostname` must be a boolean");
     }
+    const handshakeTimeout = checkHandshakeTimeout(options.handshakeTimeout);
+    if (options.infoCallback !== undefined && typeof options.infoCallback !== "function") {
+      throw new TypeError("`infoCallback` must be a function");
+    }
     const ssl = libssl();
     clearErrors();
     const handle = ssl.SSL_new(core.handle);
@@ -141,38 +212,55 @@ export class SecureSocket implements AsyncDisposable {
     this.#io = new IoEngine(this, handle, ioHost);
     this.#verifyName = servername ?? hostname ?? null;
     this.#verifyHostname = options.verifyHostname ?? true;
-    this.#handshakeTimeout = options.handshakeTimeout;
+    this.#handshakeTimeout = handshakeTimeout;
+    if (options.infoCallback) setSocketInfoCallback(connection, options.infoCallback);
     registerConnection(connection);
     leaked.register(this, connection.native, this);
     core.applySessionIdContext(handle);
-    if (options.session) this.#useSession(options.session);
+    if (options.session !== undefined && options.session !== null) {
+      // Malformed bytes fail here, at once; the checks that need the final
+      // host name run in #attach (connect() may give the name later).
+      freeSession(SecureSocket.#decodeSession(options.session));
+      this.#session = new Uint8Array(options.session);
+    }
+  }
+
+  static #decodeSession(data: unknown): Pointer {
+    if (!(data instanceof Uint8Array)) throw new TypeError("`session` must be a Uint8Array (from `socket.session`)");
+    const session = decodeSession(data);
+    if (!session) throw SecureSocketError.fromQueue("`session` is not a serialized TLS session");
+    return session;
   }
 
   /**
-   * Offers a saved session, after checking that a full handshake on this
+   * Offers the saved session, after checking that a full handshake on this
    * socket would have accepted it: resuming skips the server's certificate.
-   * A session for another host name, or from a context with another
-   * verification policy, is refused with a SecureSocketError (never silently
-   * dropped, so a mix-up in the application's session cache shows).
+   * Runs once the name to verify is final. A session for another host name,
+   * or from a context with another verification policy, is refused with a
+   * SecureSocketError (never silently dropped, so a mix-up in the
+   * application's session cache shows).
    */
-  #useSession(data: Uint8Array): void {
-    const session = decodeSession(data);
-    if (!session) throw new SecureSocketError("`session` is not a serialized TLS session", { openssl: drainErrors() });
+  #useSession(mode: number): void {
+    const data = this.#session;
+    if (data === null) return;
+    this.#session = null;
+    let session: Pointer | null = null;
     try {
+      session = SecureSocket.#decodeSession(data);
       const name = this.#verifyName;
       checkClientSession(session, {
         verifyName: name,
         ip: name !== null && isIpAddress(name),
-        // A client verifies the server's name unless its context or options say otherwise.
-        verifies: this.#verifyHostname &&
-          ((this.#connection.origin.verifyMode ?? VerifyMode.Peer) & VerifyMode.Peer) !== 0,
-        sessionIdContext: this.#connection.origin.sessionIdContext(),
+        // A client verifies the server (and its name) under any non-zero mode, as OpenSSL does.
+        verifies: this.#verifyHostname && mode !== VerifyMode.None,
+        sessionIdContext: this.#connection.active.sessionIdContext(),
       });
       if (libssl().SSL_set_session(this.#live, session) !== 1) {
         throw SecureSocketError.fromQueue("cannot use the session");
       }
     } finally {
       freeSession(session);
+      data.fill(0);
     }
   }
 
@@ -186,7 +274,9 @@ export class SecureSocket implements AsyncDisposable {
       callbacks: (socket) => socket.#connection,
       ready: (socket) => socket.#ready(),
       freeNative: (socket) => socket.#freeNative(),
+      close: (socket) => socket.close(),
     };
+    registerStateReader((socket) => libssl().SSL_get_state(socket.#live));
   }
 
   /**
@@ -258,9 +348,15 @@ export class SecureSocket implements AsyncDisposable {
     const mode = active.verifyMode ?? (server ? VerifyMode.None : VerifyMode.Peer);
     if (!server) this.#checkClientName(mode);
     this.#conn = conn;
+    if (!this.#refed) conn.unref?.();
     this.#connection.isServer = server;
     ssl.SSL_set_verify(handle, mode, null);
     if (server) {
+      if (this.#session) {
+        this.#session.fill(0);
+        this.#session = null;
+        throw new TypeError("`session` is for client sockets: a server resumes what its clients offer");
+      }
       // Client certificates: the SSL_CTX's own store, the named CAs only (lib/trust.ts).
       ssl.SSL_set_accept_state(handle);
       return;
@@ -273,14 +369,18 @@ export class SecureSocket implements AsyncDisposable {
     const serverAuth = active.serverAuthStore;
     if (serverAuth) verifyServersWith(handle, serverAuth);
     setPeerName(handle, this.#verifyName, this.#verifyHostname);
+    // Only now is the name to verify final (connect() has offered it already).
+    this.#useSession(mode);
   }
 
   /**
    * A client verifies a name unless told not to in words: `verifyHostname:
-   * false`, or a verify mode without VerifyMode.Peer (no verification at all).
+   * false`, or VerifyMode.None (no verification at all). OpenSSL clients
+   * verify the server under any non-zero mode, Peer or not (FailIfNoPeerCert
+   * or ClientOnce alone), so those verify the name too.
    */
   #checkClientName(mode: number): void {
-    if (this.#verifyName !== null || !this.#verifyHostname || (mode & VerifyMode.Peer) === 0) return;
+    if (this.#verifyName !== null || !this.#verifyHostname || mode === VerifyMode.None) return;
     throw new TypeError(
       "a client socket verifies the server's name: give `hostname` (or `servername`), " +
         "or opt out in words with `verifyHostname: false`",
@@ -321,9 +421,12 @@ export class SecureSocket implements AsyncDisposable {
     if (this.#conn) throw new SecureSocketError("socket is already connected", { openssl: [] });
     // Without a name from the constructor, the host connected to is the one verified (as SecureSocket.connect does).
     this.#verifyName ??= checkPeerName(options?.hostname, "hostname") ?? null;
-    this.#checkClientName(this.#connection.active.verifyMode ?? VerifyMode.Peer);
+    const mode = this.#connection.active.verifyMode ?? VerifyMode.Peer;
+    this.#checkClientName(mode);
     let conn: Conn;
     try {
+      // The name is final now: a session that does not fit is refused before any connection is made.
+      this.#useSession(mode);
       conn = await platform.connect({ hostname: options.hostname, port: options.port });
     } catch (error) {
       this.close();
@@ -348,19 +451,26 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   /**
-   * Performs the TLS handshake (once; later calls return the same promise).
-   * Reads and writes start it implicitly.
+   * Performs the TLS handshake (once; later calls return the same promise)
+   * and resolves to what `Deno.TlsConn.handshake()` gives: the ALPN protocol
+   * selected. Reads and writes start it implicitly.
    *
    * @example
    * ```ts
    * import { SecureSocketContext, SecureSocketListener } from "@secsock/secsock";
    * const listener = SecureSocketListener.listen(new SecureSocketContext(), { port: 0 });
    * const socket = await listener.accept();
-   * await socket.handshake();
-   * console.log(socket.protocol);
+   * const { alpnProtocol } = await socket.handshake();
+   * console.log(socket.protocol, alpnProtocol);
    * ```
    */
-  handshake(): Promise<void> {
+  handshake(): Promise<TlsHandshakeInfo> {
+    if (this.#closed) return Promise.reject(new SocketClosedError("SecureSocket"));
+    return this.#handshakeResult ??= this.#startHandshake().then(() => this.#handshakeInfo!);
+  }
+
+  /** The handshake to wait for (started here), resolved once it is done. */
+  #startHandshake(): Promise<void> {
     if (this.#closed) return Promise.reject(new SocketClosedError("SecureSocket"));
     if (this.#handshakeDone) return Promise.resolve();
     return this.#handshakePromise ??= this.#runHandshake();
@@ -371,6 +481,9 @@ export class SecureSocket implements AsyncDisposable {
       throw new SecureSocketError("socket is not connected: call connect() first", { openssl: [] });
     }
     const io = this.#io;
+    // Started inside another socket's callback: run after that native call (see IoEngine.admit).
+    const deferred = io.admit();
+    if (deferred) await deferred;
     let timer: ReturnType<typeof setTimeout> | undefined;
     if (this.#handshakeTimeout !== undefined) {
       timer = setTimeout(() => {
@@ -397,6 +510,7 @@ export class SecureSocket implements AsyncDisposable {
         }
       }
       this.#handshakeDone = true;
+      this.#handshakeInfo = { alpnProtocol: this.alpnProtocol };
       io.renewBios();
     } catch (error) {
       // A timeout closes the socket: report the timeout, not the closed socket.
@@ -411,9 +525,11 @@ export class SecureSocket implements AsyncDisposable {
     const openssl = this.#takeErrors();
     const ssl = this.#live;
     const verifyResult = Number(libssl().SSL_get_verify_result(ssl));
-    // Without VerifyMode.Peer OpenSSL records verification failures but goes
+    // A server verifies with VerifyMode.Peer, a client with any non-zero mode
+    // (OpenSSL's rule). Otherwise OpenSSL records verification failures but goes
     // on: the handshake then fails for another reason, which is what to report.
-    const verifying = (libssl().SSL_get_verify_mode(ssl) & VerifyMode.Peer) !== 0;
+    const mode = libssl().SSL_get_verify_mode(ssl);
+    const verifying = this.#connection.isServer ? (mode & VerifyMode.Peer) !== 0 : mode !== VerifyMode.None;
     const failure = verifying ? this.#connection.verifyFailure : null;
     const certificateFailed = openssl.some((e) => /certificate verify failed/i.test(e.reason));
     if (failure || (verifying && certificateFailed && verifyResult !== 0)) {
@@ -451,7 +567,7 @@ export class SecureSocket implements AsyncDisposable {
   #ready(): Promise<void> | null {
     if (this.#io.fatal !== null) throw this.#io.fatal;
     this.#live;
-    if (!this.#handshakeDone) return this.handshake();
+    if (!this.#handshakeDone) return this.#startHandshake();
     this.#handshakePromise = null; // settled: nothing to keep
     return null;
   }
@@ -470,6 +586,8 @@ export class SecureSocket implements AsyncDisposable {
    * ```
    */
   read(p: Uint8Array): Promise<number | null> {
+    // Anything else would reach SSL_read as the wrong bytes, or fail inside the FFI call.
+    if (!(p instanceof Uint8Array)) return Promise.reject(new TypeError("read() takes a Uint8Array"));
     return this.#io.read(p);
   }
 
@@ -487,6 +605,8 @@ export class SecureSocket implements AsyncDisposable {
    * ```
    */
   write(p: Uint8Array): Promise<number> {
+    // A Uint16Array would send half its bytes, an ArrayBuffer none: refuse all but bytes.
+    if (!(p instanceof Uint8Array)) return Promise.reject(new TypeError("write() takes a Uint8Array"));
     if (this.#closingWrite) {
       // A failed or closed connection says so first, as every other call does.
       const closed = this.#closed ? new SocketClosedError("SecureSocket") : null;
@@ -514,14 +634,23 @@ export class SecureSocket implements AsyncDisposable {
   closeWrite(): Promise<void> {
     if (this.#closed) return Promise.reject(new SocketClosedError("SecureSocket"));
     if (this.#closingWrite) return this.#closingWrite;
+    try {
+      // Refused inside this socket's callback before it counts: a later closeWrite() must still work.
+      this.#io.outsideCall();
+    } catch (error) {
+      return Promise.reject(error);
+    }
     const handshake = this.#handshakePromise && !this.#handshakeDone ? this.#handshakePromise : null;
     return this.#closingWrite = this.#io.closeWrite(handshake);
   }
 
   /**
    * Closes the connection at once and frees its native state; idempotent.
-   * It does not send close_notify: call `closeWrite()` first, or use
-   * `await using`, which does both.
+   * It does not send close_notify, and it is abrupt: when bytes from the peer
+   * are still unread in the kernel, the system resets the connection (RST)
+   * and ciphertext not yet sent (data an earlier `write()` resolved for, a
+   * close_notify) is lost. To end gracefully, use `await using`, or call
+   * `closeWrite()` and read until `read()` returns null before `close()`.
    *
    * @example
    * ```ts
@@ -545,20 +674,105 @@ export class SecureSocket implements AsyncDisposable {
   }
 
   #freeNative(): void {
+    this.#session?.fill(0);
+    this.#session = null;
     const native = this.#connection.native;
     if (!native.ssl) return;
     leaked.unregister(this);
     releaseNative(native);
   }
 
-  /** Sends close_notify (when the connection is healthy), then closes. */
+  /**
+   * Closes at once, as `close()` (no close_notify), like `Deno.Conn`'s
+   * `[Symbol.dispose]`: for `using socket = …`. Use `await using` to send
+   * close_notify first.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * {
+   *   using socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   *   await socket.write(new TextEncoder().encode("ping"));
+   * } // closed here
+   * ```
+   */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+
+  /**
+   * Makes the socket keep the event loop alive again after `unref()` (the
+   * default), as `Deno.Conn.ref()`.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   * socket.unref();
+   * socket.ref();
+   * ```
+   */
+  ref(): void {
+    this.#refed = true;
+    if (!this.#closed) this.#conn?.ref?.();
+  }
+
+  /**
+   * A pending read of this socket no longer keeps the event loop alive (the
+   * process may exit while it waits), as `Deno.Conn.unref()`: for idle
+   * pooled connections. Delegates to the transport's `unref()` (`Deno.Conn`;
+   * `net.Socket` on Node); a transport without one is left as it is. A
+   * running `handshakeTimeout` timer still holds the loop until the handshake ends.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const socket = await SecureSocket.connect(new SecureSocketContext(), { hostname: "localhost", port: 8443 });
+   * socket.unref();
+   * socket.read(new Uint8Array(1024)); // does not keep the process alive
+   * ```
+   */
+  unref(): void {
+    this.#refed = false;
+    if (!this.#closed) this.#conn?.unref?.();
+  }
+
+  /**
+   * The graceful close of `await using`, when the connection is healthy:
+   * `closeWrite()` (close_notify after every byte written), then reads and
+   * discards until the peer's close_notify or the end of the transport, so
+   * that `close()` finds nothing unread and the system does not reset the
+   * connection (which would drop what is still being sent). All of it within
+   * GRACEFUL_CLOSE_MS (a peer that does not read or does not close must not
+   * hold the scope open); then `close()`, whatever happened.
+   */
   async [Symbol.asyncDispose](): Promise<void> {
     try {
-      if (!this.#closed && this.#handshakeDone && this.#io.fatal === null) await this.closeWrite();
+      if (!this.#closed && this.#handshakeDone && this.#io.fatal === null) await this.#closeGracefully();
     } catch {
       // Closing anyway.
     } finally {
       this.close();
+    }
+  }
+
+  async #closeGracefully(): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<void>((resolve) => timer = setTimeout(resolve, GRACEFUL_CLOSE_MS));
+    try {
+      // When the time runs out, close() (in the caller) ends the linger; race handles its rejection.
+      await Promise.race([this.#linger(), expired]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** closeWrite(), then read (and discard) to the peer's end. */
+  async #linger(): Promise<void> {
+    await this.closeWrite();
+    const discard = new Uint8Array(16384);
+    while (await this.read(discard) !== null) {
+      // Data after disposal started has no reader.
     }
   }
 
@@ -647,7 +861,9 @@ export class SecureSocket implements AsyncDisposable {
     const out = new Uint8Array(length);
     const labelBytes = new TextEncoder().encode(label);
     const contextBytes = (context ?? new Uint8Array(0)) as Uint8Array<ArrayBuffer>;
-    clearErrors();
+    // Inside another socket's callback the queue holds that call's reasons: leave them.
+    const nested = insideNativeCall();
+    if (!nested) clearErrors();
     const ok = libssl().SSL_export_keying_material(
       ssl,
       out,
@@ -658,7 +874,11 @@ export class SecureSocket implements AsyncDisposable {
       BigInt(contextBytes.length),
       context === undefined ? 0 : 1,
     );
-    if (ok !== 1) throw SecureSocketError.fromQueue("cannot export keying material");
+    if (ok !== 1) {
+      throw nested
+        ? new SecureSocketError("cannot export keying material")
+        : SecureSocketError.fromQueue("cannot export keying material");
+    }
     return out;
   }
 
@@ -685,7 +905,8 @@ export class SecureSocket implements AsyncDisposable {
    * (post-handshake authentication; the client must offer it with the
    * `postHandshakeAuth` option). The request is sent now; the certificate is
    * verified as it arrives, while reading, and then shows in `peerCertificate`.
-   * Like every I/O method, refused inside an OpenSSL callback.
+   * The request is sent after every `write()` issued before; refused after
+   * `closeWrite()` and, like every I/O method, inside an OpenSSL callback.
    *
    * @example
    * ```ts
@@ -702,13 +923,15 @@ export class SecureSocket implements AsyncDisposable {
       (ssl) => libssl().SSL_verify_client_post_handshake(ssl) === 1,
       "cannot request a client certificate after the handshake",
       "handshake",
+      this.#closingWrite !== null,
     );
   }
 
   /**
    * TLS 1.3: sends a KeyUpdate, rotating this end's traffic keys (and, with
-   * `requestPeer`, asking the peer to rotate its own). Like every I/O method,
-   * refused inside an OpenSSL callback.
+   * `requestPeer`, asking the peer to rotate its own). Sent after every
+   * `write()` issued before; refused after `closeWrite()` and, like every I/O
+   * method, inside an OpenSSL callback.
    *
    * @example
    * ```ts
@@ -722,6 +945,7 @@ export class SecureSocket implements AsyncDisposable {
       (ssl) => libssl().SSL_key_update(ssl, requestPeer ? 1 : 0) === 1,
       "cannot update keys (TLS 1.3 only)",
       "key update",
+      this.#closingWrite !== null,
     );
   }
 
@@ -761,6 +985,27 @@ export class SecureSocket implements AsyncDisposable {
   get cipher(): string | null {
     const cipher = libssl().SSL_get_current_cipher(this.#live);
     return isNull(cipher) ? null : readCString(libssl().SSL_CIPHER_get_name(cipher));
+  }
+
+  /**
+   * The verification result OpenSSL recorded (`SSL_get_verify_result(3)`):
+   * code 0 when the peer's chain (and name) verified, or when nothing was
+   * verified (no certificate, no handshake yet: check `peerCertificate`).
+   * With `VerifyMode.None` (`rejectUnauthorized: false`) a client still
+   * verifies the server and records the outcome here without failing, as
+   * Node's `authorized`/`authorizationError`.
+   *
+   * @example
+   * ```ts
+   * import { SecureSocket, SecureSocketContext } from "@secsock/secsock";
+   * const ctx = new SecureSocketContext({ rejectUnauthorized: false });
+   * const socket = await SecureSocket.connect(ctx, { hostname: "localhost", port: 8443 });
+   * console.log(socket.verifyResult); // { code: 0, errorString: "ok" }
+   * ```
+   */
+  get verifyResult(): VerifyResult {
+    const code = Number(libssl().SSL_get_verify_result(this.#live));
+    return { code, errorString: verifyErrorString(code) };
   }
 
   /** The protocol ALPN selected, or null. */
@@ -820,4 +1065,16 @@ export function acceptedSocket(
   }
   attach(socket, conn, true);
   return socket;
+}
+
+/** Largest delay setTimeout() honours (2^31 - 1 ms); beyond, runtimes fire at once. */
+const MAX_TIMER = 0x7fffffff;
+
+/** A handshake time limit in ms, or undefined for none (undefined, 0, Infinity, or beyond what a timer can hold). */
+export function checkHandshakeTimeout(ms: number | undefined): number | undefined {
+  if (ms === undefined) return undefined;
+  if (typeof ms !== "number" || Number.isNaN(ms) || ms < 0) {
+    throw new RangeError("handshakeTimeout must be a non-negative number of milliseconds (0 or Infinity: no limit)");
+  }
+  return ms === 0 || ms > MAX_TIMER ? undefined : ms;
 }

@@ -21,7 +21,8 @@ import {
 } from "../ffi/x509_verify.ts";
 import { certificateFromHandle, newX509, toCertificates, X509Certificate } from "./certificate.ts";
 import { SecureSocketError, SocketClosedError } from "./errors.ts";
-import { hostCheckFlags, hostNameBytes, type HostNameOptions, nameBytes } from "./name_check.ts";
+import { hostCheckFlags, hostNameBytes, type HostNameOptions, ipAddressText, nameBytes } from "./name_check.ts";
+import { isIpAddress } from "./hostname.ts";
 import { verifyErrorString } from "./callbacks/verify.ts";
 import { X509_V_FLAG_PARTIAL_CHAIN, X509_V_FLAG_POLICY_CHECK, X509_V_FLAG_X509_STRICT } from "../ffi/constants.ts";
 
@@ -94,9 +95,13 @@ export interface X509StoreOptions {
 export interface VerifyCertificateOptions extends HostNameOptions {
   /** Certificates that may complete the chain, in any order (untrusted; PEM bundles are split). */
   intermediates?: CertificateInput[];
-  /** Host name the leaf must be valid for (X509_VERIFY_PARAM_set1_host(3)). */
+  /**
+   * Host name the leaf must be valid for (X509_VERIFY_PARAM_set1_host(3)),
+   * taken as a handshake takes it: an IP address is checked as one, and a name
+   * ending in a number that is not a canonical IPv4 address is a TypeError.
+   */
   hostname?: string;
-  /** IP address the leaf must be valid for (X509_VERIFY_PARAM_set1_ip_asc(3)). */
+  /** IP address (canonical form) the leaf must be valid for (X509_VERIFY_PARAM_set1_ip_asc(3)). */
   ip?: string;
   /** E-mail address the leaf must be valid for (X509_VERIFY_PARAM_set1_email(3)). */
   email?: string;
@@ -338,11 +343,17 @@ function chainParameters(options: VerifyCertificateOptions): ChainParameters {
   if (options.partialChain) flags |= X509_V_FLAG_PARTIAL_CHAIN;
   if (options.strict) flags |= X509_V_FLAG_X509_STRICT;
   if (options.policyCheck) flags |= X509_V_FLAG_POLICY_CHECK;
+  // A host name that is an IP address is checked as one, as a handshake verifying it would.
+  const host = options.hostname === undefined ? null : hostNameBytes(options.hostname, "hostname");
+  const hostIsIp = host !== null && isIpAddress(options.hostname!);
+  if (hostIsIp && options.ip !== undefined) {
+    throw new TypeError("give the IP address as `hostname` or as `ip`, not both");
+  }
   return {
     purpose,
-    host: options.hostname === undefined ? null : hostNameBytes(options.hostname, "hostname"),
+    host: hostIsIp ? null : host,
     hostFlags: hostCheckFlags(options),
-    ip: options.ip === undefined ? null : ipText(options.ip),
+    ip: hostIsIp ? ipAddressText(options.hostname, "hostname") : options.ip === undefined ? null : ipText(options.ip),
     email: options.email === undefined ? null : nameBytes(options.email, "email"),
     time,
     depth: options.depth ?? null,
@@ -350,10 +361,9 @@ function chainParameters(options: VerifyCertificateOptions): ChainParameters {
   };
 }
 
-/** The IP address as the C string X509_VERIFY_PARAM_set1_ip_asc reads (checked like a name first). */
+/** The IP address as the C string X509_VERIFY_PARAM_set1_ip_asc reads, in canonical form only. */
 function ipText(ip: string): Uint8Array {
-  nameBytes(ip, "ip");
-  return cString(ip);
+  return ipAddressText(ip, "ip");
 }
 
 function parameterError(parameter: string, options: VerifyCertificateOptions): Error {

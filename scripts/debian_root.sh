@@ -49,6 +49,20 @@ if [[ -z "$ROOT" ]]; then
 fi
 [[ $(id -u) -eq 0 ]] || { echo "debian_root.sh: needs root (mmdebstrap, mount, chroot)" >&2; exit 1; }
 
+# Mounts are made in a private mount namespace of this run: they vanish with
+# it, and two runs sharing one root (--root … --keep) never unmount each
+# other's /proc or /dev. Each run also gets its own copy of the checkout.
+if [[ -z "${SECSOCK_DEBIAN_ROOT_NS:-}" ]] && command -v unshare >/dev/null; then
+  export SECSOCK_DEBIAN_ROOT_NS=1
+  args=(--suite "$SUITE" --root "$ROOT")
+  [[ $KEEP -eq 1 ]] && args+=(--keep)
+  # The root made above (mktemp) is removed by the inner run unless --keep.
+  [[ "${CLEAN_ROOT:-0}" -eq 1 ]] && export SECSOCK_DEBIAN_ROOT_CLEAN=1
+  exec unshare --mount --propagation private "$0" "${args[@]}" -- "$@"
+fi
+[[ "${SECSOCK_DEBIAN_ROOT_CLEAN:-0}" -eq 1 ]] && CLEAN_ROOT=1
+RUN_DIR="/work/secsock.$$"
+
 DENO_BIN="$(command -v deno)" || { echo "debian_root.sh: no deno on PATH" >&2; exit 1; }
 DENO_BIN="$(readlink -f "$DENO_BIN")"
 # The npm package's launcher is a script; the binary sits next to it in the platform package.
@@ -60,6 +74,7 @@ cleanup() {
   for m in dev/pts dev proc; do
     mountpoint -q "$ROOT/$m" 2>/dev/null && umount -l "$ROOT/$m" || true
   done
+  rm -rf --one-file-system "${ROOT:?}$RUN_DIR"
   if [[ "${CLEAN_ROOT:-0}" -eq 1 ]]; then rm -rf --one-file-system "$ROOT"; fi
 }
 trap cleanup EXIT
@@ -84,13 +99,13 @@ install -m 0755 "$DENO_BIN" "$ROOT/usr/local/bin/deno"
 cp /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/host-ca.crt"
 # Name resolution as on the host ("localhost" in the tests; the registry for npm: imports).
 cp /etc/hosts /etc/resolv.conf "$ROOT/etc/"
-rm -rf "$ROOT/work/secsock" && mkdir -p "$ROOT/work/secsock"
+rm -rf "$ROOT$RUN_DIR" && mkdir -p "$ROOT$RUN_DIR"
 tar -C "$CHECKOUT" --exclude=./.tools --exclude=./npm --exclude=./node_modules --exclude=./.git -cf - . |
-  tar -C "$ROOT/work/secsock" -xf -
+  tar -C "$ROOT$RUN_DIR" -xf -
 
 echo "== Debian $(cat "$ROOT/etc/debian_version"), $(chroot "$ROOT" openssl version)"
 chroot "$ROOT" /usr/bin/env -i \
   PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM="${TERM:-dumb}" \
   DENO_CERT=/etc/host-ca.crt NODE_EXTRA_CA_CERTS=/etc/host-ca.crt \
   SECSOCK_REQUIRE_PEERS="${SECSOCK_REQUIRE_PEERS:-}" CI="${CI:-}" \
-  /bin/bash -c 'cd /work/secsock && "$@"' debian_root "$@"
+  /bin/bash -c 'cd "$0" && "$@"' "$RUN_DIR" "$@"

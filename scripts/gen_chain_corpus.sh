@@ -17,42 +17,22 @@
 # the system openssl.cnf); only finished files are installed, and only after
 # the self-checks at the end passed. Keys are ECDSA P-256 (fast to make);
 # validity periods are explicit and far from "now" except where a case is
-# about validity, so the corpus does not rot.
+# about validity, so the corpus does not rot. SECSOCK_FIXTURES_OUT=DIR writes
+# DIR/chains instead; the setup shared with the other generators is in
+# scripts/fixtures/common.sh.
 
 set -euo pipefail
+# shellcheck source=fixtures/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures/common.sh"
 
-SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-OUT_DIR="$(cd "$SCRIPT_DIR/.." && pwd)/tests/fixtures/chains"
+fixtures_setup chains chains openssl
+PKI="$TMP/pki" # issuing certificates and keys (CA keys never leave $TMP)
+mkdir -p "$PKI"
 
-NOT_BEFORE=20000101000000Z
-CA_NOT_AFTER=21260101000000Z
-LEAF_NOT_AFTER=21250101000000Z
-
-command -v openssl >/dev/null || { echo "openssl not found" >&2; exit 1; }
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/secsock-chains.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
-STAGE="$WORK/out" # finished corpus, installed into OUT_DIR at the end
-TMP="$WORK/tmp"   # scratch: CA keys, CSRs, CA database, config
-PKI="$TMP/pki"    # issuing certificates and keys (CA keys never leave $TMP)
-mkdir -p "$STAGE" "$TMP" "$PKI"
-
-# The system openssl.cnf is never read: its extension sections and policies
-# would mix into ours. SAN values come from the environment ($ENV::SAN), so
-# one leaf section serves every host name.
-CNF="$TMP/openssl.cnf"
-cat >"$CNF" <<'EOF'
+# SAN values come from the environment ($ENV::SAN), so one leaf section
+# serves every host name (the default below only keeps the file loadable).
+write_config <<'EOF'
 SAN = DNS:unused.invalid
-[ req ]
-distinguished_name = req_dn
-prompt             = no
-[ req_dn ]
-
-[ root ]
-basicConstraints       = critical, CA:TRUE
-keyUsage               = critical, keyCertSign, cRLSign
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = none
 
 [ intermediate ]
 basicConstraints       = critical, CA:TRUE
@@ -100,13 +80,6 @@ authorityKeyIdentifier = keyid:always
 basicConstraints       = critical, CA:TRUE
 keyUsage               = critical, keyCertSign, cRLSign
 nameConstraints        = critical, excluded;email:forbidden.test
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = keyid:always
-
-# May issue end entities only: a CA below it exceeds the path length.
-[ pathlen0 ]
-basicConstraints       = critical, CA:TRUE, pathlen:0
-keyUsage               = critical, keyCertSign, cRLSign
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid:always
 
@@ -179,60 +152,20 @@ keyUsage               = critical, digitalSignature
 extendedKeyUsage       = serverAuth
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = keyid:always
-
-# `openssl ca` is the only 3.0 CLI that sets explicit notBefore/notAfter.
-[ ca ]
-default_ca = tmp_ca
-[ tmp_ca ]
-dir             = CA_DIR_PLACEHOLDER
-database        = $dir/index.txt
-new_certs_dir   = $dir/newcerts
-serial          = $dir/serial
-default_md      = sha256
-policy          = policy_any
-unique_subject  = no
-copy_extensions = none
-email_in_dn     = no
-[ policy_any ]
-organizationName = optional
-commonName       = supplied
 EOF
-CA_DIR="$TMP/ca"
-sed -i "s|CA_DIR_PLACEHOLDER|$CA_DIR|" "$CNF"
-
-# Runs a command quietly; shows its output only when it fails.
-q() {
-  if ! "$@" 2>"$TMP/cmd.log" >/dev/null; then
-    cat "$TMP/cmd.log" >&2
-    echo "command failed: $*" >&2
-    return 1
-  fi
-}
 
 # issue KEY_OUT CERT_OUT SUBJECT EXT_SECTION ISSUER|self [NOT_BEFORE [NOT_AFTER]]
 #   ISSUER names $PKI/ISSUER.{pem,key}. SAN comes from the environment; a
 #   new key is made unless KEY_FROM names one to reuse.
 issue() {
-  local key="$1" cert="$2" subj="$3" ext="$4" issuer="$5"
-  local not_before="${6:-$NOT_BEFORE}" not_after="${7:-$LEAF_NOT_AFTER}"
+  local key="$1" issuer="$5"
   if [ -n "${KEY_FROM:-}" ]; then
     cp "$KEY_FROM" "$key" # the same key under another certificate
   else
-    q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
-      -pkeyopt ec_param_enc:named_curve -out "$key"
+    new_key "$key" ec
   fi
-  q openssl req -new -config "$CNF" -key "$key" -subj "$subj" -sha256 -out "$TMP/req.csr"
-  local signer=(-cert "$PKI/$issuer.pem" -keyfile "$PKI/$issuer.key")
-  [ "$issuer" = self ] && signer=(-selfsign -keyfile "$key")
-  rm -rf "$CA_DIR"
-  mkdir -p "$CA_DIR/newcerts"
-  : >"$CA_DIR/index.txt"
-  # Random positive 128-bit serial (first byte 01..7f).
-  printf '%02x%s\n' $((RANDOM % 127 + 1)) "$(openssl rand -hex 15)" >"$CA_DIR/serial"
-  q openssl ca -batch -config "$CNF" -notext -preserveDN -subj "$subj" "${signer[@]}" \
-    -md sha256 -startdate "$not_before" -enddate "$not_after" \
-    -extfile "$CNF" -extensions "$ext" -in "$TMP/req.csr" -out "$cert"
-  rm -rf "$CA_DIR"
+  [ "$issuer" = self ] || issuer="$PKI/$issuer"
+  issue_cert "$key" "$2" "$3" "$4" "${6:-$NOT_BEFORE}" "${7:-$LEAF_NOT_AFTER}" "$issuer"
 }
 
 # ca NAME SUBJECT_CN EXT ISSUER [NOT_BEFORE [NOT_AFTER]]  ->  $PKI/NAME.{pem,key}
@@ -275,7 +208,7 @@ describe() {
 
 # ------------------------------------------------------------------ issuers --
 
-ca root "Corpus Root CA" root self
+ca root "Corpus Root CA" root_ca self
 ca int "Corpus Intermediate CA" intermediate root
 ca nc-dns-permitted "NC permitted DNS .allowed.test" nc_dns_permitted root
 ca nc-dns-excluded "NC excluded DNS forbidden.test" nc_dns_excluded root
@@ -283,7 +216,8 @@ ca nc-ip-permitted "NC permitted IP 10.0.0.0 mask 8" nc_ip_permitted root
 ca nc-ip-excluded "NC excluded IP 127.0.0.0 mask 8" nc_ip_excluded root
 ca nc-email-permitted "NC permitted email allowed.test" nc_email_permitted root
 ca nc-email-excluded "NC excluded email forbidden.test" nc_email_excluded root
-ca pathlen0 "Pathlen 0 CA" pathlen0 root
+# May issue end entities only: a CA below it exceeds the path length.
+ca pathlen0 "Pathlen 0 CA" ca_pathlen0 root
 ca below-pathlen0 "CA below a pathlen 0 CA" intermediate pathlen0
 ca no-keycertsign "CA without keyCertSign" no_keycertsign root
 ca policy "Explicit policy CA" policy_ca root
@@ -458,7 +392,6 @@ cp "$PKI/root.pem" "$STAGE/root.pem"
 # the same inputs the differential test uses; the first reported error is
 # recorded in the manifest (for reading; the test recomputes it).
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
 NOW="$(date +%s)"
 VERSION="$(openssl version | awk '{print $1" "$2}')"
 cd "$STAGE"
@@ -518,17 +451,11 @@ mv "$TMP/manifest.json" "$STAGE/manifest.json"
 
 # Sanity of the layout: every leaf matches its key.
 for c in "${CASES[@]}"; do
-  [ "$(openssl x509 -in "$c/leaf.pem" -noout -pubkey)" = "$(openssl pkey -in "$c/leaf.key" -pubout)" ] \
-    || fail "$c: leaf and key do not match"
+  cert_matches_key "$c/leaf.pem" "$c/leaf.key" || fail "$c: leaf and key do not match"
 done
 
 cd /
 
 # ------------------------------------------------------------------ install --
-# Keys are test fixtures, not secrets: readable by all, so tests running
-# under another uid can load them.
-chmod -R a+rX "$STAGE"
-rm -rf "$OUT_DIR"
-mkdir -p "$(dirname "$OUT_DIR")"
-cp -r "$STAGE" "$OUT_DIR"
+install_stage
 echo "Generated ${#CASES[@]} chain cases in $OUT_DIR (self-checks passed)."

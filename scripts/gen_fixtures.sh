@@ -13,60 +13,24 @@
 # fixtures untouched and a successful run leaves no scratch files behind.
 # Running it again wipes the previously generated files and makes new ones
 # (fresh keys every time: tests must not depend on specific key bytes).
+# SECSOCK_FIXTURES_OUT=DIR writes to DIR instead of tests/fixtures/.
+# The setup shared with the other generators is in scripts/fixtures/common.sh;
+# scripts/gen_all_fixtures.sh (`deno task fixtures`) runs them all.
 #
 # The script ends by checking its own output (chains verify, the expired
 # certificate is rejected, every encrypted key decrypts to the server key...)
 # and exits non-zero if anything is off.
 
 set -euo pipefail
-
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-OUT_DIR="$(cd "$SCRIPT_DIR/.." && pwd)/tests/fixtures"
+# shellcheck source=fixtures/common.sh
+source "$SCRIPT_DIR/fixtures/common.sh"
 
-# Fixed, very long validity so that tests never rot. notBefore is far in the
-# past rather than "now" so the fixtures are valid on a machine whose clock is
-# behind the one that generated them. The CAs outlive the leaves a little.
-# (GeneralizedTime input; OpenSSL encodes years < 2050 as UTCTime, per RFC 5280.)
-NOT_BEFORE=20000101000000Z
-CA_NOT_AFTER=21260101000000Z
-LEAF_NOT_AFTER=21250101000000Z
+fixtures_setup fixtures "" openssl node
 
-PASS='secsock-pass'
-
-command -v openssl >/dev/null || { echo "openssl not found" >&2; exit 1; }
-command -v node >/dev/null || { echo "node not found" >&2; exit 1; }
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/secsock-fixtures.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
-STAGE="$WORK/out"   # finished fixtures, moved to OUT_DIR at the end
-TMP="$WORK/tmp"     # scratch: CSRs, config, CA database, password files
-mkdir -p "$STAGE" "$TMP"
-
-# Never read the system openssl.cnf for certificate work: Debian's brings its
-# own extension sections (v3_ca, usr_cert), a demoCA layout and DN policy,
-# which would mix into ours. Everything `req` and `ca` need is in this file.
-CNF="$TMP/openssl.cnf"
-cat >"$CNF" <<'EOF'
-# Minimal config: -subj is always given, so no DN prompting is needed.
-[ req ]
-distinguished_name = req_dn
-prompt             = no
-[ req_dn ]
-
-[ v3_root_ca ]
-basicConstraints       = critical, CA:TRUE
-keyUsage               = critical, keyCertSign, cRLSign
-subjectKeyIdentifier   = hash
-# OpenSSL 3.x CLIs may add AKIDs by default; "none" keeps the roots'
-# extension set explicit and the same across 3.0 and 3.5.
-authorityKeyIdentifier = none
-
-[ v3_intermediate_ca ]
-basicConstraints       = critical, CA:TRUE, pathlen:0
-keyUsage               = critical, keyCertSign, cRLSign
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = keyid:always
-
+# The extensions of each kind of certificate (the CAs' root_ca and
+# ca_pathlen0 come with write_config).
+write_config <<'CONF'
 # RSA server leaf: keyEncipherment is allowed for RSA (TLS 1.2 RSA kx).
 [ v3_server_rsa ]
 basicConstraints       = critical, CA:FALSE
@@ -110,101 +74,22 @@ extendedKeyUsage       = serverAuth
 subjectAltName         = DNS:localhost, IP:127.0.0.1
 subjectKeyIdentifier   = hash
 authorityKeyIdentifier = none
-
-# Every certificate is made with `openssl ca`: in OpenSSL 3.0 it is the only
-# CLI that can set explicit notBefore/notAfter dates (`x509 -not_before` and
-# `-not_after` only appeared in 3.4), which the expired / not-yet-valid certs
-# need and which makes all the others independent of the clock.
-# The database lives in a throw-away directory under $TMP.
-[ ca ]
-default_ca = tmp_ca
-[ tmp_ca ]
-dir             = CA_DIR_PLACEHOLDER
-database        = $dir/index.txt
-new_certs_dir   = $dir/newcerts
-serial          = $dir/serial
-default_md      = sha256
-policy          = policy_any
-unique_subject  = no
-copy_extensions = none
-email_in_dn     = no
-[ policy_any ]
-organizationName = optional
-commonName       = supplied
-EOF
-CA_DIR="$TMP/ca"
-sed -i "s|CA_DIR_PLACEHOLDER|$CA_DIR|" "$CNF"
+CONF
 
 # ---------------------------------------------------------------- helpers --
 
-# Run a command with its chatter (RSA progress dots, "writing RSA key",
-# "Certificate request self-signature ok", ...) hidden, but show it if the
-# command fails.
-q() {
-  if ! "$@" 2>"$TMP/cmd.log"; then
-    cat "$TMP/cmd.log" >&2
-    echo "command failed: $*" >&2
-    return 1
-  fi
-}
-
-# Random positive 128-bit serial as 32 hex digits (the form `openssl ca`
-# wants in its serial file). First byte in 01..7f, so the DER INTEGER is
-# exactly 16 bytes and never negative.
-serial() {
-  printf '%02x%s\n' $((RANDOM % 127 + 1)) "$(openssl rand -hex 15)"
-}
-
 # genkey NAME rsa|ec|ed25519  ->  $STAGE/NAME.key, unencrypted PKCS#8 PEM
 genkey() {
-  local out="$STAGE/$1.key"
-  case "$2" in
-    rsa) q openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$out" ;;
-    ec) q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
-          -pkeyopt ec_param_enc:named_curve -out "$out" ;;
-    ed25519) q openssl genpkey -algorithm ED25519 -out "$out" ;;
-    *) echo "unknown key type $2" >&2; return 1 ;;
-  esac
-}
-
-# Digest flag for CSR self-signatures made with KEY. Ed25519 signs without a
-# separate digest and some OpenSSL versions reject -sha256 for it.
-digest_for() {
-  local text
-  text="$(openssl pkey -in "$1" -noout -text)"
-  if [[ "$text" == ED25519* ]]; then echo ""; else echo "-sha256"; fi
-}
-
-# csr NAME SUBJECT  ->  $TMP/NAME.csr (scratch only)
-csr() {
-  # shellcheck disable=SC2046  # empty digest must vanish
-  openssl req -new -config "$CNF" -key "$STAGE/$1.key" -subj "$2" \
-    $(digest_for "$STAGE/$1.key") -out "$TMP/$1.csr"
+  new_key "$STAGE/$1.key" "$2"
 }
 
 # sign NAME SUBJECT EXT_SECTION ISSUER|self [NOT_AFTER [NOT_BEFORE]]
-#   ->  $STAGE/NAME.pem, signed with SHA-256 by $STAGE/ISSUER.key (all
-#   issuers are RSA) or self-signed with $STAGE/NAME.key.
-# Only the named extension section is used; nothing is copied from the CSR.
+#   ->  $STAGE/NAME.pem for $STAGE/NAME.key, signed by $STAGE/ISSUER.key
+#   (all issuers are RSA) or self-signed.
 sign() {
-  local name="$1" subj="$2" ext="$3" issuer="$4"
-  local not_after="${5:-$LEAF_NOT_AFTER}" not_before="${6:-$NOT_BEFORE}"
-  local signer=(-cert "$STAGE/$issuer.pem" -keyfile "$STAGE/$issuer.key")
-  if [ "$issuer" = self ]; then
-    signer=(-selfsign -keyfile "$STAGE/$name.key")
-  fi
-  csr "$name" "$subj"
-  rm -rf "$CA_DIR"
-  mkdir -p "$CA_DIR/newcerts"
-  : >"$CA_DIR/index.txt"
-  serial >"$CA_DIR/serial"
-  # -preserveDN -subj: keep exactly our DN (no policy reordering);
-  # -notext: PEM only, no human-readable dump in front of it.
-  q openssl ca -batch -config "$CNF" -notext -preserveDN -subj "$subj" \
-    "${signer[@]}" -md sha256 -startdate "$not_before" -enddate "$not_after" \
-    -extfile "$CNF" -extensions "$ext" \
-    -in "$TMP/$name.csr" -out "$STAGE/$name.pem"
-  rm -rf "$CA_DIR"
+  local issuer="$4"
+  [ "$issuer" = self ] || issuer="$STAGE/$issuer"
+  issue_cert "$STAGE/$1.key" "$STAGE/$1.pem" "$2" "$3" "${6:-$NOT_BEFORE}" "${5:-$LEAF_NOT_AFTER}" "$issuer"
 }
 
 # chain NAME  ->  $STAGE/NAME-chain.pem = leaf followed by the intermediate
@@ -215,16 +100,16 @@ chain() {
 # -------------------------------------------------------------------- CAs --
 
 genkey ca rsa
-sign ca "/O=secsock/CN=secsock Test Root CA" v3_root_ca self "$CA_NOT_AFTER"
+sign ca "/O=secsock/CN=secsock Test Root CA" root_ca self "$CA_NOT_AFTER"
 
 genkey intermediate rsa
 sign intermediate "/O=secsock/CN=secsock Test Intermediate CA" \
-  v3_intermediate_ca ca "$CA_NOT_AFTER"
+  ca_pathlen0 ca "$CA_NOT_AFTER"
 
 # A second, unrelated root: a client cert from it must be rejected by a
 # server that trusts only ca.pem.
 genkey other-ca rsa
-sign other-ca "/O=Other/CN=Other Test Root CA" v3_root_ca self "$CA_NOT_AFTER"
+sign other-ca "/O=Other/CN=Other Test Root CA" root_ca self "$CA_NOT_AFTER"
 
 # ----------------------------------------------------------------- leaves --
 
@@ -441,11 +326,9 @@ EOF
 # ------------------------------------------------------------ self-checks --
 # Checked in the staging directory, before anything replaces the old files.
 
-fail() { echo "FAIL: $*" >&2; exit 1; }
 cd "$STAGE"
 
 pub() { openssl pkey -pubout "$@" 2>/dev/null; }
-certpub() { openssl x509 -in "$1" -noout -pubkey; }
 
 # Each leaf verifies against its root (+ intermediate), for its purpose and
 # name; each certificate matches its key.
@@ -489,7 +372,7 @@ done
 
 for n in ca intermediate other-ca server server-ec server-ed25519 client client-ec \
          other-client wronghost expired not-yet-valid selfsigned; do
-  [ "$(certpub "$n.pem")" = "$(pub -in "$n.key")" ] || fail "$n.pem/$n.key mismatch"
+  cert_matches_key "$n.pem" "$n.key" || fail "$n.pem/$n.key mismatch"
   head -1 "$n.key" | grep -qx -- '-----BEGIN PRIVATE KEY-----' || fail "$n.key not PKCS#8"
 done
 
@@ -568,5 +451,6 @@ cp "$STAGE"/* "$OUT_DIR"/
 
 echo "Generated $(find "$STAGE" -type f | wc -l) files in $OUT_DIR (self-checks passed)."
 
-# The OCSP response fixture depends on server.pem and the intermediate: remake it too.
-bash "$(dirname "${BASH_SOURCE[0]}")/gen_ocsp_fixture.sh"
+# The OCSP response fixture depends on server.pem and the intermediate: remake
+# it too (by absolute path: this script has changed directory since).
+bash "$SCRIPT_DIR/gen_ocsp_fixture.sh"

@@ -17,69 +17,24 @@
 # Everything is built in a private temporary directory and moved into place
 # only at the end; the system openssl.cnf is never read. Running it again
 # replaces every file with fresh keys: tests must not depend on key bytes.
+# SECSOCK_FIXTURES_OUT=DIR writes DIR/names instead; the setup shared with
+# the other generators is in scripts/fixtures/common.sh.
 # It ends by checking its own output and exits non-zero if anything is off.
 
 set -euo pipefail
+# shellcheck source=fixtures/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures/common.sh"
 
-SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-OUT_DIR="$(cd "$SCRIPT_DIR/.." && pwd)/tests/fixtures/names"
-
-# Fixed dates: the corpus never depends on the clock and never expires.
-NOT_BEFORE=20000101000000Z
-NOT_AFTER=21250101000000Z
-PASS='secsock-pass'
-
-command -v openssl >/dev/null || { echo "openssl not found" >&2; exit 1; }
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/secsock-names.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
-STAGE="$WORK/out"
-TMP="$WORK/tmp"
-mkdir -p "$STAGE" "$TMP"
-export OPENSSL_CONF="$TMP/empty.cnf" # nothing from the system config, even where -config is not taken
-: >"$OPENSSL_CONF"
-
-CNF="$TMP/openssl.cnf"
-cat >"$CNF" <<'EOF'
-[ req ]
-distinguished_name = req_dn
-prompt             = no
-string_mask        = utf8only
-[ req_dn ]
-
-[ v3_ca ]
-basicConstraints       = critical, CA:TRUE
-keyUsage               = critical, keyCertSign, cRLSign
-subjectKeyIdentifier   = hash
-authorityKeyIdentifier = none
-
-[ ca ]
-default_ca = tmp_ca
-[ tmp_ca ]
-dir             = CA_DIR_PLACEHOLDER
-database        = $dir/index.txt
-new_certs_dir   = $dir/newcerts
-serial          = $dir/serial
-default_md      = sha256
-policy          = policy_any
-unique_subject  = no
-copy_extensions = none
-email_in_dn     = no
-string_mask     = utf8only
-[ policy_any ]
-commonName = optional
-EOF
-CA_DIR="$TMP/ca"
-sed -i "s|CA_DIR_PLACEHOLDER|$CA_DIR|" "$CNF"
+fixtures_setup names names openssl
+# Leaves take their extensions from a file of their own (see leaf).
+write_config </dev/null
 
 # ---------------------------------------------------------------- helpers --
 
-q() {
-  if ! "$@" 2>"$TMP/cmd.log"; then
-    cat "$TMP/cmd.log" >&2
-    echo "command failed: $*" >&2
-    return 1
-  fi
+# ca_string_mask MASK: the string types `openssl ca` encodes subject values
+# in (utf8only, or "default": T61String / BMPString / UTF8String by range).
+ca_string_mask() {
+  sed -i "/^\[ tmp_ca \]/,/^\[/ s/^string_mask .*/string_mask     = $1/" "$CNF"
 }
 
 # hexof FILE: the bytes of FILE as lower-case hex, no separators.
@@ -100,21 +55,12 @@ san_leaf() {
 #   leaf.key when SELF_SIGN=1). EXT_BODY is the body of the extension section
 #   (one extension per line).
 leaf() {
-  local name="$1" subj="$2" ext="$3" start="${4:-$NOT_BEFORE}" end="${5:-$NOT_AFTER}"
+  local name="$1" subj="$2" ext="$3" start="${4:-$NOT_BEFORE}" end="${5:-$LEAF_NOT_AFTER}"
   shift $(($# < 5 ? $# : 5))
-  local extfile="$TMP/$name.ext"
+  local extfile="$TMP/$name.ext" issuer="$STAGE/names-ca"
   printf '[ ext ]\nbasicConstraints = critical, CA:FALSE\n%s\n' "$ext" >"$extfile"
-  q openssl req -new -config "$CNF" -key "$STAGE/leaf.key" -subj "/CN=csr" -out "$TMP/$name.csr"
-  rm -rf "$CA_DIR"
-  mkdir -p "$CA_DIR/newcerts"
-  : >"$CA_DIR/index.txt"
-  printf '%02x%s\n' $((RANDOM % 127 + 1)) "$(openssl rand -hex 15)" >"$CA_DIR/serial"
-  local signer=(-cert "$STAGE/names-ca.pem" -keyfile "$STAGE/names-ca.key")
-  [ "${SELF_SIGN:-}" = 1 ] && signer=(-selfsign -keyfile "$STAGE/leaf.key")
-  q openssl ca -batch -config "$CNF" -notext -preserveDN -subj "$subj" "$@" "${signer[@]}" -md sha256 \
-    -startdate "$start" -enddate "$end" -extfile "$extfile" -extensions ext \
-    -in "$TMP/$name.csr" -out "$STAGE/$name.pem"
-  rm -rf "$CA_DIR"
+  [ "${SELF_SIGN:-}" != 1 ] || issuer=self
+  EXTFILE="$extfile" issue_cert "$STAGE/leaf.key" "$STAGE/$name.pem" "$subj" ext "$start" "$end" "$issuer" "$@"
 }
 
 # resign NAME [X509_FLAGS...]: sign $STAGE/NAME.pem again with names-ca,
@@ -163,18 +109,10 @@ text_hex() { printf '%s' "$1" | od -An -tx1 -v | tr -d ' \n'; }
 
 # -------------------------------------------------------------------- keys --
 
-q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve \
-  -out "$STAGE/names-ca.key"
-q openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -pkeyopt ec_param_enc:named_curve \
-  -out "$STAGE/leaf.key"
-q openssl req -new -config "$CNF" -key "$STAGE/names-ca.key" -subj "/CN=csr" -out "$TMP/ca.csr"
-mkdir -p "$CA_DIR/newcerts"
-: >"$CA_DIR/index.txt"
-echo 01 >"$CA_DIR/serial"
-q openssl ca -batch -config "$CNF" -notext -preserveDN -subj "/O=secsock/CN=secsock Names Test CA" \
-  -selfsign -keyfile "$STAGE/names-ca.key" -md sha256 -startdate "$NOT_BEFORE" -enddate 21260101000000Z \
-  -extfile "$CNF" -extensions v3_ca -in "$TMP/ca.csr" -out "$STAGE/names-ca.pem"
-rm -rf "$CA_DIR"
+new_key "$STAGE/names-ca.key" ec
+new_key "$STAGE/leaf.key" ec
+CA_SERIAL=01 issue_cert "$STAGE/names-ca.key" "$STAGE/names-ca.pem" "/O=secsock/CN=secsock Names Test CA" \
+  root_ca "$NOT_BEFORE" "$CA_NOT_AFTER" self
 
 # ------------------------------------------------- every GeneralName type --
 
@@ -368,21 +306,21 @@ san_leaf san-huge "/O=secsock names/CN=huge san" "$TMP/huge.asn1"
 # spaces, a trailing space.
 leaf name-escapes \
   '/C=US/O=Comma\, Inc./OU=a=b+CN=plus\+sign/OU=quote"semi;less<more>back\\slash/L=#hash/ST= lead/street=trail ' \
-  "" "$NOT_BEFORE" "$NOT_AFTER" -multivalue-rdn -utf8
+  "" "$NOT_BEFORE" "$LEAF_NOT_AFTER" -multivalue-rdn -utf8
 
 # Non-ASCII characters under OpenSSL's "default" string mask, which picks
 # T61String for code points < 256, BMPString below 65536 and UTF8String
 # beyond. (Subjects cannot be UniversalStrings through the CLI: OpenSSL
 # masks attribute values to DirectoryString; otherName values have one.)
-sed -i 's/^string_mask     = utf8only/string_mask     = default/' "$CNF"
+ca_string_mask default
 leaf name-strings "/CN=caf$(printf '\xc3\xa9')/O=$(printf '\xe2\x82\xac') euro/OU=smile $(printf '\xf0\x9f\x98\x80')/L=plain" \
-  "" "$NOT_BEFORE" "$NOT_AFTER" -utf8
-sed -i 's/^string_mask     = default/string_mask     = utf8only/' "$CNF"
+  "" "$NOT_BEFORE" "$LEAF_NOT_AFTER" -utf8
+ca_string_mask utf8only
 leaf name-utf8 "/CN=$(printf '\xe2\x80\xae')evil$(printf '\xe2\x80\xac') $(printf '\xf0\x9f\x98\x80') caf$(printf '\xc3\xa9')" \
-  "" "$NOT_BEFORE" "$NOT_AFTER" -utf8
+  "" "$NOT_BEFORE" "$LEAF_NOT_AFTER" -utf8
 
 # Control characters (\x01, ESC, DEL) in a subject.
-leaf name-control "/CN=ctl$(printf '\x01')one$(printf '\x1b')esc$(printf '\x7f')del" "" "$NOT_BEFORE" "$NOT_AFTER" -utf8
+leaf name-control "/CN=ctl$(printf '\x01')one$(printf '\x1b')esc$(printf '\x7f')del" "" "$NOT_BEFORE" "$LEAF_NOT_AFTER" -utf8
 
 # A NUL inside the CN: written as 'X', patched to 00, signed again.
 SELF_SIGN=1 leaf name-nul "/CN=www.example.testX.evil.test" "subjectAltName = DNS:www.example.test"
@@ -394,9 +332,9 @@ resign name-nul
 # must answer with its typed error or a lossless string, never garbage.
 leaf name-bad-utf8 "/CN=badXutf8" ""
 patch name-bad-utf8 "$(text_hex "badXutf8")" "$(text_hex "bad")ff$(text_hex "utf8")"
-sed -i 's/^string_mask     = utf8only/string_mask     = default/' "$CNF"
-leaf name-bmp-surrogate "/CN=$(printf '\xe2\x82\xac')sur" "" "$NOT_BEFORE" "$NOT_AFTER" -utf8
-sed -i 's/^string_mask     = default/string_mask     = utf8only/' "$CNF"
+ca_string_mask default
+leaf name-bmp-surrogate "/CN=$(printf '\xe2\x82\xac')sur" "" "$NOT_BEFORE" "$LEAF_NOT_AFTER" -utf8
+ca_string_mask utf8only
 patch name-bmp-surrogate "20ac007300750072" "20acd80000750072"
 
 # Empty subject; a huge attribute value (an OID with no length limit).
@@ -425,7 +363,7 @@ leaf time-year-0001 "/CN=year 1" "" 00010101000000Z 00991231235959Z
 # ------------------------------------------------------ missing fields --
 
 # Version 1: no extensions at all.
-q openssl req -new -config "$CNF" -key "$STAGE/leaf.key" -subj "/CN=v1" -out "$TMP/v1.csr"
+make_csr "$STAGE/leaf.key" "$TMP/v1.csr" "/CN=v1"
 q openssl x509 -req -in "$TMP/v1.csr" -CA "$STAGE/names-ca.pem" -CAkey "$STAGE/names-ca.key" \
   -set_serial 7 -days 36500 -sha256 -out "$STAGE/v1-no-extensions.pem"
 
@@ -452,7 +390,6 @@ cmp -s "$TMP/enc-in.der" "$TMP/enc-back.der" || { echo "encrypted-header does no
 
 # ----------------------------------------------------------------- checks --
 
-fail() { echo "check failed: $*" >&2; exit 1; }
 for f in "$STAGE"/*.pem; do
   case "$(basename "$f")" in
     encrypted-header.pem | name-bad-utf8.pem | name-bmp-surrogate.pem) continue ;;
@@ -506,7 +443,5 @@ valid 2000-01-01 .. 2125-01-01 unless noted. Read by
 | `encrypted-header.pem` | `san-all-types.pem` as an encrypted PEM (`Proc-Type: 4,ENCRYPTED`, AES-256-CBC, password `secsock-pass`): must be refused, never prompted for. |
 EOF
 
-rm -rf "$OUT_DIR"
-mkdir -p "$OUT_DIR"
-mv "$STAGE"/* "$OUT_DIR"/
+install_stage
 echo "wrote $(find "$OUT_DIR" -type f | wc -l) files to $OUT_DIR"

@@ -10,22 +10,22 @@
 # intermediate's key: re-run this script after scripts/gen_fixtures.sh (which
 # deletes every *.der in tests/fixtures/ and makes new keys).
 #
+# SECSOCK_FIXTURES_OUT=DIR reads and writes DIR instead of tests/fixtures/
+# (see scripts/fixtures/common.sh).
+#
 # The script ends by checking its output with `openssl ocsp -respin`
 # (signature, issuer and status "good") and exits non-zero if anything is off.
 
 set -euo pipefail
+# shellcheck source=fixtures/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/fixtures/common.sh"
 
-SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-FIX="$(cd "$SCRIPT_DIR/.." && pwd)/tests/fixtures"
+fixtures_setup ocsp "" openssl
+FIX="$OUT_DIR"
 OUT="$FIX/server-ocsp.der"
-
-command -v openssl >/dev/null || { echo "openssl not found" >&2; exit 1; }
 for f in server.pem intermediate.pem intermediate.key ca.pem; do
   [[ -f "$FIX/$f" ]] || { echo "missing $FIX/$f: run scripts/gen_fixtures.sh first" >&2; exit 1; }
 done
-
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/secsock-ocsp.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
 
 # The index file `openssl ca` keeps, one valid ("V") entry for server.pem:
 # status, expiry (GeneralizedTime), revocation date (empty), serial (hex),

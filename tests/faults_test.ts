@@ -235,7 +235,7 @@ function recordingMutualTls(version: Version) {
 }
 
 /** A {@linkcode TestServer} handler that only runs the handshake. */
-const handshakeOnly = (socket: SecureSocket) => socket.handshake();
+const handshakeOnly = async (socket: SecureSocket): Promise<void> => void await socket.handshake();
 
 /** A good client still completes a handshake with `server`: the accept loop survived. */
 async function assertServerStillWorks(server: TestServer<unknown>): Promise<void> {

@@ -10,6 +10,7 @@
  * SECSOCK_FUZZ_SECONDS (default 20) bounds the run; SECSOCK_FUZZ_SEED
  * replays one (the seed is printed).
  */
+import { type SeededRng, seededRng as rng } from "./seeded_rng.ts";
 import assert from "node:assert/strict";
 import { HandshakeError, SecureSocket, type SecureSocketContext, SecureSocketError, VerifyMode } from "../mod.ts";
 import { liveSocketCount } from "../lib/callbacks/connection.ts";
@@ -30,23 +31,6 @@ const SECONDS = Number(Deno.env.get("SECSOCK_FUZZ_SECONDS") ?? 20);
 const SEED = Number(Deno.env.get("SECSOCK_FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 const HANDSHAKE_TIMEOUT = 500;
 const WORKERS = 12;
-
-/** xorshift32: reproducible from SEED. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 0x2545f491;
-  const next = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-  return {
-    float: next,
-    int: (n: number) => Math.floor(next() * n),
-    bytes: (n: number) => Uint8Array.from({ length: n }, () => Math.floor(next() * 256)),
-    pick: <T>(items: readonly T[]): T => items[Math.floor(next() * items.length)],
-  };
-}
 
 /** Node's ClientHello, captured by a plain listener. */
 async function nodeClientHello(maxVersion?: string): Promise<Uint8Array> {
@@ -73,7 +57,7 @@ async function nodeClientHello(maxVersion?: string): Promise<Uint8Array> {
 
 const INTERESTING = [0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff];
 
-function mutate(r: ReturnType<typeof rng>, seeds: Uint8Array[]): { name: string; data: Uint8Array } {
+function mutate(r: SeededRng, seeds: Uint8Array[]): { name: string; data: Uint8Array } {
   const kind = r.int(12);
   if (kind === 0) return { name: "random bytes", data: r.bytes(1 + r.int(4096)) };
   if (kind === 1) {

@@ -8,8 +8,9 @@
  *
  * @module
  */
-import { libssl } from "../../ffi/library.ts";
+import { libssl, opensslAtLeast } from "../../ffi/library.ts";
 import { SharedCallback } from "../../ffi/callbacks.ts";
+import { alertName } from "../alerts.ts";
 import { readCString } from "../../ffi/memory.ts";
 import type { CallbackDefinition } from "../../ffi/runtime.ts";
 import type { ContextCore } from "../context_core.ts";
@@ -124,8 +125,17 @@ export interface AlertInfo {
   level: "warning" | "fatal" | "unknown";
   /** The alert's numeric description code (e.g. 42 = bad_certificate). */
   code: number;
-  /** OpenSSL's long description, e.g. "bad certificate". */
+  /**
+   * The alert's IANA name, e.g. "unknown_ca", "certificate_required" (the
+   * same on every OpenSSL version; "unknown" for a code IANA has not assigned).
+   */
   description: string;
+  /**
+   * OpenSSL's own text (`SSL_alert_desc_string_long(3)`), e.g. "unknown CA",
+   * as `openssl s_client -state` prints it; the IANA name where OpenSSL has
+   * none (OpenSSL 3.0 lacks the TLS 1.3 alerts).
+   */
+  text: string;
 }
 
 /**
@@ -134,17 +144,134 @@ export interface AlertInfo {
  * @example
  * ```ts
  * import { describeAlert } from "@secsock/secsock";
- * console.log(describeAlert(0x0230)); // { level: "fatal", code: 48, description: "unknown CA" }
+ * console.log(describeAlert(0x0230)); // { level: "fatal", code: 48, description: "unknown_ca", text: "unknown CA" }
+ * console.log(describeAlert(0x0274).description); // "certificate_required"
  * ```
  */
 export function describeAlert(ret: number): AlertInfo {
-  const ssl = libssl();
   const levelCode = (ret >> 8) & 0xff;
+  const code = ret & 0xff;
+  const description = alertName(code);
+  const own = readCString(libssl().SSL_alert_desc_string_long(ret));
   return {
     level: levelCode === 1 ? "warning" : levelCode === 2 ? "fatal" : "unknown",
-    code: ret & 0xff,
-    description: readCString(ssl.SSL_alert_desc_string_long(ret)) ?? "unknown",
+    code,
+    description,
+    text: own && own !== "unknown" ? own : description,
   };
+}
+
+/** OpenSSL 3.0's OSSL_HANDSHAKE_STATE values, in order (ssl.h). */
+const STATES_3_0 = [
+  "TLS_ST_BEFORE",
+  "TLS_ST_OK",
+  "DTLS_ST_CR_HELLO_VERIFY_REQUEST",
+  "TLS_ST_CR_SRVR_HELLO",
+  "TLS_ST_CR_CERT",
+  "TLS_ST_CR_CERT_STATUS",
+  "TLS_ST_CR_KEY_EXCH",
+  "TLS_ST_CR_CERT_REQ",
+  "TLS_ST_CR_SRVR_DONE",
+  "TLS_ST_CR_SESSION_TICKET",
+  "TLS_ST_CR_CHANGE",
+  "TLS_ST_CR_FINISHED",
+  "TLS_ST_CW_CLNT_HELLO",
+  "TLS_ST_CW_CERT",
+  "TLS_ST_CW_KEY_EXCH",
+  "TLS_ST_CW_CERT_VRFY",
+  "TLS_ST_CW_CHANGE",
+  "TLS_ST_CW_NEXT_PROTO",
+  "TLS_ST_CW_FINISHED",
+  "TLS_ST_SW_HELLO_REQ",
+  "TLS_ST_SR_CLNT_HELLO",
+  "DTLS_ST_SW_HELLO_VERIFY_REQUEST",
+  "TLS_ST_SW_SRVR_HELLO",
+  "TLS_ST_SW_CERT",
+  "TLS_ST_SW_KEY_EXCH",
+  "TLS_ST_SW_CERT_REQ",
+  "TLS_ST_SW_SRVR_DONE",
+  "TLS_ST_SR_CERT",
+  "TLS_ST_SR_KEY_EXCH",
+  "TLS_ST_SR_CERT_VRFY",
+  "TLS_ST_SR_NEXT_PROTO",
+  "TLS_ST_SR_CHANGE",
+  "TLS_ST_SR_FINISHED",
+  "TLS_ST_SW_SESSION_TICKET",
+  "TLS_ST_SW_CERT_STATUS",
+  "TLS_ST_SW_CHANGE",
+  "TLS_ST_SW_FINISHED",
+  "TLS_ST_SW_ENCRYPTED_EXTENSIONS",
+  "TLS_ST_CR_ENCRYPTED_EXTENSIONS",
+  "TLS_ST_CR_CERT_VRFY",
+  "TLS_ST_SW_CERT_VRFY",
+  "TLS_ST_CR_HELLO_REQ",
+  "TLS_ST_SW_KEY_UPDATE",
+  "TLS_ST_CW_KEY_UPDATE",
+  "TLS_ST_SR_KEY_UPDATE",
+  "TLS_ST_CR_KEY_UPDATE",
+  "TLS_ST_EARLY_DATA",
+  "TLS_ST_PENDING_EARLY_DATA_END",
+  "TLS_ST_CW_END_OF_EARLY_DATA",
+  "TLS_ST_SR_END_OF_EARLY_DATA",
+] as const;
+
+/**
+ * OpenSSL 3.2 inserted the four compressed-certificate states (RFC 8879)
+ * after the matching plain certificate states, renumbering the enum: the
+ * same number names different states on 3.0 and 3.2+.
+ */
+const STATES_3_2: readonly string[] = STATES_3_0.flatMap((name) => {
+  const compressed = {
+    TLS_ST_CR_CERT: "TLS_ST_CR_COMP_CERT",
+    TLS_ST_CW_CERT: "TLS_ST_CW_COMP_CERT",
+    TLS_ST_SW_CERT: "TLS_ST_SW_COMP_CERT",
+    TLS_ST_SR_CERT: "TLS_ST_SR_COMP_CERT",
+  }[name as string];
+  return compressed ? [name, compressed] : [name];
+});
+
+/** The handshake state of a socket, decoded from `SSL_get_state(3)`. */
+export interface HandshakeState {
+  /** OpenSSL's OSSL_HANDSHAKE_STATE name, e.g. "TLS_ST_SW_CERT", "TLS_ST_CW_COMP_CERT". */
+  name: string;
+  /**
+   * True in the states that send or receive an RFC 8879 CompressedCertificate
+   * message (OpenSSL 3.2+; see the context's `certificateCompression` option).
+   */
+  compressedCertificate: boolean;
+}
+
+/**
+ * Names the handshake state a socket is in, with the numbering of the
+ * OpenSSL version loaded (3.2 renumbered the states). Inside the info
+ * callback it is the state the event is about; compressed-certificate states
+ * show as `compressedCertificate: true`, which `stateString` only spells out
+ * in words ("… compressed certificate").
+ *
+ * @example
+ * ```ts
+ * import { describeState, InfoWhere, SecureSocketContext } from "@secsock/secsock";
+ * const ctx = new SecureSocketContext();
+ * ctx.setInfoCallback((socket, where) => {
+ *   if (where & InfoWhere.Loop && describeState(socket).compressedCertificate) {
+ *     console.log("certificate compressed:", describeState(socket).name);
+ *   }
+ * });
+ * ```
+ */
+export function describeState(socket: SecureSocket): HandshakeState {
+  const value = socketState(socket);
+  const names = opensslAtLeast(3, 2) ? STATES_3_2 : STATES_3_0;
+  const name = names[value] ?? `unknown state ${value}`;
+  return { name, compressedCertificate: name.endsWith("_COMP_CERT") };
+}
+
+/** `SSL_get_state(3)` of a live socket; socket.ts registers it (the SSL is private there). */
+let socketState: (socket: SecureSocket) => number;
+
+/** Registered once by socket.ts: how to read a live socket's `SSL_get_state(3)`. */
+export function registerStateReader(read: (socket: SecureSocket) => number): void {
+  socketState = read;
 }
 
 /**
@@ -171,7 +298,7 @@ export function formatInfo(socket: SecureSocket, where: number, ret: number): st
     : "SSL_connect";
   if (where & InfoWhere.Alert) {
     const alert = describeAlert(ret);
-    return `SSL3 alert ${where & InfoWhere.Read ? "read" : "write"}:${alert.level}:${alert.description}`;
+    return `SSL3 alert ${where & InfoWhere.Read ? "read" : "write"}:${alert.level}:${alert.text}`;
   }
   if (where & InfoWhere.Loop) return `${role}:${socket.stateString}`;
   if (where & InfoWhere.Exit) {

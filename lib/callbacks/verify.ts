@@ -12,7 +12,7 @@ import { libcrypto, libssl } from "../../ffi/library.ts";
 import { SharedCallback } from "../../ffi/callbacks.ts";
 import { type Pointer, readCString } from "../../ffi/memory.ts";
 import { stackElements } from "../../ffi/x509.ts";
-import { certificateIdentity, verificationPass } from "../../ffi/x509_verify.ts";
+import { certificateIdentity, chainIdentity, verificationPass } from "../../ffi/x509_verify.ts";
 import { setRetryVerify } from "../../ffi/ctrl.ts";
 import {
   SSL_VERIFY_CLIENT_ONCE,
@@ -40,6 +40,11 @@ import { checkCallback, type Connection, connectionFor } from "./connection.ts";
  * callback. `ok` says whether OpenSSL's own checks passed. Return true to
  * accept, false to reject; on a client, a Promise of either suspends the
  * handshake, and its answer applies to the report it was given for.
+ *
+ * With verify mode `VerifyMode.None` on a client, OpenSSL still verifies the
+ * chain and calls the callback, but goes on whatever the verdict: the
+ * callback observes, it cannot reject (its `false` is ignored). To reject in
+ * a callback, use a mode that verifies (the client default).
  *
  * @example
  * ```ts
@@ -176,6 +181,12 @@ export interface VerifyState {
   position: number;
   /** This pass is waiting for an answer: it only runs to ask for the next pass. */
   waiting: boolean;
+  /**
+   * A report of this pass had no recorded answer: from then on nothing is
+   * replayed, since answers apply only while the pass repeats the earlier
+   * one report for report, in order.
+   */
+  diverged: boolean;
   /** Answers by report (see reportKey), given in this pass or in the one that asked for it. */
   answers: Map<string, boolean>;
   /** What the handshake awaits before OpenSSL runs the next pass (Connection.takeVerifyPending). */
@@ -183,17 +194,20 @@ export interface VerifyState {
 }
 
 /**
- * Names one report of one pass: its place in the pass and everything it
- * says. A later pass serves an answer only to a report identical in all of
- * them; any report that differs (another error, another certificate, the
- * time-dependent checks coming out otherwise) is a new question.
+ * Names one report of one pass: its place in the pass, everything it says,
+ * and the chain it was made on (the chain built so far can differ between
+ * passes: two intermediates with the same name and key, one valid until a
+ * moment and the other after it). A later pass serves an answer only to a
+ * report identical in all of them; any report that differs (another error,
+ * another certificate, another chain, the time-dependent checks coming out
+ * otherwise) is a new question.
  */
 function reportKey(position: number, ok: number, store: Pointer): string {
   const crypto = libcrypto();
   const depth = crypto.X509_STORE_CTX_get_error_depth(store);
   const error = crypto.X509_STORE_CTX_get_error(store);
   const certificate = certificateIdentity(crypto.X509_STORE_CTX_get_current_cert(store));
-  return `${position}:${depth}:${ok}:${error}:${certificate}`;
+  return `${position}:${depth}:${ok}:${error}:${certificate}:${chainIdentity(store)}`;
 }
 
 /**
@@ -214,7 +228,9 @@ function verifyReport(connection: Connection, ok: number, store: Pointer): numbe
     } else {
       const state = verifyState(connection, store);
       const key = reportKey(state.position++, ok, store);
-      const replay = state.answers.get(key);
+      // Replayed only while every earlier report of this pass was replayed too.
+      const replay = state.diverged ? undefined : state.answers.get(key);
+      if (replay === undefined) state.diverged = true;
       if (replay !== undefined) {
         accepted = replay;
       } else if (state.waiting) {
@@ -251,12 +267,20 @@ function verifyReport(connection: Connection, ok: number, store: Pointer): numbe
  */
 function verifyState(connection: Connection, store: Pointer): VerifyState {
   const pass = verificationPass(store);
-  const state = connection.verifyState ??= { pass, position: 0, waiting: false, answers: new Map(), pending: [] };
+  const state = connection.verifyState ??= {
+    pass,
+    position: 0,
+    waiting: false,
+    diverged: false,
+    answers: new Map(),
+    pending: [],
+  };
   if (state.pass !== pass) {
     if (!state.waiting) state.answers = new Map();
     state.pass = pass;
     state.position = 0;
     state.waiting = false;
+    state.diverged = false;
   }
   return state;
 }

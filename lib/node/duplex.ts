@@ -392,13 +392,20 @@ export class SecureSocketDuplex extends Duplex {
     return this;
   }
 
-  /** No-op (the public SecureSocket API has no ref()): an open connection keeps the process alive. */
+  /** As `net.Socket.ref()`: the connection keeps the process alive again (`SecureSocket.ref()`). */
   ref(): this {
+    if (!this.destroyed) this.secureSocket.ref();
     return this;
   }
 
-  /** No-op (the public SecureSocket API has no unref()): an open connection keeps the process alive. */
+  /**
+   * As `net.Socket.unref()`: a read waiting on the connection no longer keeps
+   * the process alive (`SecureSocket.unref()`). undici unrefs the idle
+   * sockets of its pool, so an idle keep-alive connection does not hold a
+   * process that is otherwise done.
+   */
   unref(): this {
+    if (!this.destroyed) this.secureSocket.unref();
     return this;
   }
 }

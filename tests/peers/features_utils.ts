@@ -187,8 +187,8 @@ export function assertRejected(
 }
 
 /** The server's handshake, bounded. */
-export function serverHandshake(socket: SecureSocket): Promise<void> {
-  return within(socket.handshake(), 10_000, "server handshake");
+export async function serverHandshake(socket: SecureSocket): Promise<void> {
+  await within(socket.handshake(), 10_000, "server handshake");
 }
 
 /** Ends a served connection: close_notify, then wait (bounded) for the client's close. */

@@ -18,6 +18,7 @@
  * SECSOCK_CERT_FUZZ_SEED replays a run (the seed is printed);
  * SECSOCK_CERT_FUZZ_COUNT changes the number of DER cases (default 20000).
  */
+import { type SeededRng as Rng, seededRng as rng } from "../seeded_rng.ts";
 import assert from "node:assert/strict";
 import { SecureSocketError, type SubjectAltName, X509Certificate } from "../../mod.ts";
 import { fixture, fixturePath, pemToDer } from "../helpers.ts";
@@ -25,24 +26,6 @@ import { fixture, fixturePath, pemToDer } from "../helpers.ts";
 const SEED = Number(Deno.env.get("SECSOCK_CERT_FUZZ_SEED") ?? Math.floor(Math.random() * 2 ** 31));
 const COUNT = Number(Deno.env.get("SECSOCK_CERT_FUZZ_COUNT") ?? 20_000);
 const PEM_COUNT = 2_000;
-
-/** xorshift32: reproducible from the seed. */
-function rng(seed: number) {
-  let x = seed >>> 0 || 0x2545f491;
-  const next = () => {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>> 0) / 2 ** 32;
-  };
-  const int = (n: number) => Math.floor(next() * n);
-  return {
-    int,
-    bytes: (n: number) => Uint8Array.from({ length: n }, () => int(256)),
-    pick: <T>(items: readonly T[]): T => items[int(items.length)],
-  };
-}
-type Rng = ReturnType<typeof rng>;
 
 // ---------------------------------------------------------------- a small DER tree, for structure-aware mutations
 

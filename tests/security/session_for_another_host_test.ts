@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import {
   CertificateVerificationError,
   HandshakeError,
+  SecureSocket,
   type SecureSocketContext,
   SecureSocketError,
   VerifyMode,
@@ -22,6 +23,7 @@ import {
   fixture,
   fixturePath,
   readAll,
+  spawnPeer,
   stopPeer,
   VERSIONS,
   within,
@@ -144,6 +146,84 @@ for (const version of VERSIONS) {
       const made = await wwwVisit(wide, peer.port, "localhost");
       await assert.rejects(wwwVisit(narrow, peer.port, "localhost"), CertificateVerificationError);
       await assertRefused(wwwVisit(narrow, peer.port, "localhost", made.session), "session from other trust");
+    } finally {
+      await stopPeer(peer);
+    }
+  });
+}
+
+/** `openssl s_server -www` with the fixture chain (localhost, 127.0.0.1, ::1), reachable on every loopback address. */
+async function anyLoopbackServer(version: (typeof VERSIONS)[number]) {
+  const peer = spawnPeer("openssl", [
+    "s_server",
+    "-accept",
+    "0.0.0.0:0",
+    ...serverCertArgs(),
+    "-www",
+    versionFlag(version),
+  ]);
+  peer.port = Number((await peer.waitFor(/ACCEPT .*:(\d+)/))[1]);
+  return peer;
+}
+
+/** One -www request over `socket` (already connected): whether it resumed, and the session. */
+async function wwwOver(socket: SecureSocket) {
+  try {
+    await socket.write(enc("GET / HTTP/1.0\r\n\r\n"));
+    assert.match(dec(await within(readAll(socket), 10_000, "the s_server page")), /(New|Reused), TLSv1\.[23]/);
+    return { reused: socket.isSessionReused, session: socket.session! };
+  } finally {
+    socket.close();
+  }
+}
+
+/** The constructor gets the session, connect() the host name (and so the name to verify). */
+async function sessionThenConnect(ctx: SecureSocketContext, hostname: string, port: number, session: Uint8Array) {
+  const socket = new SecureSocket(ctx, { session });
+  try {
+    await within(socket.connect({ hostname, port }), 10_000, "connect");
+  } catch (error) {
+    socket.close();
+    throw error;
+  }
+  return await wwwOver(socket);
+}
+
+for (const version of VERSIONS) {
+  Deno.test(`session attack: a session given to the constructor, the host name to connect() (${version})`, async () => {
+    // The certificate names 127.0.0.1, not 127.0.0.2: a full handshake to 127.0.0.2 is refused.
+    const peer = await anyLoopbackServer(version);
+    using ctx = clientContext();
+    try {
+      const first = await within(
+        SecureSocket.connect(ctx, { hostname: "127.0.0.1", port: peer.port }),
+        10_000,
+        "first",
+      );
+      const made = await wwwOver(first);
+      assert.equal(made.reused, false);
+      await assert.rejects(
+        within(SecureSocket.connect(ctx, { hostname: "127.0.0.2", port: peer.port }), 10_000, "full handshake"),
+        CertificateVerificationError,
+      );
+      // The attack: the name arrives after the session was given.
+      await assertRefused(sessionThenConnect(ctx, "127.0.0.2", peer.port, made.session), "ctor session + connect()");
+      // startTls checks the same way.
+      const conn = await Deno.connect({ hostname: "127.0.0.2", port: peer.port });
+      await assertRefused(
+        within(SecureSocket.startTls(conn, ctx, { hostname: "127.0.0.2", session: made.session }), 10_000, "startTls")
+          .then(wwwOver),
+        "startTls with a session for another host",
+      );
+      // Where it belongs, the session still resumes on both paths.
+      assert.equal((await sessionThenConnect(ctx, "127.0.0.1", peer.port, made.session)).reused, true);
+      const own = await Deno.connect({ hostname: "127.0.0.1", port: peer.port });
+      const resumed = await within(
+        SecureSocket.startTls(own, ctx, { hostname: "127.0.0.1", session: made.session }),
+        10_000,
+        "startTls",
+      );
+      assert.equal((await wwwOver(resumed)).reused, true);
     } finally {
       await stopPeer(peer);
     }

@@ -11,8 +11,14 @@
  * sessions must still resume.
  */
 import assert from "node:assert/strict";
-import { CertificateVerificationError, ContextInUseError, SecureSocketError, VerifyMode } from "../../mod.ts";
-import { fixture, settle, stopPeer, VERSIONS } from "../helpers.ts";
+import {
+  CertificateVerificationError,
+  ContextInUseError,
+  SecureSocketContext,
+  SecureSocketError,
+  VerifyMode,
+} from "../../mod.ts";
+import { fixture, fixturePath, run, settle, stopPeer, VERSIONS } from "../helpers.ts";
 import {
   clientCertArgs,
   clientWithCertificate,
@@ -266,5 +272,179 @@ Deno.test("session attack: contexts with different verify callbacks do not share
   } finally {
     for (const server of servers) await server.close();
     for (const ctx of contexts) ctx.close();
+  }
+});
+
+/** A client certificate with a 1024-bit RSA key (below security level 1), issued by the fixture root. */
+async function weakClientCertificate() {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(
+    `${dir}/weak.cnf`,
+    [
+      "[ req ]",
+      "distinguished_name = dn",
+      "prompt = no",
+      "x509_extensions = leaf",
+      "[ dn ]",
+      "CN = weak client 1024",
+      "[ leaf ]",
+      "basicConstraints = critical, CA:FALSE",
+      "keyUsage = critical, digitalSignature",
+      "extendedKeyUsage = clientAuth",
+      "",
+    ].join("\n"),
+  );
+  const made = await run("openssl", [
+    "req",
+    "-x509",
+    "-new",
+    "-newkey",
+    "rsa:1024",
+    "-nodes",
+    "-keyout",
+    `${dir}/weak.key`,
+    "-out",
+    `${dir}/weak.pem`,
+    "-config",
+    `${dir}/weak.cnf`,
+    "-CA",
+    fixturePath("ca.pem"),
+    "-CAkey",
+    fixturePath("ca.key"),
+    "-days",
+    "2",
+  ]);
+  assert.equal(made.code, 0, made.stderr);
+  return {
+    cert: `${dir}/weak.pem`,
+    key: `${dir}/weak.key`,
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  };
+}
+
+for (const version of VERSIONS) {
+  Deno.test(`session attack: a session from a security-level-0 context resumed on a default-level one (SNI, ${version})`, async () => {
+    // Both contexts require a client certificate from the fixture root; only the level differs.
+    using legacyCtx = new SecureSocketContext({
+      useSystemTrust: false,
+      ca: fixture("ca.pem"),
+      verifyMode: REQUIRE,
+      maxVersion: version,
+      securityLevel: 0,
+    });
+    legacyCtx.useCertificateChainFile(fixturePath("server-chain.pem"));
+    legacyCtx.usePrivateKeyFile(fixturePath("server.key"));
+    using adminCtx = policyContext({ verifyMode: REQUIRE, maxVersion: version });
+    legacyCtx.setServerNameCallback((_socket, name) => name === "admin.test" ? adminCtx : null);
+    await using weak = await weakClientCertificate();
+    await using dir = await sessionDir();
+    const file = `${dir.path}/legacy.pem`;
+    // s_client at level 0 presents the 1024-bit key (and offers any session it is given).
+    const weakClient = ["-cert", weak.cert, "-key", weak.key, "-cipher", "DEFAULT@SECLEVEL=0"];
+    const server = recordingServer(legacyCtx);
+    try {
+      // A full handshake on admin.test refuses the 1024-bit key.
+      await sClientVisit(server.port, version, [...weakClient, "-servername", "admin.test"]);
+      const refused = await server.served(1);
+      assert.ok(refused.error instanceof CertificateVerificationError, String(refused.error));
+      const first = await sClientVisit(server.port, version, [
+        ...weakClient,
+        "-servername",
+        "legacy.test",
+        "-sess_out",
+        file,
+      ]);
+      assert.equal(first.kind, "New", first.output);
+      assert.deepEqual(outcome(await server.served(2)), {
+        reused: false,
+        client: "CN=weak client 1024",
+        failed: false,
+      });
+      // The attack: the session made on the level-0 context, offered to admin.test.
+      const attack = await sClientVisit(server.port, version, [
+        ...weakClient,
+        "-servername",
+        "admin.test",
+        "-sess_in",
+        file,
+      ]);
+      const onAdmin = await server.served(3);
+      assert.notEqual(
+        onAdmin.reused,
+        true,
+        `admin.test resumed a level-0 session: ${JSON.stringify(outcome(onAdmin))}`,
+      );
+      assert.notEqual(attack.kind, "Reused", attack.output);
+      assert.ok(onAdmin.error instanceof CertificateVerificationError, String(onAdmin.error));
+      // Where the level is the same, it resumes.
+      const again = await sClientVisit(server.port, version, [
+        ...weakClient,
+        "-servername",
+        "legacy.test",
+        "-sess_in",
+        file,
+      ]);
+      assert.equal(again.kind, "Reused", again.output);
+      assert.equal((await server.served(4)).reused, true);
+    } finally {
+      await server.close();
+    }
+  });
+}
+
+Deno.test("session attack: a TLS 1.2 session with a cipher a stricter SNI context refuses (AES128-SHA on ECDHE-GCM only)", async () => {
+  const version = "TLSv1.2";
+  // s_client names the protocol of the cipher here ("New, SSLv3, Cipher is AES128-SHA"), not the connection's.
+  const kind = (output: string) => output.match(/^(New|Reused), /m)?.[1] ?? "?";
+  const serverWith = (ciphers: string) => {
+    const ctx = new SecureSocketContext({ useSystemTrust: false, maxVersion: version, ciphers });
+    ctx.useCertificateChainFile(fixturePath("server-chain.pem"));
+    ctx.usePrivateKeyFile(fixturePath("server.key"));
+    return ctx;
+  };
+  using lax = serverWith("AES128-SHA:ECDHE-RSA-AES128-GCM-SHA256");
+  using strict = serverWith("ECDHE-RSA-AES128-GCM-SHA256");
+  lax.setServerNameCallback((_socket, name) => name === "strict.test" ? strict : null);
+  await using dir = await sessionDir();
+  const file = `${dir.path}/lax.pem`;
+  const server = recordingServer(lax);
+  try {
+    await sClientVisit(server.port, version, ["-cipher", "AES128-SHA", "-servername", "strict.test"]);
+    assert.ok((await server.served(1)).error !== null, "strict.test must refuse AES128-SHA in a full handshake");
+    const first = await sClientVisit(server.port, version, [
+      "-cipher",
+      "AES128-SHA",
+      "-servername",
+      "lax.test",
+      "-sess_out",
+      file,
+    ]);
+    assert.equal(kind(first.output), "New", first.output);
+    assert.equal((await server.served(2)).reused, false);
+    // The attack: the AES128-SHA session offered to strict.test.
+    const attack = await sClientVisit(server.port, version, [
+      "-cipher",
+      "AES128-SHA",
+      "-servername",
+      "strict.test",
+      "-sess_in",
+      file,
+    ]);
+    const onStrict = await server.served(3);
+    assert.notEqual(onStrict.reused, true, "strict.test resumed an AES128-SHA session");
+    assert.notEqual(kind(attack.output), "Reused", attack.output);
+    assert.ok(onStrict.error !== null, "without a shared cipher the full handshake must fail");
+    // Under the same cipher policy it resumes.
+    const again = await sClientVisit(server.port, version, [
+      "-cipher",
+      "AES128-SHA",
+      "-servername",
+      "lax.test",
+      "-sess_in",
+      file,
+    ]);
+    assert.equal(kind(again.output), "Reused", again.output);
+  } finally {
+    await server.close();
   }
 });
