@@ -49,6 +49,8 @@ export const SSL_SYMBOLS = {
   SSL_CTX_check_private_key: { parameters: ["pointer"], result: "i32" },
   // void SSL_CTX_set_verify(SSL_CTX *ctx, int mode, SSL_verify_cb verify_callback);
   SSL_CTX_set_verify: { parameters: ["pointer", "i32", "function"], result: "void" },
+  // void SSL_CTX_set_cert_verify_callback(SSL_CTX *ctx, int (*cb)(X509_STORE_CTX *, void *), void *arg);
+  SSL_CTX_set_cert_verify_callback: { parameters: ["pointer", "function", "pointer"], result: "void" },
   // void SSL_CTX_set_verify_depth(SSL_CTX *ctx, int depth);
   SSL_CTX_set_verify_depth: { parameters: ["pointer", "i32"], result: "void" },
   // void SSL_CTX_set_info_callback(SSL_CTX *ctx, void (*cb)(const SSL *ssl, int type, int val));

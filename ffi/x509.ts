@@ -9,7 +9,7 @@
  */
 import { libcrypto } from "./library.ts";
 import { withBio } from "./bio.ts";
-import { NativeCallback, PASSWORD_CALLBACK } from "./callbacks.ts";
+import { withPasswordHandler } from "./callbacks.ts";
 import { ERR_LIB_PEM, PEM_R_NO_START_LINE } from "./constants.ts";
 import { cursorTo, isNull, type Pointer, type PointerValue, readCString } from "./memory.ts";
 import { nameToString } from "./x509_name.ts";
@@ -43,30 +43,22 @@ export interface PemCertificates {
 export function x509sFromPEM(pem: Uint8Array): PemCertificates {
   const crypto = libcrypto();
   let encrypted = false;
-  const refusePassword = new NativeCallback(
-    PASSWORD_CALLBACK,
-    () => {
-      encrypted = true;
-      return -1;
-    },
-    -1,
-    () => {},
-  );
-  try {
-    return withBio(pem, (bio) => {
+  const refuse = () => {
+    encrypted = true;
+    return -1;
+  };
+  return withPasswordHandler(refuse, (refusePassword) =>
+    withBio(pem, (bio) => {
       const handles: Pointer[] = [];
       for (;;) {
-        const x = crypto.PEM_read_bio_X509(bio, null, refusePassword.pointer, null);
+        const x = crypto.PEM_read_bio_X509(bio, null, refusePassword, null);
         if (isNull(x)) break;
         handles.push(x);
       }
       const last = crypto.ERR_peek_last_error();
       const atEnd = Number((last >> 23n) & 0xffn) === ERR_LIB_PEM && Number(last & 0x7fffffn) === PEM_R_NO_START_LINE;
       return { handles, complete: atEnd && !encrypted, encrypted };
-    });
-  } finally {
-    refusePassword.close();
-  }
+    }));
 }
 
 /** What parsing DER gave. */

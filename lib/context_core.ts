@@ -1,15 +1,15 @@
 /**
  * ContextCore: the state behind a SecureSocketContext, shared with the
- * sockets made from it — the `SSL_CTX*` and its reference count, the table of
- * native trampolines, and the settings the callbacks read. Each callback's
- * installation and dispatch live in its own file under lib/callbacks/.
+ * sockets made from it — the `SSL_CTX*` and its reference count, and the
+ * settings the callbacks read. Each callback's trampoline (one per process,
+ * see SharedCallback in ffi/callbacks.ts), installation and dispatch live in
+ * its own file under lib/callbacks/.
  *
  * @module
  */
 import { libssl } from "../ffi/library.ts";
-import { NativeCallback } from "../ffi/callbacks.ts";
-import type { Pointer } from "../ffi/memory.ts";
-import type { CallbackDefinition, CallbackFunction } from "../ffi/runtime.ts";
+import { openSharedCallbacks } from "../ffi/callbacks.ts";
+import { type Pointer, pointerKey, type PointerValue } from "../ffi/memory.ts";
 import { setContextSessionIdContext, setSessionIdContext } from "../ffi/session.ts";
 import { ContextInUseError, SecureSocketError, SocketClosedError } from "./errors.ts";
 import { SessionIdContext } from "./session.ts";
@@ -30,7 +30,6 @@ export class ContextCore {
   #refs = 1;
   /** A socket was made from (or moved by SNI to) this context: its policy settings are frozen. */
   #inUse = false;
-  readonly #trampolines = new Map<string, NativeCallback<CallbackDefinition>>();
   // The settings the callbacks and sockets read (each written by its setter).
   verifyMode: number | undefined;
   verifyCallback: VerifyCallback | null = null;
@@ -56,9 +55,15 @@ export class ContextCore {
   sessionPolicyName: Uint8Array | null = null;
   readonly #sessionIdContext = new SessionIdContext();
   #contextSessionIdContext: Uint8Array | null = null;
+  /** The session ID context computed once the policy froze: it cannot change any more. */
+  #frozenSessionIdContext: Uint8Array<ArrayBuffer> | null = null;
 
   constructor(handle: Pointer) {
+    // Before OpenSSL can call back into this context: no native callback is
+    // ever made inside a native call (ffi/callbacks.ts).
+    openSharedCallbacks();
     this.#handle = handle;
+    cores.set(pointerKey(handle), this);
   }
 
   /** The live SSL_CTX*, or a SocketClosedError. */
@@ -68,32 +73,15 @@ export class ContextCore {
   }
 
   /**
-   * The native callback named `name`, created on first use. Each context has
-   * at most one per kind, whatever the number of sockets; all live until the
-   * context's last reference is released, since OpenSSL may call them until
-   * then. `failure` is what C gets should `fn` throw (the dispatchers in
-   * lib/callbacks/ catch per socket; this guard is the last line).
-   */
-  trampoline<D extends CallbackDefinition>(
-    name: string,
-    definition: D,
-    fn: CallbackFunction<D["parameters"], D["result"]>,
-    failure: ReturnType<CallbackFunction<D["parameters"], D["result"]>>,
-  ): Pointer {
-    let callback = this.#trampolines.get(name) as NativeCallback<D> | undefined;
-    if (!callback) {
-      callback = new NativeCallback(definition, fn, failure, () => {});
-      this.#trampolines.set(name, callback as unknown as NativeCallback<CallbackDefinition>);
-    }
-    return callback.pointer;
-  }
-
-  /**
    * The session ID context derived from this context's policy now (see
    * lib/session.ts). The SSL_CTX gets it too, so connections made or moved
    * here outside secsock's own paths carry the same value.
    */
   sessionIdContext(): Uint8Array<ArrayBuffer> {
+    // Frozen policy (a socket exists): the value computed then stays right,
+    // and a socket costs one FFI call (SSL_set_session_id_context) instead of
+    // reading the policy back from the SSL_CTX.
+    if (this.#frozenSessionIdContext) return this.#frozenSessionIdContext;
     const value = this.#sessionIdContext.derive(this.handle, {
       verifyMode: this.verifyMode,
       verifyCallback: this.verifyCallback,
@@ -106,6 +94,7 @@ export class ContextCore {
       }
       this.#contextSessionIdContext = value;
     }
+    if (this.#inUse) this.#frozenSessionIdContext = value;
     return value;
   }
 
@@ -142,11 +131,25 @@ export class ContextCore {
   /** Drops a reference; the last one frees the SSL_CTX and closes the callbacks. */
   release(): void {
     if (--this.#refs > 0 || !this.#handle) return;
+    const key = pointerKey(this.#handle);
+    // OpenSSL may still call back with this SSL_CTX* while freeing it (remove-session).
     libssl().SSL_CTX_free(this.#handle);
+    cores.delete(key);
     this.#handle = null;
     if (this.serverAuthStore) freeStore(this.serverAuthStore);
     this.serverAuthStore = null;
-    for (const callback of this.#trampolines.values()) callback.close();
-    this.#trampolines.clear();
   }
+}
+
+/** Live contexts by SSL_CTX address: for the callbacks OpenSSL calls with an `SSL_CTX*` and no `SSL*`. */
+const cores = new Map<bigint, ContextCore>();
+
+/** The live context whose SSL_CTX is `ctx`, if any. */
+export function coreFor(ctx: PointerValue): ContextCore | undefined {
+  return ctx === null ? undefined : cores.get(pointerKey(ctx));
+}
+
+/** How many SSL_CTXs secsock holds right now (for leak tests and diagnostics). */
+export function liveContextCount(): number {
+  return cores.size;
 }

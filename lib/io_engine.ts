@@ -183,6 +183,8 @@ export class IoEngine {
   #filling: Promise<boolean> | null = null;
   /** True while the flusher runs. */
   #pumpRunning = false;
+  /** The handshake's BIOs were replaced by fresh ones (renewBios). */
+  #biosRenewed = false;
   /** The running flusher, once it has awaited the transport (null before and after). */
   #pumping: Promise<void> | null = null;
   /** Output was queued while the flusher was writing: look again before stopping. */
@@ -401,7 +403,9 @@ export class IoEngine {
   /**
    * Memory BIOs keep the largest buffer they ever held. After the handshake,
    * when both are empty, fresh ones replace them, so an idle connection does
-   * not keep its handshake flight (certificate chains) allocated.
+   * not keep its handshake flight (certificate chains) allocated. A TLS 1.3
+   * server usually has the client's first data behind its Finished when the
+   * handshake ends; it renews when its first read is about to wait instead.
    */
   renewBios(): void {
     const crypto = libcrypto();
@@ -419,6 +423,7 @@ export class IoEngine {
     libssl().SSL_set_bio(this.#host.ssl(this.#socket), rbio, wbio);
     this.#rbio = rbio;
     this.#wbio = wbio;
+    this.#biosRenewed = true;
   }
 
   // ------------------------------------------------------------ errors
@@ -557,6 +562,7 @@ export class IoEngine {
         case SSL_ERROR_WANT_READ:
           // After EOF the mark makes SSL_read report the truncation; never spin.
           if (this.#transportEof) throw this.fail(this.ioFailure(SSL_ERROR_SYSCALL, "read"));
+          if (!this.#biosRenewed) this.renewBios();
           await this.fill(buffer);
           continue;
         case SSL_ERROR_ZERO_RETURN:

@@ -1,8 +1,8 @@
 /**
  * Cross-cutting callback tests: thousands of in-process handshakes with all
  * four callbacks set while the garbage collector is forced to run; native
- * trampolines are per context (their number does not grow with handshakes and
- * returns to its starting value when contexts close); callbacks can be
+ * trampolines are per process (their number grows neither with contexts nor
+ * with handshakes) and contexts are freed when closed; callbacks can be
  * replaced and cleared.
  *
  * Run with `--v8-flags=--expose-gc` (the test task does); without it the GC
@@ -23,6 +23,7 @@ import {
   X509Certificate,
 } from "../mod.ts";
 import { openCallbackCount } from "../ffi/callbacks.ts";
+import { liveContextCount } from "../lib/context_core.ts";
 import { clientContext, fixture, fixturePath, serverContext } from "./helpers.ts";
 import { failure, success, tlsPair } from "./callback_utils.ts";
 
@@ -109,7 +110,7 @@ Deno.test({
   name: `gc: ${HANDSHAKES} handshakes with all four callbacks under forced GC`,
   fn: async () => {
     gc();
-    const baseline = openCallbackCount();
+    const contextsBefore = liveContextCount();
     const counters = new Counters();
     const clientCert = loadClientCertificate();
     const { server, client } = contexts(counters, clientCert);
@@ -119,11 +120,11 @@ Deno.test({
       { length: CONCURRENCY },
       () => SecureSocketListener.listen(server, { hostname: "127.0.0.1", port: 0 }),
     );
-    // Some trampolines are made on first use: count after a warm-up handshake.
     await oneHandshake(listeners[0], client);
     let done = 1;
-    const perContext = openCallbackCount();
-    assert.ok(perContext > baseline, "the contexts own their trampolines");
+    // Every trampoline exists once the first context was made (ffi/callbacks.ts).
+    const perProcess = openCallbackCount();
+    assert.ok(perProcess > 0, "the process has its trampolines");
     const counts: number[] = [];
     const start = performance.now();
     try {
@@ -146,8 +147,8 @@ Deno.test({
     const elapsed = performance.now() - start;
     gc();
     assert.ok(done >= HANDSHAKES);
-    assert.ok(counts.every((n) => n === perContext), `callback count drifted: ${perContext} → ${counts}`);
-    assert.equal(openCallbackCount(), perContext, "no trampoline per handshake");
+    assert.ok(counts.every((n) => n === perProcess), `callback count drifted: ${perProcess} → ${counts}`);
+    assert.equal(openCallbackCount(), perProcess, "no trampoline per handshake");
     assert.equal(counters.clientCert, done, "the client certificate callback ran once per handshake");
     assert.equal(counters.clientVerify, 3 * done, "three certificates verified per handshake (client)");
     assert.equal(counters.serverVerify, 3 * done, "three certificates verified per handshake (server)");
@@ -157,13 +158,17 @@ Deno.test({
     client.close();
     (clientCert.privateKey as PrivateKey).close();
     gc();
-    assert.equal(openCallbackCount(), baseline, "closing the contexts frees their trampolines");
+    assert.equal(liveContextCount(), contextsBefore, "closing the contexts frees them");
+    assert.equal(openCallbackCount(), perProcess, "trampolines are per process, not per context");
   },
 });
 
-Deno.test("gc: contexts made and closed per handshake leave no trampolines behind", async () => {
+Deno.test("gc: contexts made and closed per handshake leave no contexts or trampolines behind", async () => {
+  // The first context makes the process's trampolines; none is made after it.
+  new SecureSocketContext().close();
   gc();
   const baseline = openCallbackCount();
+  const contextsBefore = liveContextCount();
   const clientCert = loadClientCertificate();
   try {
     for (let i = 0; i < 100; i++) {
@@ -180,6 +185,7 @@ Deno.test("gc: contexts made and closed per handshake leave no trampolines behin
       }
       assert.equal(counters.clientCert, 1);
       assert.equal(openCallbackCount(), baseline, `iteration ${i}`);
+      assert.equal(liveContextCount(), contextsBefore, `iteration ${i}`);
       if (i % 10 === 0) gc();
     }
   } finally {
@@ -187,9 +193,9 @@ Deno.test("gc: contexts made and closed per handshake leave no trampolines behin
   }
 });
 
-Deno.test("gc: a context closed while its socket lives keeps the callbacks until the socket closes", async () => {
+Deno.test("gc: a context closed while its socket lives stays until the socket closes", async () => {
   gc();
-  const baseline = openCallbackCount();
+  const baseline = liveContextCount();
   const counters = new Counters();
   const clientCert = loadClientCertificate();
   const { server, client } = contexts(counters, clientCert);
@@ -199,7 +205,7 @@ Deno.test("gc: a context closed while its socket lives keeps the callbacks until
     server.close();
     client.close();
     gc();
-    assert.ok(openCallbackCount() > baseline, "the sockets still hold their contexts' trampolines");
+    assert.ok(liveContextCount() > baseline, "the sockets still hold their contexts");
     // The callbacks still work: close_notify reaches both info callbacks.
     const before = counters.clientInfo;
     await pair.client.closeWrite();
@@ -210,7 +216,7 @@ Deno.test("gc: a context closed while its socket lives keeps the callbacks until
     (clientCert.privateKey as PrivateKey).close();
   }
   gc();
-  assert.equal(openCallbackCount(), baseline);
+  assert.equal(liveContextCount(), baseline);
 });
 
 Deno.test("gc: replacing and clearing callbacks", async (t) => {

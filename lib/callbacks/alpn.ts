@@ -7,6 +7,7 @@
  * @module
  */
 import { libssl } from "../../ffi/library.ts";
+import { SharedCallback } from "../../ffi/callbacks.ts";
 import { isNull, type Pointer, pointerOffset, readBytes, writeBytes, writePointer } from "../../ffi/memory.ts";
 import { SSL_TLSEXT_ERR_ALERT_FATAL, SSL_TLSEXT_ERR_NOACK, SSL_TLSEXT_ERR_OK } from "../../ffi/constants.ts";
 import type { CallbackDefinition } from "../../ffi/runtime.ts";
@@ -70,16 +71,15 @@ const ALPN_SELECT_CALLBACK = {
  */
 export function installAlpnSelect(core: ContextCore, force = false): void {
   const active = force || core.alpnSelectCallback !== null || core.alpnProtocols !== null;
-  const pointer = active
-    ? core.trampoline(
-      "alpn",
-      ALPN_SELECT_CALLBACK,
-      dispatchTo(selectAlpn, SSL_TLSEXT_ERR_NOACK),
-      SSL_TLSEXT_ERR_ALERT_FATAL,
-    )
-    : null;
-  libssl().SSL_CTX_set_alpn_select_cb(core.handle, pointer, null);
+  libssl().SSL_CTX_set_alpn_select_cb(core.handle, active ? alpnTrampoline.pointer : null, null);
 }
+
+/** The ALPN select trampoline, one per process (ffi/callbacks.ts). */
+const alpnTrampoline = new SharedCallback(
+  ALPN_SELECT_CALLBACK,
+  dispatchTo(selectAlpn, SSL_TLSEXT_ERR_NOACK),
+  SSL_TLSEXT_ERR_ALERT_FATAL,
+);
 
 // ---- The dispatch ----
 

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { SharedCallback } from "../../ffi/callbacks.ts";
 import { libcrypto, libssl } from "../../ffi/library.ts";
 import { drainErrors } from "../../ffi/errors.ts";
 import { addChainCert, clearChainCerts } from "../../ffi/ctrl.ts";
@@ -59,7 +60,7 @@ export function setClientCertificateCallback(core: ContextCore, cb: ClientCertif
   core.clientCertificateCallback = cb;
   // OpenSSL reads this callback from the SSL_CTX at use time; with none it
   // sends no certificate.
-  libssl().SSL_CTX_set_client_cert_cb(handle, cb ? trampoline(core) : null);
+  libssl().SSL_CTX_set_client_cert_cb(handle, cb ? clientCertTrampoline.pointer : null);
 }
 
 // ---- The trampoline ----
@@ -71,13 +72,11 @@ const CLIENT_CERT_CALLBACK = {
 } as const satisfies CallbackDefinition;
 
 /**
- * The context's client certificate trampoline. Should the dispatch throw,
- * C gets -1: a throw must not read as "no certificate" (0); -1 suspends, and
- * the handshake loop rethrows the error.
+ * The client certificate trampoline, one per process (ffi/callbacks.ts).
+ * Should the dispatch throw, C gets -1: a throw must not read as "no
+ * certificate" (0); -1 suspends, and the handshake loop rethrows the error.
  */
-function trampoline(core: ContextCore): Pointer {
-  return core.trampoline("clientCert", CLIENT_CERT_CALLBACK, dispatchTo(chooseClientCertificate, 0), -1);
-}
+const clientCertTrampoline = new SharedCallback(CLIENT_CERT_CALLBACK, dispatchTo(chooseClientCertificate, 0), -1);
 
 // ---- The dispatch ----
 

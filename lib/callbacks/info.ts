@@ -9,8 +9,9 @@
  * @module
  */
 import { libssl, opensslAtLeast } from "../../ffi/library.ts";
+import { SharedCallback } from "../../ffi/callbacks.ts";
 import { alertName } from "../alerts.ts";
-import { type Pointer, readCString } from "../../ffi/memory.ts";
+import { readCString } from "../../ffi/memory.ts";
 import type { CallbackDefinition } from "../../ffi/runtime.ts";
 import type { ContextCore } from "../context_core.ts";
 import { checkCallback, type Connection, dispatchTo } from "./connection.ts";
@@ -77,7 +78,7 @@ export function setContextInfoCallback(core: ContextCore, cb: InfoCallback | nul
   const handle = core.handle;
   checkCallback(cb, "setInfoCallback()");
   core.infoCallback = cb;
-  if (cb) libssl().SSL_CTX_set_info_callback(handle, trampoline(core));
+  if (cb) libssl().SSL_CTX_set_info_callback(handle, infoTrampoline.pointer);
 }
 
 /** A socket's own info callback (SecureSocket.setInfoCallback()); it overrides the context's. */
@@ -85,7 +86,7 @@ export function setSocketInfoCallback(connection: Connection, cb: InfoCallback |
   const ssl = connection.ssl;
   checkCallback(cb, "setInfoCallback()");
   connection.infoCallback = cb;
-  if (cb) libssl().SSL_set_info_callback(ssl, trampoline(connection.origin));
+  if (cb) libssl().SSL_set_info_callback(ssl, infoTrampoline.pointer);
 }
 
 // ---- The trampoline ----
@@ -97,14 +98,11 @@ const INFO_CALLBACK = {
 } as const satisfies CallbackDefinition;
 
 /**
- * The context's info trampoline: installed on the SSL_CTX for the context's
- * callback (SSL_CTX_set_info_callback(3)), and on an SSL for a socket's own
- * (SSL_set_info_callback(3), which wins); for a socket, the context it was
- * made from owns it, and that context lives as long as the SSL.
+ * The info trampoline, one per process (ffi/callbacks.ts): installed on the
+ * SSL_CTX for the context's callback (SSL_CTX_set_info_callback(3)), and on
+ * an SSL for a socket's own (SSL_set_info_callback(3), which wins).
  */
-function trampoline(core: ContextCore): Pointer {
-  return core.trampoline("info", INFO_CALLBACK, dispatchTo(dispatchInfo, undefined), undefined);
-}
+const infoTrampoline = new SharedCallback(INFO_CALLBACK, dispatchTo(dispatchInfo, undefined), undefined);
 
 // ---- The dispatch ----
 

@@ -7,6 +7,7 @@
  * @module
  */
 import { libssl } from "../../ffi/library.ts";
+import { SharedCallback } from "../../ffi/callbacks.ts";
 import { type PointerValue, readCString } from "../../ffi/memory.ts";
 import { platform } from "../../ffi/platform.ts";
 import type { CallbackDefinition } from "../../ffi/runtime.ts";
@@ -61,6 +62,9 @@ const KEYLOG_CALLBACK = {
   result: "void",
 } as const satisfies CallbackDefinition;
 
+/** The keylog trampoline, one per process (ffi/callbacks.ts). */
+const keylogTrampoline = new SharedCallback(KEYLOG_CALLBACK, dispatchTo(writeKeylog, undefined), undefined);
+
 /**
  * Installs (or removes) the keylog trampoline (SSL_CTX_set_keylog_callback(3))
  * when a callback or SSLKEYLOGFILE wants key lines; `force` installs it for a
@@ -68,10 +72,7 @@ const KEYLOG_CALLBACK = {
  */
 export function installKeylog(core: ContextCore, force = false): void {
   const active = force || core.keylogCallback !== null || core.keylogFile !== null;
-  const pointer = active
-    ? core.trampoline("keylog", KEYLOG_CALLBACK, dispatchTo(writeKeylog, undefined), undefined)
-    : null;
-  libssl().SSL_CTX_set_keylog_callback(core.handle, pointer);
+  libssl().SSL_CTX_set_keylog_callback(core.handle, active ? keylogTrampoline.pointer : null);
 }
 
 // ---- The dispatch ----

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { SharedCallback } from "../../ffi/callbacks.ts";
 import { ctxSetStatusCallback } from "../../ffi/ctrl.ts";
 import { stapledOcspResponse, stapleOcspResponse } from "../../ffi/tls_extensions.ts";
 import { SSL_TLSEXT_ERR_NOACK, SSL_TLSEXT_ERR_OK } from "../../ffi/constants.ts";
@@ -74,11 +75,13 @@ const STATUS_CALLBACK = {
  */
 export function installOcsp(core: ContextCore, force = false): void {
   if (!force && core.ocspResponse === null && core.ocspCallback === null) return;
-  const pointer = core.trampoline("status", STATUS_CALLBACK, dispatchTo(ocspStatus, 1), -1);
-  if (!ctxSetStatusCallback(core.handle, pointer)) {
+  if (!ctxSetStatusCallback(core.handle, statusTrampoline.pointer)) {
     throw SecureSocketError.fromQueue("cannot install the OCSP status callback");
   }
 }
+
+/** The status trampoline, one per process (ffi/callbacks.ts). */
+const statusTrampoline = new SharedCallback(STATUS_CALLBACK, dispatchTo(ocspStatus, 1), -1);
 
 // ---- The dispatch ----
 

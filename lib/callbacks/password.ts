@@ -1,14 +1,14 @@
 /**
  * The password callback (§1), top to bottom: its types, the context setter's
- * validation, the trampoline (a `pem_password_cb` made for each key load, so
- * a load's password never outlives it), and the dispatch: turning what a user
+ * validation, the handler the shared `pem_password_cb` asks during one key
+ * load (so a load's password never outlives it), and the dispatch: turning what a user
  * passes as a password (string, bytes or callback) into the bytes OpenSSL's
  * buffer gets, with every abuse caught: a wrong return type, a Promise, or a
  * password too long for the buffer.
  *
  * @module
  */
-import { CallbackErrorSlot, NativeCallback, PASSWORD_CALLBACK } from "../../ffi/callbacks.ts";
+import { CallbackErrorSlot, withPasswordHandler } from "../../ffi/callbacks.ts";
 import { isNull, type Pointer, type PointerValue, writeBytes } from "../../ffi/memory.ts";
 import type { ContextCore } from "../context_core.ts";
 import { UnableToReadPrivateKeyError } from "../errors.ts";
@@ -70,8 +70,8 @@ export interface KeyLoadResult {
 }
 
 /**
- * Runs one key load with a `pem_password_cb` trampoline made for it and
- * closed after it. The trampoline returns the password's length, or -1
+ * Runs one key load with the shared `pem_password_cb` answering for it (see
+ * withPasswordHandler). The handler returns the password's length, or -1
  * (OpenSSL's failure value) when the source throws, returns a password that
  * does not fit, or already failed once; a source's exception is rethrown
  * here once OpenSSL has returned.
@@ -79,13 +79,12 @@ export interface KeyLoadResult {
 export function loadWithPassword(source: PasswordSource, load: (callback: Pointer) => PointerValue): KeyLoadResult {
   const errors = new CallbackErrorSlot();
   let passwordRequests = 0;
-  const callback = new NativeCallback(
-    PASSWORD_CALLBACK,
-    (buf, size, rwflag) => {
-      // OpenSSL 3's PEM reader retries with its legacy path after a failure;
-      // a callback that already failed is not asked again.
-      if (errors.pending) return -1;
-      passwordRequests++;
+  const handler = (buf: PointerValue, size: number, rwflag: number): number => {
+    // OpenSSL 3's PEM reader retries with its legacy path after a failure;
+    // a callback that already failed is not asked again.
+    if (errors.pending) return -1;
+    passwordRequests++;
+    try {
       const password = source(size, rwflag);
       const withNul = new Uint8Array(password.length + 1);
       try {
@@ -100,17 +99,14 @@ export function loadWithPassword(source: PasswordSource, load: (callback: Pointe
         password.fill(0);
         withNul.fill(0);
       }
-    },
-    -1,
-    (error) => errors.record(error),
-  );
-  try {
-    const key = load(callback.pointer);
-    errors.rethrow();
-    return { key: isNull(key) ? null : key, passwordRequests };
-  } finally {
-    callback.close();
-  }
+    } catch (error) {
+      errors.record(error);
+      return -1;
+    }
+  };
+  const key = withPasswordHandler(handler, load);
+  errors.rethrow();
+  return { key: isNull(key) ? null : key, passwordRequests };
 }
 
 // ---- The dispatch ----

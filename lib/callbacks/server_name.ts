@@ -10,6 +10,7 @@
  * @module
  */
 import { libssl } from "../../ffi/library.ts";
+import { SharedCallback } from "../../ffi/callbacks.ts";
 import { clientHelloExtension } from "../../ffi/tls_extensions.ts";
 import { isNull, type Pointer, type PointerValue, writeInt32 } from "../../ffi/memory.ts";
 import {
@@ -33,6 +34,7 @@ import type { SecureSocket } from "../socket.ts";
 import { installAlpnSelect } from "./alpn.ts";
 import { checkCallback, type Connection, dispatchTo } from "./connection.ts";
 import { installKeylog } from "./keylog.ts";
+import { reportTrampoline } from "./verify.ts";
 import { installOcsp } from "./ocsp.ts";
 
 /**
@@ -78,6 +80,14 @@ const SERVERNAME_CALLBACK = {
   result: "i32",
 } as const satisfies CallbackDefinition;
 
+/** The client-hello and servername trampolines, one of each per process (ffi/callbacks.ts). */
+const clientHelloTrampoline = new SharedCallback(CLIENT_HELLO_CALLBACK, dispatchTo(onClientHello, 1), 0);
+const servernameTrampoline = new SharedCallback(
+  SERVERNAME_CALLBACK,
+  dispatchTo(acknowledgeServerName, SSL_TLSEXT_ERR_NOACK),
+  SSL_TLSEXT_ERR_ALERT_FATAL,
+);
+
 /**
  * Installs a context's client-hello trampoline (SSL_CTX_set_client_hello_cb(3);
  * should the dispatch throw, C gets 0, failing the handshake) and its
@@ -88,15 +98,8 @@ const SERVERNAME_CALLBACK = {
  */
 export function installServerNameTrampolines(core: ContextCore): void {
   const handle = core.handle;
-  const clientHello = core.trampoline("clientHello", CLIENT_HELLO_CALLBACK, dispatchTo(onClientHello, 1), 0);
-  libssl().SSL_CTX_set_client_hello_cb(handle, clientHello, null);
-  const servername = core.trampoline(
-    "servername",
-    SERVERNAME_CALLBACK,
-    dispatchTo(acknowledgeServerName, SSL_TLSEXT_ERR_NOACK),
-    SSL_TLSEXT_ERR_ALERT_FATAL,
-  );
-  if (!ctxSetServernameCallback(handle, servername)) {
+  libssl().SSL_CTX_set_client_hello_cb(handle, clientHelloTrampoline.pointer, null);
+  if (!ctxSetServernameCallback(handle, servernameTrampoline.pointer)) {
     throw SecureSocketError.fromQueue("cannot install the servername callback");
   }
 }
@@ -181,7 +184,7 @@ function switchContext(connection: Connection, next: ContextCore): void {
   // SSL_set_SSL_CTX moves certificate and key; verification settings are per SSL.
   // The session ID context follows (bindSessionsToName): a session resumes
   // only under the chosen context's policy.
-  ssl.SSL_set_verify(handle, next.verifyMode ?? SSL_VERIFY_NONE, null);
+  ssl.SSL_set_verify(handle, next.verifyMode ?? SSL_VERIFY_NONE, reportTrampoline(next));
   ssl.SSL_set_verify_depth(handle, ssl.SSL_CTX_get_verify_depth(next.handle));
 }
 

@@ -6,13 +6,14 @@
  *
  * @module
  */
+import { SharedCallback } from "../../ffi/callbacks.ts";
 import { libssl } from "../../ffi/library.ts";
 import { type Pointer, type PointerValue, readBytes, writeInt32 } from "../../ffi/memory.ts";
 import { SSL_OP_NO_TICKET, SSL_SESS_CACHE_NO_INTERNAL, SSL_SESS_CACHE_SERVER } from "../../ffi/constants.ts";
 import { ctxSetSessionCacheMode } from "../../ffi/ctrl.ts";
 import type { CallbackDefinition } from "../../ffi/runtime.ts";
 import { decodeSession, encodeSession, sessionId } from "../../ffi/session.ts";
-import type { ContextCore } from "../context_core.ts";
+import { type ContextCore, coreFor } from "../context_core.ts";
 import type { SecureSocket } from "../socket.ts";
 import { type Connection, connectionFor } from "./connection.ts";
 
@@ -92,35 +93,34 @@ const REMOVE_SESSION_CALLBACK = {
   result: "void",
 } as const satisfies CallbackDefinition;
 
-/**
- * SSL_CTX_sess_set_new_cb(3) and its siblings. Should a dispatch throw, C
- * gets "no reference kept" and "not found". They read the cache from the
- * context at call time.
+/*
+ * The trampolines, one per process each (ffi/callbacks.ts). OpenSSL calls
+ * them on the SSL_CTX the SSL was made from (its session context, which an
+ * SNI switch does not change): the connection's origin, whose cache they read
+ * at call time. Should a dispatch throw, C gets "no reference kept" and "not found".
  */
+const newSessionTrampoline = new SharedCallback(NEW_SESSION_CALLBACK, (s, session) => {
+  const connection = connectionFor(s);
+  if (connection && session) storeSession(connection, connection.origin.sessionCache, session);
+  return 0; // we keep no reference to the session
+}, 0);
+const getSessionTrampoline = new SharedCallback(GET_SESSION_CALLBACK, (s, id, length, copy) => {
+  const connection = connectionFor(s);
+  return connection && id ? lookupSession(connection, connection.origin.sessionCache, id, length, copy) : null;
+}, null);
+/** Called with the SSL_CTX* only: the context is found by its address. */
+const removeSessionTrampoline = new SharedCallback(REMOVE_SESSION_CALLBACK, (ctx, session) => {
+  const core = coreFor(ctx);
+  if (core && session) removeSession(core.sessionCache, session);
+}, undefined);
+
+/** SSL_CTX_sess_set_new_cb(3) and its siblings. */
 function installTrampolines(core: ContextCore): void {
   const ssl = libssl();
   const handle = core.handle;
-  ssl.SSL_CTX_sess_set_new_cb(
-    handle,
-    core.trampoline("newSession", NEW_SESSION_CALLBACK, (s, session) => {
-      const connection = connectionFor(s);
-      if (connection && session) storeSession(connection, core.sessionCache, session);
-      return 0; // we keep no reference to the session
-    }, 0),
-  );
-  ssl.SSL_CTX_sess_set_get_cb(
-    handle,
-    core.trampoline("getSession", GET_SESSION_CALLBACK, (s, id, length, copy) => {
-      const connection = connectionFor(s);
-      return connection && id ? lookupSession(connection, core.sessionCache, id, length, copy) : null;
-    }, null),
-  );
-  ssl.SSL_CTX_sess_set_remove_cb(
-    handle,
-    core.trampoline("removeSession", REMOVE_SESSION_CALLBACK, (_ctx, session) => {
-      if (session) removeSession(core.sessionCache, session);
-    }, undefined),
-  );
+  ssl.SSL_CTX_sess_set_new_cb(handle, newSessionTrampoline.pointer);
+  ssl.SSL_CTX_sess_set_get_cb(handle, getSessionTrampoline.pointer);
+  ssl.SSL_CTX_sess_set_remove_cb(handle, removeSessionTrampoline.pointer);
 }
 
 // ---- The dispatch ----

@@ -1,13 +1,15 @@
 /**
  * The certificate verification callback (§2), top to bottom: its types, the
- * setter's validation, the trampoline OpenSSL calls (`SSL_verify_cb`, one per
- * context), the per-connection dispatch (every report asked once, asynchronous
+ * setter's validation, the trampolines OpenSSL calls (the chain verification
+ * of every context, and `SSL_verify_cb` for contexts with a callback; one of
+ * each per process), the per-connection dispatch (every report asked once, asynchronous
  * answers on clients through SSL_set_retry_verify(3)), and X509StoreContext,
  * the view of OpenSSL's `X509_STORE_CTX` the callback receives.
  *
  * @module
  */
 import { libcrypto, libssl } from "../../ffi/library.ts";
+import { SharedCallback } from "../../ffi/callbacks.ts";
 import { type Pointer, readCString } from "../../ffi/memory.ts";
 import { stackElements } from "../../ffi/x509.ts";
 import { certificateIdentity, chainIdentity, verificationPass } from "../../ffi/x509_verify.ts";
@@ -75,10 +77,24 @@ export const VerifyMode = {
 
 // ---- The setter ----
 
-/** Sets (or, with null, removes) a context's verification callback: setCertificateVerifyCallback(). */
+/**
+ * Sets (or, with null, removes) a context's verification callback:
+ * setCertificateVerifyCallback(). OpenSSL reports each certificate to the
+ * per-report trampoline only while a callback is set (SSL_CTX_set_verify(3);
+ * the mode argument is unused, secsock sets the mode per connection).
+ */
 export function setVerifyCallback(core: ContextCore, cb: VerifyCallback | null): void {
   checkCallback(cb, "setCertificateVerifyCallback()");
   core.verifyCallback = cb;
+  libssl().SSL_CTX_set_verify(core.handle, 0, reportTrampoline(core));
+}
+
+/**
+ * The per-report trampoline a connection moved to `core` needs (null: none;
+ * SSL_set_verify(3) then keeps the one it has, which falls back to OpenSSL's verdict).
+ */
+export function reportTrampoline(core: ContextCore): Pointer | null {
+  return core.verifyCallback ? verifyTrampoline.pointer : null;
 }
 
 // ---- The trampoline ----
@@ -89,21 +105,64 @@ const VERIFY_CALLBACK = {
   result: "i32",
 } as const satisfies CallbackDefinition;
 
+/** `int (*cb)(X509_STORE_CTX *ctx, void *arg)` of SSL_CTX_set_cert_verify_callback(3): 1 verified, 0 failed. */
+const CERT_VERIFY_CALLBACK = {
+  parameters: ["pointer", "pointer"],
+  result: "i32",
+} as const satisfies CallbackDefinition;
+
+let storeIndex: number | undefined;
+
+/** The connection whose peer `store` verifies (through the SSL in the store's ex_data). */
+function storeConnection(store: Pointer): Connection | undefined {
+  storeIndex ??= libssl().SSL_get_ex_data_X509_STORE_CTX_idx();
+  return connectionFor(libcrypto().X509_STORE_CTX_get_ex_data(store, storeIndex));
+}
+
 /**
- * Installs a context's verify trampoline (SSL_CTX_set_verify(3)); every
- * context has it from the start: it records the failing certificate for the
- * error and dispatches to the user's callback, if any. The connection is
+ * The per-report trampoline (`SSL_verify_cb`), one per process: installed on
+ * contexts with a verification callback and dispatched to the connection
  * found through the SSL the store belongs to. Should the dispatch itself
  * throw, C gets 0 (reject).
  */
+const verifyTrampoline = new SharedCallback(VERIFY_CALLBACK, (ok, store) => {
+  if (store === null) return ok;
+  const connection = storeConnection(store);
+  return connection ? verifyReport(connection, ok, store) : ok;
+}, 0);
+
+/**
+ * The chain verification, one per process: it runs OpenSSL's own
+ * (X509_verify_cert(3), with the store OpenSSL prepared) once per chain, and
+ * on failure records the failing certificate's code and depth for the
+ * error. Without a verification callback nothing else enters JavaScript
+ * during verification; with one, its reports have recorded the first
+ * rejection already. Should the dispatch throw, C gets 0 (failed).
+ */
+const chainTrampoline = new SharedCallback(CERT_VERIFY_CALLBACK, (store) => {
+  if (store === null) return 0;
+  const crypto = libcrypto();
+  const result = crypto.X509_verify_cert(store);
+  if (result > 0) return result;
+  // Without a callback verification stops at the first failure (OpenSSL's
+  // default callback returns its verdict), so the store names that one.
+  const connection = storeConnection(store);
+  if (connection) {
+    connection.verifyFailure ??= {
+      code: crypto.X509_STORE_CTX_get_error(store),
+      depth: crypto.X509_STORE_CTX_get_error_depth(store),
+    };
+  }
+  // An internal error (-1) fails like a rejection, as in OpenSSL's own path.
+  return 0;
+}, 0);
+
+/**
+ * Installs a context's chain verification (SSL_CTX_set_cert_verify_callback(3));
+ * every context has it from the start.
+ */
 export function installVerifyTrampoline(core: ContextCore): void {
-  const storeIndex = libssl().SSL_get_ex_data_X509_STORE_CTX_idx();
-  const pointer = core.trampoline("verify", VERIFY_CALLBACK, (ok, store) => {
-    if (store === null) return ok;
-    const connection = connectionFor(libcrypto().X509_STORE_CTX_get_ex_data(store, storeIndex));
-    return connection ? verifyReport(connection, ok, store) : ok;
-  }, 0);
-  libssl().SSL_CTX_set_verify(core.handle, 0, pointer);
+  libssl().SSL_CTX_set_cert_verify_callback(core.handle, chainTrampoline.pointer, null);
 }
 
 // ---- The dispatch, per connection ----

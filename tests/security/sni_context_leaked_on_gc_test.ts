@@ -7,13 +7,13 @@
  * session cache) and its native callbacks forever, and a server that
  * rotates per-host contexts grows without bound.
  *
- * Observed through the number of open native trampolines (ffi/callbacks.ts):
- * a context closes its trampolines when its last reference is released.
+ * Observed through the number of live SSL_CTXs (lib/context_core.ts): a
+ * context frees its SSL_CTX when its last reference is released.
  * Needs `--v8-flags=--expose-gc` (the test task passes it).
  */
 import assert from "node:assert/strict";
 import { SecureSocket, type SecureSocketContext, VerifyMode } from "../../mod.ts";
-import { openCallbackCount } from "../../ffi/callbacks.ts";
+import { liveContextCount } from "../../lib/context_core.ts";
 import { clientContext, delay, enc, serverContext, within } from "../helpers.ts";
 
 const gc = (globalThis as { gc?: () => void }).gc;
@@ -50,25 +50,25 @@ Deno.test({
   name: "lifetime attack: a dropped server socket after an SNI switch keeps the chosen context alive",
   ignore: gc === undefined,
   async fn() {
-    const baseline = openCallbackCount();
+    const baseline = liveContextCount();
     const listenerCtx = serverContext();
     const chosen = serverContext({ verifyMode: VerifyMode.None }, "server-ec");
     // The handshake ran under `chosen`: make that observable before dropping the socket.
     const conn = await serveOnce(listenerCtx, chosen);
-    assert.ok(openCallbackCount() > baseline);
+    assert.equal(liveContextCount(), baseline + 2);
     // The application lets go of everything without closing the socket.
     conn.close();
     listenerCtx.close();
     chosen.close();
-    for (let i = 0; i < 100 && (collected === 0 || openCallbackCount() !== baseline); i++) {
+    for (let i = 0; i < 100 && (collected === 0 || liveContextCount() !== baseline); i++) {
       gc!();
       await delay(20);
     }
     assert.equal(collected, 1, "the dropped socket was not collected");
     assert.equal(
-      openCallbackCount(),
+      liveContextCount(),
       baseline,
-      "a context's native callbacks are still open: the collected socket did not release both contexts",
+      "an SSL_CTX is still live: the collected socket did not release both contexts",
     );
   },
 });
