@@ -276,6 +276,16 @@ export class IoEngine {
     if (this.#inCall > 0) throw insideCallbackError();
     return nativeCalls > 0 ? settled : null;
   }
+  /**
+   * What an I/O call waits for before it starts: another socket's native call
+   * in progress (`admit`), then the handshake (`ready`); null when nothing, so
+   * the per-record paths skip an await.
+   */
+  #started(): Promise<void> | null {
+    const deferred = this.admit();
+    if (deferred) return deferred.then(() => this.#host.ready(this.#socket) ?? undefined);
+    return this.#host.ready(this.#socket);
+  }
 
   /**
    * One OpenSSL I/O call (`op`), bracketed: a clean error queue before (so
@@ -539,10 +549,8 @@ export class IoEngine {
    * output OpenSSL produces meanwhile is queued for the flusher, not awaited.
    */
   async read(p: Uint8Array): Promise<number | null> {
-    const deferred = this.admit();
-    if (deferred) await deferred;
-    const pending = this.#host.ready(this.#socket);
-    if (pending) await pending;
+    const wait = this.#started();
+    if (wait) await wait;
     if (p.length === 0) return 0;
     const buffer = p as Uint8Array<ArrayBuffer>;
     const callbacks = this.#host.callbacks(this.#socket);
@@ -730,10 +738,8 @@ export class IoEngine {
 
   async #writeAll(p: Uint8Array): Promise<number> {
     try {
-      const deferred = this.admit();
-      if (deferred) await deferred;
-      const pending = this.#host.ready(this.#socket);
-      if (pending) await pending;
+      const wait = this.#started();
+      if (wait) await wait;
       if (this.#writeFailure) throw this.#writeFailure;
       const callbacks = this.#host.callbacks(this.#socket);
       let offset = 0;
@@ -852,10 +858,8 @@ export class IoEngine {
 
   async #postHandshake(request: (ssl: Pointer) => boolean, refusal: string, what: string): Promise<void> {
     try {
-      const deferred = this.admit();
-      if (deferred) await deferred;
-      const pending = this.#host.ready(this.#socket);
-      if (pending) await pending;
+      const wait = this.#started();
+      if (wait) await wait;
       if (this.#writeFailure) throw this.#writeFailure;
       const ssl = this.outsideCall();
       clearErrors();

@@ -16,60 +16,19 @@
  */
 import assert from "node:assert/strict";
 import { checkHost, checkIP, SecureSocket, type SecureSocketOptions, X509Store } from "../../mod.ts";
-import { clientContext, fixture, fixturePath, run, stopPeer, within } from "../helpers.ts";
+import { clientContext, fixture, stopPeer, within } from "../helpers.ts";
 import { opensslServer } from "../peers/openssl.ts";
+import { issueTestLeaf, type TestLeaf } from "./test_leaf.ts";
 
 const IP_ADDRESS_MISMATCH = 64;
 
 /** A leaf for IP:127.0.0.10 and IP:177.0.0.1, issued by the fixture root; removed on disposal. */
-async function ipLeaf() {
-  const dir = await Deno.makeTempDir();
-  await Deno.writeTextFile(
-    `${dir}/leaf.cnf`,
-    [
-      "[ req ]",
-      "distinguished_name = dn",
-      "prompt = no",
-      "x509_extensions = leaf",
-      "[ dn ]",
-      "CN = ip literal test",
-      "[ leaf ]",
-      "basicConstraints = critical, CA:FALSE",
-      "keyUsage = critical, digitalSignature",
-      "extendedKeyUsage = serverAuth",
-      "subjectAltName = IP:127.0.0.10, IP:177.0.0.1",
-      "",
-    ].join("\n"),
-  );
-  const made = await run("openssl", [
-    "req",
-    "-x509",
-    "-new",
-    "-newkey",
-    "ec",
-    "-pkeyopt",
-    "ec_paramgen_curve:P-256",
-    "-nodes",
-    "-keyout",
-    `${dir}/leaf.key`,
-    "-out",
-    `${dir}/leaf.pem`,
-    "-config",
-    `${dir}/leaf.cnf`,
-    "-CA",
-    fixturePath("ca.pem"),
-    "-CAkey",
-    fixturePath("ca.key"),
-    "-days",
-    "2",
-  ]);
-  assert.equal(made.code, 0, made.stderr);
-  return {
-    cert: `${dir}/leaf.pem`,
-    key: `${dir}/leaf.key`,
-    pem: await Deno.readTextFile(`${dir}/leaf.pem`),
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
-  };
+function ipLeaf(): Promise<TestLeaf> {
+  return issueTestLeaf({
+    cn: "ip literal test",
+    key: ["ec", "-pkeyopt", "ec_paramgen_curve:P-256"],
+    extensions: ["extendedKeyUsage = serverAuth", "subjectAltName = IP:127.0.0.10, IP:177.0.0.1"],
+  });
 }
 
 type Entry = "SecureSocket.connect" | "SecureSocket.startTls" | "constructor + connect()";

@@ -18,7 +18,8 @@ import {
   SecureSocketError,
   VerifyMode,
 } from "../../mod.ts";
-import { fixture, fixturePath, run, settle, stopPeer, VERSIONS } from "../helpers.ts";
+import { fixture, fixturePath, settle, stopPeer, VERSIONS } from "../helpers.ts";
+import { issueTestLeaf, type TestLeaf } from "./test_leaf.ts";
 import {
   clientCertArgs,
   clientWithCertificate,
@@ -276,50 +277,8 @@ Deno.test("session attack: contexts with different verify callbacks do not share
 });
 
 /** A client certificate with a 1024-bit RSA key (below security level 1), issued by the fixture root. */
-async function weakClientCertificate() {
-  const dir = await Deno.makeTempDir();
-  await Deno.writeTextFile(
-    `${dir}/weak.cnf`,
-    [
-      "[ req ]",
-      "distinguished_name = dn",
-      "prompt = no",
-      "x509_extensions = leaf",
-      "[ dn ]",
-      "CN = weak client 1024",
-      "[ leaf ]",
-      "basicConstraints = critical, CA:FALSE",
-      "keyUsage = critical, digitalSignature",
-      "extendedKeyUsage = clientAuth",
-      "",
-    ].join("\n"),
-  );
-  const made = await run("openssl", [
-    "req",
-    "-x509",
-    "-new",
-    "-newkey",
-    "rsa:1024",
-    "-nodes",
-    "-keyout",
-    `${dir}/weak.key`,
-    "-out",
-    `${dir}/weak.pem`,
-    "-config",
-    `${dir}/weak.cnf`,
-    "-CA",
-    fixturePath("ca.pem"),
-    "-CAkey",
-    fixturePath("ca.key"),
-    "-days",
-    "2",
-  ]);
-  assert.equal(made.code, 0, made.stderr);
-  return {
-    cert: `${dir}/weak.pem`,
-    key: `${dir}/weak.key`,
-    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
-  };
+function weakClientCertificate(): Promise<TestLeaf> {
+  return issueTestLeaf({ cn: "weak client 1024", key: ["rsa:1024"], extensions: ["extendedKeyUsage = clientAuth"] });
 }
 
 for (const version of VERSIONS) {
