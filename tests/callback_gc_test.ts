@@ -24,11 +24,13 @@ import {
 } from "../mod.ts";
 import { openCallbackCount } from "../ffi/callbacks.ts";
 import { liveContextCount } from "../lib/context_core.ts";
-import { clientContext, fixture, fixturePath, serverContext } from "./helpers.ts";
+import { clientContext, fixture, fixturePath, hasCapability, serverContext } from "./helpers.ts";
 import { failure, success, tlsPair } from "./callback_utils.ts";
 
 const PASSWORD = "secsock-pass";
-const gc: () => void = (globalThis as { gc?: () => void }).gc ?? (() => {});
+const exposedGc = (globalThis as { gc?: () => void }).gc;
+hasCapability("--v8-flags=--expose-gc", exposedGc ? null : "globalThis.gc is not defined");
+const gc: () => void = exposedGc ?? (() => {});
 const HANDSHAKES = Number(Deno.env.get("SECSOCK_GC_HANDSHAKES") ?? 2000);
 const CONCURRENCY = 4;
 

@@ -627,3 +627,16 @@ export function hasPeer(command: string): boolean {
   }
   return found;
 }
+
+/**
+ * A capability a test probes for (the legacy provider's TLS 1.0/1.1, curl's
+ * HTTP/2, `--expose-gc`): returns whether it is there, with `missing` the
+ * reason it is not (null when it is). In CI (SECSOCK_REQUIRE_PEERS=1) a
+ * missing capability is an error instead of a skip, like a missing peer.
+ */
+export function hasCapability(what: string, missing: string | null): boolean {
+  if (missing !== null && Deno.env.get("SECSOCK_REQUIRE_PEERS") === "1") {
+    throw new Error(`${what} is required in CI (SECSOCK_REQUIRE_PEERS=1) but is missing: ${missing}`);
+  }
+  return missing === null;
+}
