@@ -9,7 +9,8 @@
  */
 import { libssl } from "../ffi/library.ts";
 import { clearErrors, type OpenSSLErrorEntry } from "../ffi/errors.ts";
-import { isNull, type Pointer, PointerSlot, readBytes, readCString, utf8 } from "../ffi/memory.ts";
+import { isNull, type Pointer, readCString, utf8 } from "../ffi/memory.ts";
+import { selectedAlpn } from "../ffi/tls_extensions.ts";
 import { freeX509, nameStackToStrings, stackElements } from "../ffi/x509.ts";
 import { decodeSession, encodeSession, freeSession } from "../ffi/session.ts";
 import { checkClientSession } from "./session.ts";
@@ -31,6 +32,7 @@ import { setTlsextStatusType } from "../ffi/ctrl.ts";
 import { verifyErrorString, VerifyMode } from "./callbacks/verify.ts";
 import { checkPeerName, isIpAddress, setPeerName } from "./hostname.ts";
 import { verifyServersWith } from "./trust.ts";
+import { startDeadline } from "./handshake_deadline.ts";
 
 /** Options for a client socket. */
 export interface SecureSocketOptions {
@@ -484,13 +486,11 @@ export class SecureSocket implements AsyncDisposable, Disposable {
     // Started inside another socket's callback: run after that native call (see IoEngine.admit).
     const deferred = io.admit();
     if (deferred) await deferred;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    if (this.#handshakeTimeout !== undefined) {
-      timer = setTimeout(() => {
-        io.fail(new HandshakeError(`TLS handshake timed out after ${this.#handshakeTimeout} ms`, { openssl: [] }));
-        this.close();
-      }, this.#handshakeTimeout);
-    }
+    const limit = this.#handshakeTimeout;
+    const deadline = limit === undefined ? null : startDeadline(limit, () => {
+      io.fail(new HandshakeError(`TLS handshake timed out after ${limit} ms`, { openssl: [] }));
+      this.close();
+    });
     try {
       for (;;) {
         const result = io.doHandshake();
@@ -517,7 +517,7 @@ export class SecureSocket implements AsyncDisposable, Disposable {
       io.fail(error);
       throw io.fatal;
     } finally {
-      if (timer !== undefined) clearTimeout(timer);
+      deadline?.cancel();
     }
   }
 
@@ -1010,11 +1010,8 @@ export class SecureSocket implements AsyncDisposable, Disposable {
 
   /** The protocol ALPN selected, or null. */
   get alpnProtocol(): string | null {
-    const data = new PointerSlot();
-    const length = new Uint32Array(1);
-    libssl().SSL_get0_alpn_selected(this.#live, data.buffer, length);
-    const pointer = data.pointer;
-    return isNull(pointer) || length[0] === 0 ? null : utf8(readBytes(pointer, length[0]));
+    const selected = selectedAlpn(this.#live);
+    return selected && utf8(selected);
   }
 
   /** OpenSSL's description of the handshake state (valid inside the info callback). */

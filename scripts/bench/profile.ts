@@ -50,7 +50,7 @@ import {
 } from "./profile_counting.ts";
 import { clientPeer, denoServer, type Peer, peerClient } from "./profile_peers.ts";
 import { floor } from "./profile_floor.ts";
-import { stimeCpu } from "./profile_stime.ts";
+import { plainTcpCpu, stimeCpu } from "./profile_stime.ts";
 
 const RECORD = 16384;
 const HERE = new URL(".", import.meta.url).pathname;
@@ -542,18 +542,37 @@ function report(data: Json): string {
     ));
   }
   const stime = data.stime as Json[] | undefined;
+  const plain = data.plainTcp as Json | undefined;
   if (stime) {
     out.push(table(
       "Server CPU per s_time connection: secsock server vs `openssl s_server` (timing: noisy; CPU moves less than rate)",
-      ["s_time", "secsock µs CPU", "s_server µs CPU", "secsock / s_server CPU", "rate secsock / s_server"],
+      [
+        "s_time",
+        "secsock µs CPU (user)",
+        "s_server µs CPU (user)",
+        "secsock / s_server CPU",
+        "user CPU",
+        "rate secsock / s_server",
+      ],
       stime.map((r) => [
         String(r.kind),
-        f(Math.round(r.secsockCpuUs as number)),
-        f(Math.round(r.opensslCpuUs as number)),
+        `${f(Math.round(r.secsockCpuUs as number))} (${f(Math.round(r.secsockUserUs as number))})`,
+        `${f(Math.round(r.opensslCpuUs as number))} (${f(Math.round(r.opensslUserUs as number))})`,
         `${f(r.cpuRatio)}×`,
+        `${f(r.userRatio)}×`,
         `${f(r.rateRatio)}×`,
       ]),
-      ["s_time -www /ok.txt; each server's CPU time (/proc) over its connections, median of the rounds."],
+      [
+        "s_time -www /ok.txt; each server's CPU time (/proc) over its connections, median of the rounds.",
+        "Kernel time moves most between runs (loopback lock contention on this VM hits both servers); user time is the steadier figure.",
+        ...(plain
+          ? [
+            `Deno's own floor: a plain TCP Deno server answering the same request per connection, without TLS, costs ${
+              f(Math.round(plain.cpuUs as number))
+            } µs CPU (${f(Math.round(plain.userUs as number))} µs user) per connection.`,
+          ]
+          : []),
+      ],
     ));
   }
   const idle = data.idle as Json | undefined;
@@ -657,6 +676,7 @@ async function main(): Promise<void> {
   if (only.includes("stime")) {
     console.error("profile: s_time server CPU…");
     data.stime = await stimeCpu(options);
+    data.plainTcp = await plainTcpCpu(options);
   }
   if (options.json) await Deno.writeTextFile(options.json, JSON.stringify(data, null, 2) + "\n");
   console.log(report(data));
