@@ -628,12 +628,13 @@ function report(data: Json): string {
       for (const c of HSFLOOR_CASES) {
         const r = hf[hsfloorKey(c)] as Json | undefined;
         const what = `TLS ${c.version} ${c.cert === "ec" ? "P-256" : "RSA"}`;
+        const detail = r?.group ? ` (${r.group}, ${r.cipher})` : "";
         if (!r || r.clientUs === undefined) {
           rows.push([what, `error: ${String(r?.error ?? "no run").split("\n")[0]}`, "", "", ""]);
           continue;
         }
         rows.push([
-          what,
+          what + detail,
           f(Math.round(r.clientUs as number)),
           f(Math.round(r.serverUs as number)),
           f(Math.round(r.totalUs as number)),

@@ -80,6 +80,7 @@ export async function hsfloor(options: Record<string, string>): Promise<Json> {
       openssl: list[0].openssl,
       protocol: list[0].protocol,
       cipher: list[0].cipher,
+      group: list[0].group,
       n,
       rounds: list.length,
       clientUs,
