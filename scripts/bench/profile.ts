@@ -4,7 +4,7 @@
  * machine's load, and the memory of an idle connection next to OpenSSL's own
  * floor measured in C.
  *
- * `deno task profile [--handshakes 40] [--records 512] [--conns 300] [--json out.json] [--only hs,records,idle,floor,stime]`
+ * `deno task profile [--handshakes 40] [--records 512] [--conns 300] [--json out.json] [--only hs,records,idle,floor,hsfloor,stime]`
  *
  * Per full handshake (client and server side, TLS 1.3 and 1.2, RSA-2048 and
  * ECDSA P-256) and per 16 KiB record (write and read), in the secsock process
@@ -37,6 +37,11 @@
  * over memory BIOs (`idle_mem.c`, built with `cc` when it and the OpenSSL
  * headers are present; optional).
  *
+ * The C floor per full handshake (`hsfloor`): OpenSSL's own CPU time on the
+ * client and the server side of a full handshake, in one process over memory
+ * BIOs (`handshake_floor.c`, `profile_hsfloor.ts`), and the ceiling of
+ * handshakes/s it implies for a two-process setup on 2 cores.
+ *
  * @module
  */
 import { type CertKind, CERTS, fixturePath, HOST, median, num, parseArgs, sleep } from "./common.ts";
@@ -50,6 +55,7 @@ import {
 } from "./profile_counting.ts";
 import { clientPeer, denoServer, type Peer, peerClient } from "./profile_peers.ts";
 import { floor } from "./profile_floor.ts";
+import { hsfloor, HSFLOOR_CASES, hsfloorKey } from "./profile_hsfloor.ts";
 import { plainTcpCpu, stimeCpu } from "./profile_stime.ts";
 
 const RECORD = 16384;
@@ -458,7 +464,11 @@ function report(data: Json): string {
   const out: string[] = [];
   const counting = data.counting as Json | undefined;
   const heap = data.heap as Json | undefined;
-  out.push(`OpenSSL: ${(counting ?? heap ?? {}).openssl ?? "?"}; deno ${Deno.version.deno}; ${data.date}\n`);
+  const hsfloorOpenssl = Object.values((data.hsfloor ?? {}) as Json).map((r) => (r as Json | null)?.openssl)
+    .find((v) => v);
+  out.push(
+    `OpenSSL: ${(counting ?? heap ?? {}).openssl ?? hsfloorOpenssl ?? "?"}; deno ${Deno.version.deno}; ${data.date}\n`,
+  );
   if (counting && (counting.handshakes as Json[]).length) {
     const hs = counting.handshakes as Json[];
     const heapOf = (c: Json) =>
@@ -629,6 +639,42 @@ function report(data: Json): string {
       ],
     ));
   }
+  const hf = data.hsfloor as Json | undefined;
+  if (hf) {
+    const rows: string[][] = [];
+    if ("unavailable" in hf) rows.push([`unavailable: ${hf.unavailable}`, "", "", "", ""]);
+    else {
+      for (const c of HSFLOOR_CASES) {
+        const r = hf[hsfloorKey(c)] as Json | undefined;
+        const what = `TLS ${c.version} ${c.cert === "ec" ? "P-256" : "RSA"}`;
+        const detail = r?.group ? ` (${r.group}, ${r.cipher})` : "";
+        if (!r || r.clientUs === undefined) {
+          rows.push([what, `error: ${String(r?.error ?? "no run").split("\n")[0]}`, "", "", ""]);
+          continue;
+        }
+        rows.push([
+          what + detail,
+          f(Math.round(r.clientUs as number)),
+          f(Math.round(r.serverUs as number)),
+          f(Math.round(r.totalUs as number)),
+          f(r.ceilingPerSec),
+        ]);
+      }
+    }
+    out.push(table(
+      "C floor per full handshake (OpenSSL alone, in-process over memory BIOs)",
+      ["case", "client µs", "server µs", "total µs", "ceiling handshakes/s (2 processes, 2 cores)"],
+      rows,
+      [
+        `handshake_floor.c on ${hsfloorOpenssl ?? "?"}: µs of thread CPU per handshake, each side timed on its own ` +
+        "(its SSL calls and its memory-BIO reads and writes); SSL_new, the handshake, the client's ticket read, " +
+        "one close_notify each and SSL_free; median of the rounds.",
+        "Set up like secsock's benchmark peers: fixture chain + key, client verifies against ca.pem and the IP " +
+        "127.0.0.1, SSL_MODE_RELEASE_BUFFERS, default groups and ciphers.",
+        "Ceiling: 1e6 / max(client µs, server µs), each process on its own core with nothing else to do.",
+      ],
+    ));
+  }
   return out.join("\n");
 }
 
@@ -648,7 +694,7 @@ async function main(): Promise<void> {
     console.log(JSON.stringify(await idleWorker(options)));
     Deno.exit(0);
   }
-  const only = (options.only ?? "hs,records,idle,floor").split(",");
+  const only = (options.only ?? "hs,records,idle,floor,hsfloor").split(",");
   const pass = ["handshakes", "records", "conns"].flatMap((k) => options[k] ? [`--${k}`, options[k]] : []);
   const workerOnly = only.filter((s) => s === "hs" || s === "records").join(",");
   const data: Json = { date: new Date().toISOString() };
@@ -672,6 +718,10 @@ async function main(): Promise<void> {
   if (only.includes("floor")) {
     console.error("profile: C floor…");
     data.floor = await floor(num(options, "conns", 300));
+  }
+  if (only.includes("hsfloor")) {
+    console.error("profile: C floor per handshake…");
+    data.hsfloor = await hsfloor(options);
   }
   if (only.includes("stime")) {
     console.error("profile: s_time server CPU…");

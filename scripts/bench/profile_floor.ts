@@ -13,30 +13,40 @@ type Json = Record<string, unknown>;
 
 // ------------------------------------------------------------------ the C floor
 
-/** Builds idle_mem.c with `cc` (optional: null with the reason when it cannot). */
-async function buildFloor(): Promise<{ exe: string; dir: string } | { unavailable: string }> {
-  if (Deno.build.os !== "linux") return { unavailable: "mallinfo2 is glibc's" };
+/**
+ * Builds one of the C programs beside this file (`<name>.c`) with `cc`
+ * against the system OpenSSL, into a fresh temporary directory the caller
+ * removes. Optional: `{ unavailable }` with the reason when it cannot (no
+ * OpenSSL headers, no compiler, or the build fails).
+ */
+export async function buildC(name: string): Promise<{ exe: string; dir: string } | { unavailable: string }> {
   try {
     Deno.statSync("/usr/include/openssl/ssl.h");
   } catch {
     return { unavailable: "no OpenSSL headers (libssl-dev)" };
   }
-  const dir = await Deno.makeTempDir({ prefix: "secsock-floor-" });
-  const exe = `${dir}/idle_mem`;
+  const dir = await Deno.makeTempDir({ prefix: `secsock-${name}-` });
+  const exe = `${dir}/${name}`;
   try {
     const r = await new Deno.Command("cc", {
-      args: ["-O2", "-o", exe, `${HERE}idle_mem.c`, "-lssl", "-lcrypto"],
+      args: ["-O2", "-o", exe, `${HERE}${name}.c`, "-lssl", "-lcrypto"],
       stderr: "piped",
     }).output();
-    if (!r.success) return { unavailable: `cc failed: ${decoder.decode(r.stderr).slice(0, 300)}` };
+    if (!r.success) {
+      await Deno.remove(dir, { recursive: true });
+      return { unavailable: `cc failed: ${decoder.decode(r.stderr).slice(0, 300)}` };
+    }
   } catch {
+    await Deno.remove(dir, { recursive: true });
     return { unavailable: "no C compiler (cc)" };
   }
   return { exe, dir };
 }
 
+/** OpenSSL's own memory per idle established SSL (idle_mem.c), by certificate, buffer mode and version. */
 export async function floor(conns: number): Promise<Json> {
-  const built = await buildFloor();
+  if (Deno.build.os !== "linux") return { unavailable: "mallinfo2 is glibc's" };
+  const built = await buildC("idle_mem");
   if ("unavailable" in built) return built;
   const out: Json = {};
   try {
