@@ -37,6 +37,7 @@ import {
   TestServer,
   type Version,
   VERSIONS,
+  waitUntil,
   within,
 } from "./helpers.ts";
 import {
@@ -56,6 +57,7 @@ import {
   tlsRecord,
   TrickleConn,
   waitForEvent,
+  WatchedConn,
 } from "./matrix_utils.ts";
 import { serverCertArgs } from "./peers/openssl.ts";
 
@@ -596,6 +598,20 @@ faultTest("bad bytes instead of a handshake: HandshakeError, the accept loop sur
   });
 });
 
+/**
+ * Random bytes OpenSSL refuses as soon as it has read a record header: the
+ * first byte without its top bit (no SSLv2-style header) and the second not
+ * 3 (no SSL 3/TLS version). Unshaped random bytes form a header announcing a
+ * longer record about once in 400 tries, and the server then rightly waits
+ * for the rest.
+ */
+function garbageHeader(length: number): Uint8Array {
+  const bytes = randomBytes(length);
+  bytes[0] &= 0x7f;
+  if (bytes[1] === 0x03) bytes[1] = 0x04;
+  return bytes;
+}
+
 faultTest("concurrent failing handshakes each keep their own OpenSSL reason", async () => {
   // OpenSSL's error queue is per thread and every socket here shares it: a
   // failure must be classified from its own entries, whatever other sockets
@@ -606,7 +622,7 @@ faultTest("concurrent failing handshakes each keep their own OpenSSL reason", as
     await withRawConns(server.port, COUNT, async (conns) => {
       await Promise.all(
         conns.map((c, i) =>
-          c.write(i % 2 ? enc("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n") : randomBytes(512)).catch(() => {})
+          c.write(i % 2 ? enc("GET / HTTP/1.1\r\nHost: localhost\r\n\r\n") : garbageHeader(512)).catch(() => {})
         ),
       );
       const outcomes = await Promise.all(conns.map((_, i) => server.outcome(i)));
@@ -702,14 +718,24 @@ faultTest("encrypted records written raw after a TLS 1.3 handshake", async (t) =
 
 // ---------------------------------------------------------------- TLS 1.3 KeyUpdate, TLS 1.2 renegotiation
 
-/** `-msg` trace lines about KeyUpdate messages: sent (">>>") and received ("<<<"). */
-async function keyUpdates(msgfile: string): Promise<{ sent: number; received: number }> {
+/** `-msg` trace lines (an openssl peer's `-msgfile`) about `message`: sent (">>>") and received ("<<<"). */
+async function traced(msgfile: string, message: RegExp): Promise<{ sent: number; received: number }> {
   const trace = await Deno.readTextFile(msgfile);
-  const lines = trace.split("\n").filter((l) => /KeyUpdate/i.test(l));
+  const lines = trace.split("\n").filter((l) => message.test(l));
   return {
     sent: lines.filter((l) => l.startsWith(">>>")).length,
     received: lines.filter((l) => l.startsWith("<<<")).length,
   };
+}
+
+/** `-msg` trace lines about KeyUpdate messages: sent (">>>") and received ("<<<"). */
+function keyUpdates(msgfile: string): Promise<{ sent: number; received: number }> {
+  return traced(msgfile, /KeyUpdate/i);
+}
+
+/** How many KeyUpdate commands s_client has taken from its stdin (it says so on stderr). */
+function keyUpdateCommands(client: Proc): number {
+  return client.stderr.match(/^KEYUPDATE$/gm)?.length ?? 0;
 }
 
 /** Finds every block in order inside `haystack`. */
@@ -748,9 +774,16 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
           if (update === "ours+peer") await socket.updateKeys(true);
           else if (update === "ours") await socket.updateKeys(false);
           else {
-            // A command must reach s_server as a read of its own.
+            // A command must reach s_server as a read of its own: the next
+            // round's data waits until s_server has acted on it (it sends a
+            // KeyUpdate for K and for k, which its -msg trace shows).
+            const sent = (await keyUpdates(msgfile)).sent;
             await server.write(update);
-            await delay(200);
+            await waitUntil(
+              async () => (await keyUpdates(msgfile)).sent > sent,
+              10_000,
+              `s_server sent the KeyUpdate for ${JSON.stringify(update)}`,
+            );
           }
           await round();
         }
@@ -800,8 +833,16 @@ faultTest("TLS 1.3 KeyUpdate in both directions while data flows", async (t) => 
           };
           await round();
           for (const command of ["K\n", "k\n", "K\n"]) {
+            // A command must reach s_client as a read of its own: the next
+            // round's data waits until s_client has taken it (it says
+            // KEYUPDATE on stderr).
+            const taken = keyUpdateCommands(client);
             await client.write(command);
-            await delay(200);
+            await client.waitFor(
+              () => keyUpdateCommands(client) > taken,
+              10_000,
+              `s_client took ${JSON.stringify(command)}`,
+            );
             await round();
             await round();
           }
@@ -835,7 +876,8 @@ faultTest("TLS 1.2 renegotiation attempts are refused cleanly", async (t) => {
       await t.step(JSON.stringify(command), async () => {
         const obs = observed();
         using cctx = recordingClientContext("TLSv1.2", obs);
-        const { server, port } = sServerProc(["-tls1_2"]);
+        const msgfile = await Deno.makeTempFile({ prefix: "secsock-renegotiation-" });
+        const { server, port } = sServerProc(["-tls1_2", "-msg", "-msgfile", msgfile]);
         try {
           await server.waitForText(/ACCEPT/);
           await withClient(cctx, port, async (socket) => {
@@ -845,7 +887,12 @@ faultTest("TLS 1.2 renegotiation attempts are refused cleanly", async (t) => {
             assert.equal(await sha256(await readExactly(socket, down.length)), await sha256(down));
             const before = obs.info.length;
             await server.write(command);
-            await delay(300);
+            // The read below is the one after the attempt: s_server has sent its HelloRequest.
+            await waitUntil(
+              async () => (await traced(msgfile, /HelloRequest/)).sent > 0,
+              10_000,
+              "s_server sent a HelloRequest",
+            );
             // Whatever s_server does next (it gives up on the connection), we
             // never hang and never renegotiate.
             const next = await within(settle(socket.read(new Uint8Array(4096))), 10_000, "read after the attempt");
@@ -866,6 +913,7 @@ faultTest("TLS 1.2 renegotiation attempts are refused cleanly", async (t) => {
           assert.equal(obs.clientCertCalls, 0);
         } finally {
           await server.stop();
+          await Deno.remove(msgfile);
         }
       });
     }
@@ -991,6 +1039,9 @@ faultTest("handshakeTimeout: silent or stalled peers cannot hold a server or a c
 
 // ---------------------------------------------------------------- backpressure
 
+/** A write pending this long while nobody reads counts as stalled by backpressure. */
+const STALL_MS = 100;
+
 faultTest("backpressure: a reader that stops makes write() wait; memory stays bounded", async () => {
   using sctx = serverContext();
   using cctx = clientContext();
@@ -1004,6 +1055,8 @@ faultTest("backpressure: a reader that stops makes write() wait; memory stays bo
   };
   const BOUND = sysctlMax("tcp_wmem", 4 << 20) + sysctlMax("tcp_rmem", 6 << 20) + (8 << 20);
   const CHUNK = 256 * 1024;
+  /** How long the stalled writer is watched for progress it must not make. */
+  const QUIET_MS = 500;
   const TOTAL = Math.ceil((BOUND + (32 << 20)) / CHUNK) * CHUNK;
   const chunk = randomBytes(CHUNK);
   let written = 0;
@@ -1021,15 +1074,16 @@ faultTest("backpressure: a reader that stops makes write() wait; memory stays bo
     await withClient(cctx, server.port, async (socket) => {
       await socket.handshake();
       const rssBefore = Deno.memoryUsage().rss;
-      // Not reading: the writer must stall once the socket buffers are full.
-      let stalledAt = -1;
-      for (let i = 0; i < 100 && stalledAt < 0; i++) {
-        const seen = written;
-        await delay(100);
-        if (written === seen && pendingSince > 0 && performance.now() - pendingSince >= 100) stalledAt = written;
-      }
-      assert.ok(stalledAt >= 0, `the writer never stalled (wrote ${written} bytes)`);
-      await delay(500);
+      // Not reading: the writer must stall once the socket buffers are full
+      // (a write() pending for STALL_MS; `written` cannot move meanwhile).
+      const stall = await settle(
+        waitUntil(() => pendingSince > 0 && performance.now() - pendingSince >= STALL_MS, 10_000, "the writer stalls"),
+      );
+      assert.ok(stall.ok, `the writer never stalled (wrote ${written} bytes)`);
+      const stalledAt = written;
+      // Time is the condition here: nobody reads for QUIET_MS, and the writer
+      // must not get a byte further meanwhile. No event marks "it stays stalled".
+      await delay(QUIET_MS);
       assert.equal(written, stalledAt, "the writer went on while nobody read");
       assert.ok(pendingSince > 0, "write() resolved while nobody read");
       // Kernel buffers + our own at most, far below what was offered.
@@ -1084,7 +1138,21 @@ faultTest("API abuse: write after closeWrite/close, read after close, double clo
   });
 });
 
+/**
+ * Asserts that `promise` is still pending once the event loop has run what
+ * was ready (I/O, timers due, microtasks): the call is waiting for its
+ * peer, so a close() now is a close() during it.
+ */
+async function assertPending(promise: Promise<unknown>, what: string): Promise<void> {
+  let settled = false;
+  promise.then(() => (settled = true), () => (settled = true));
+  await delay(0);
+  assert.ok(!settled, `${what} settled before the test could close it`);
+}
+
 faultTest("close() during a pending read, write or handshake rejects it with SocketClosedError", async (t) => {
+  /** How long a rejection nobody handled gets to be reported before the check that there was none. */
+  const UNHANDLED_REPORT_MS = 50;
   const unhandled: unknown[] = [];
   const onUnhandled = (e: PromiseRejectionEvent) => {
     unhandled.push(e.reason);
@@ -1095,16 +1163,26 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
     await t.step("pending read (client)", async () => {
       using sctx = serverContext();
       using cctx = clientContext();
+      // The server's read starts once its handshake is done: our close() then
+      // truncates a connection, not a handshake.
+      const serverReading = Promise.withResolvers<void>();
       const serve = async (s: SecureSocket) => {
         await s.handshake();
-        return await readAll(s).catch((e) => e);
+        const reading = readAll(s).catch((e) => e);
+        serverReading.resolve();
+        return await reading;
       };
       await withTestServer(sctx, serve, async (server) => {
         const socket = await connectTo(cctx, server.port);
-        const reading = socket.read(new Uint8Array(100));
-        await delay(100);
-        socket.close();
-        await rejectsWithin(reading, SocketClosedError, 2000, "the pending read");
+        try {
+          const reading = socket.read(new Uint8Array(100));
+          await within(serverReading.promise, 10_000, "the server's read to start");
+          await assertPending(reading, "our read");
+          socket.close();
+          await rejectsWithin(reading, SocketClosedError, 2000, "the pending read");
+        } finally {
+          socket.close();
+        }
         // The server sees a truncation, not a hang.
         const outcome = await server.outcome(0);
         assert.ok(outcome.ok && outcome.value instanceof TruncatedStreamError, String(outcome.ok && outcome.value));
@@ -1114,17 +1192,18 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
     await t.step("pending read (server)", async () => {
       using sctx = serverContext();
       using cctx = clientContext();
-      let serverSocket: SecureSocket | null = null;
+      const serverReading = Promise.withResolvers<{ socket: SecureSocket; reading: Promise<number | null> }>();
       const serve = async (s: SecureSocket) => {
-        serverSocket = s;
         await s.handshake();
-        return await s.read(new Uint8Array(100));
+        const reading = s.read(new Uint8Array(100));
+        serverReading.resolve({ socket: s, reading });
+        return await reading;
       };
       await withTestServer(sctx, serve, async (server) => {
         await withClient(cctx, server.port, async () => {
-          while (!serverSocket) await delay(5);
-          await delay(100);
-          (serverSocket as SecureSocket).close();
+          const { socket, reading } = await within(serverReading.promise, 10_000, "the server's read to start");
+          await assertPending(reading, "the server's read");
+          socket.close();
           assertFailed(await server.outcome(0), SocketClosedError);
         });
       });
@@ -1142,9 +1221,17 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
       };
       await withTestServer(sctx, serve, async (server) => {
         try {
-          await withClient(cctx, server.port, async (socket) => {
+          // Over a transport that shows its pending write: stalled means a
+          // transport write has waited STALL_MS for the kernel to take it.
+          const transport = new WatchedConn(await rawConnect(server.port));
+          const socket = await SecureSocket.startTls(transport.conn, cctx, { hostname: "localhost" });
+          try {
             const writing = settle(socket.write(randomBytes(64 * 1024 * 1024)));
-            await delay(300);
+            await waitUntil(
+              () => transport.writePendingFor >= STALL_MS,
+              10_000,
+              "the transport stops taking our write",
+            );
             socket.close();
             await rejectsWithin(
               writing.then((r) => r.ok ? r.value : Promise.reject(r.error)),
@@ -1152,7 +1239,9 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
               5000,
               "the pending write",
             );
-          });
+          } finally {
+            socket.close();
+          }
         } finally {
           release();
         }
@@ -1162,14 +1251,27 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
     await t.step("pending handshake (client and server)", async () => {
       using sctx = serverContext();
       using cctx = clientContext();
-      // Client: the server accepts TCP and never answers.
-      const silent = (conn: Deno.Conn) => readAll(conn).then(() => {}, () => {});
+      // Client: the server accepts TCP, takes the ClientHello and never answers.
+      const hello = Promise.withResolvers<void>();
+      const silent = async (conn: Deno.Conn) => {
+        try {
+          if (await conn.read(new Uint8Array(16384)) !== null) hello.resolve();
+          await readAll(conn);
+        } catch {
+          // the client's close may reset the connection
+        }
+      };
       await withRawServer(silent, async (port, served) => {
         const client = new SecureSocket(cctx, { hostname: "localhost" });
-        const connecting = client.connect({ hostname: "127.0.0.1", port });
-        await delay(150);
-        client.close();
-        await rejectsWithin(connecting, SocketClosedError, 2000, "the pending client handshake");
+        try {
+          const connecting = client.connect({ hostname: "127.0.0.1", port });
+          await within(hello.promise, 5000, "the ClientHello to reach the server");
+          await assertPending(connecting, "the client handshake");
+          client.close();
+          await rejectsWithin(connecting, SocketClosedError, 2000, "the pending client handshake");
+        } finally {
+          client.close();
+        }
         await within(served, 3000, "the raw server to see the close");
       });
 
@@ -1178,17 +1280,23 @@ faultTest("close() during a pending read, write or handshake rejects it with Soc
       const conn = await rawConnect(secure.addr.port);
       try {
         const accepted = await secure.accept();
-        const handshaking = accepted.handshake();
-        await delay(100);
-        accepted.close();
-        await rejectsWithin(handshaking, SocketClosedError, 2000, "the pending server handshake");
+        try {
+          const handshaking = accepted.handshake();
+          await assertPending(handshaking, "the server handshake");
+          accepted.close();
+          await rejectsWithin(handshaking, SocketClosedError, 2000, "the pending server handshake");
+        } finally {
+          accepted.close();
+        }
         assert.ok((await drainRaw(conn, 3000)).ok);
       } finally {
         conn.close();
         secure.close();
       }
     });
-    await delay(50);
+    // Time is the condition here: a rejection nobody handled is reported on
+    // a later turn of the event loop, and no event says "there was none".
+    await delay(UNHANDLED_REPORT_MS);
     assert.deepEqual(unhandled, [], "unhandled rejections");
   } finally {
     globalThis.removeEventListener("unhandledrejection", onUnhandled);

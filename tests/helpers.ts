@@ -214,6 +214,25 @@ export async function within<T>(promise: Promise<T>, ms: number, what: string): 
   }
 }
 
+/**
+ * Waits until `holds()` is true, checking every `everyMs`; rejects with a
+ * clear message after `ms`. For a state that changes without an event to
+ * wait on (a file another process writes, a counter); a condition with an
+ * event should await that event instead.
+ */
+export async function waitUntil(
+  holds: () => boolean | Promise<boolean>,
+  ms: number,
+  what: string,
+  everyMs = 5,
+): Promise<void> {
+  const deadline = performance.now() + ms;
+  while (!(await holds())) {
+    if (performance.now() >= deadline) throw new Error(`timed out after ${ms} ms waiting until ${what}`);
+    await delay(everyMs);
+  }
+}
+
 /** Runs `fn` with the elapsed time in milliseconds. */
 export async function timed<T>(fn: () => Promise<T>): Promise<[T, number]> {
   const start = performance.now();

@@ -944,3 +944,56 @@ export class TrickleConn {
     return this.#conn.remoteAddr;
   }
 }
+
+/**
+ * A Deno.Conn wrapper that shows how long its current write() has been
+ * waiting for the kernel to take the bytes: a SecureSocket made with
+ * `startTls` over it lets a test see its writer stalled by backpressure.
+ */
+export class WatchedConn {
+  readonly #conn: Deno.TcpConn;
+  #writeSince = 0;
+
+  constructor(conn: Deno.TcpConn) {
+    this.#conn = conn;
+  }
+
+  /** For SecureSocket.startTls. */
+  get conn(): Deno.Conn {
+    return this as unknown as Deno.Conn;
+  }
+
+  /** Milliseconds the current write() has been pending; 0 when none is. */
+  get writePendingFor(): number {
+    return this.#writeSince === 0 ? 0 : performance.now() - this.#writeSince;
+  }
+
+  read(p: Uint8Array): Promise<number | null> {
+    return this.#conn.read(p);
+  }
+
+  async write(p: Uint8Array): Promise<number> {
+    this.#writeSince = performance.now();
+    try {
+      return await this.#conn.write(p);
+    } finally {
+      this.#writeSince = 0;
+    }
+  }
+
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+
+  close(): void {
+    this.#conn.close();
+  }
+
+  get localAddr(): Deno.NetAddr {
+    return this.#conn.localAddr;
+  }
+
+  get remoteAddr(): Deno.NetAddr {
+    return this.#conn.remoteAddr;
+  }
+}
