@@ -58,6 +58,11 @@ class DeadlineQueue {
     this.#ms = ms;
   }
 
+  /** Entries still held (running or not yet dropped) and how many of them run. */
+  get held(): { entries: number; running: number } {
+    return { entries: this.#entries.length - this.#head, running: this.#running };
+  }
+
   add(expire: () => void): Deadline {
     const entry: Entry = {
       due: performance.now() + this.#ms,
@@ -151,4 +156,25 @@ export function startDeadline(ms: number, expire: () => void): Deadline {
     queues.set(ms, queue);
   }
   return queue.add(expire);
+}
+
+/** What the deadline bookkeeping holds now: for tests and diagnostics. */
+export interface DeadlineStats {
+  /** Live queues (one per limit value), each with its timer. */
+  queues: number;
+  /** Entries the queues hold, running or finished but not dropped yet. */
+  entries: number;
+  /** Handshakes still running (not expired, not cancelled). */
+  running: number;
+}
+
+/** Counts what the deadline queues hold (O(number of limits)). */
+export function deadlineStats(): DeadlineStats {
+  const stats = { queues: queues.size, entries: 0, running: 0 };
+  for (const queue of queues.values()) {
+    const held = queue.held;
+    stats.entries += held.entries;
+    stats.running += held.running;
+  }
+  return stats;
 }
