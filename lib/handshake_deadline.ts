@@ -7,12 +7,15 @@
  * (issue 15's profile: about 30 µs per connection in Deno's timer code).
  * Every handshake with the same limit expires in the order it started, so one
  * first-in-first-out queue per limit and one timer for the queue's head are
- * enough: a finished handshake only drops its callback (O(1), no timer call);
- * the timer fires at the head's deadline exactly, expires what is due, skips
- * what finished and waits for the next head.
+ * enough: a finished handshake leaves its queue (a linked list: O(1), no timer
+ * call, wherever it stands); the timer fires at the head's deadline or a
+ * little before (when the head finished first), expires what is due and
+ * waits for the next head. A queue holds exactly the running handshakes.
  *
  * The queue's timer keeps the event loop alive while some handshake in it is
  * still running, as the per-socket timer did, and not once all have finished.
+ * An emptied queue keeps its (unref'd) timer for its limit's next handshake,
+ * for a few limits at most; the others go with their timers at once.
  *
  * @module
  */
@@ -38,66 +41,114 @@ function refTimer(timer: TimerHandle, keepAlive: boolean): void {
   else deno?.unrefTimer?.(timer as unknown as number);
 }
 
-/** One handshake's place in its queue; `expire` is dropped when the handshake ends. */
+/**
+ * One running handshake in its queue. The queue is a doubly linked list so a
+ * handshake that ends leaves it at once, wherever it stands: finished
+ * handshakes behind a stalled one must not pile up until it expires.
+ */
 interface Entry extends Deadline {
   readonly due: number;
+  /** Dropped (null) when the handshake ends or expires: the entry then holds nothing of the socket. */
   expire: (() => void) | null;
+  prev: Entry | null;
+  next: Entry | null;
 }
 
-/** The handshakes with one time limit, oldest first. */
+/**
+ * Queues with no running handshake whose timer is kept (unref'd) for the
+ * next handshake with their limit, so a steady trickle of handshakes does not
+ * re-create a timer each. Beyond this many, an emptied queue goes at once
+ * with its timer: an application that computes a limit per connection must
+ * not leave a queue and a timer per handshake behind for the whole limit.
+ */
+const MAX_IDLE_QUEUES = 8;
+let idleQueues = 0;
+
+/** The running handshakes with one time limit, oldest first. */
 class DeadlineQueue {
   readonly #ms: number;
-  readonly #entries: Entry[] = [];
-  #head = 0;
-  /** Entries whose handshake is still running. */
+  #head: Entry | null = null;
+  #tail: Entry | null = null;
   #running = 0;
+  /** Armed while the queue is in `queues`: for the head's deadline, or (idle) for a past head's. */
   #timer: TimerHandle | undefined;
   #keepsAlive = false;
+  /** No handshake runs, the timer is kept: counted in `idleQueues`. */
+  #idle = false;
 
   constructor(ms: number) {
     this.#ms = ms;
   }
 
+  /** Running handshakes, and entries held (counted along the list, for diagnostics). */
+  get held(): { entries: number; running: number } {
+    let entries = 0;
+    for (let entry = this.#head; entry !== null; entry = entry.next) entries++;
+    return { entries, running: this.#running };
+  }
+
   add(expire: () => void): Deadline {
+    // Same limit and a monotonic clock: the newest entry is due last, so the list stays sorted.
     const entry: Entry = {
       due: performance.now() + this.#ms,
       expire,
+      prev: this.#tail,
+      next: null,
       cancel: () => {
         if (entry.expire === null) return;
-        entry.expire = null;
-        this.#finished();
+        this.#remove(entry);
+        if (this.#running === 0) this.#emptied();
       },
     };
-    this.#entries.push(entry);
+    if (this.#tail) this.#tail.next = entry;
+    else this.#head = entry;
+    this.#tail = entry;
     this.#running++;
+    if (this.#idle) {
+      this.#idle = false;
+      idleQueues--;
+    }
+    // An armed timer is due no later than this entry (its head was added earlier): it fires, then re-arms.
     if (this.#timer === undefined) this.#arm(this.#ms);
     else this.#keepAlive(true);
     return entry;
   }
 
-  #finished(): void {
+  #remove(entry: Entry): void {
+    entry.expire = null;
+    if (entry.prev) entry.prev.next = entry.next;
+    else this.#head = entry.next;
+    if (entry.next) entry.next.prev = entry.prev;
+    else this.#tail = entry.prev;
+    entry.prev = entry.next = null;
     this.#running--;
-    this.#dropFinishedHead();
-    if (this.#running === 0) this.#keepAlive(false);
   }
 
-  /** Finished entries at the head go at once, so a queue holds about as many entries as handshakes run. */
-  #dropFinishedHead(): void {
-    const entries = this.#entries;
-    while (this.#head < entries.length && entries[this.#head].expire === null) this.#head++;
-    if (this.#head === entries.length) {
-      entries.length = 0;
-      this.#head = 0;
-    } else if (this.#head >= 1024 && this.#head * 2 >= entries.length) {
-      entries.splice(0, this.#head);
-      this.#head = 0;
+  /** The last running handshake ended: keep the timer for the next one, or go. */
+  #emptied(): void {
+    this.#keepAlive(false);
+    if (this.#timer !== undefined && idleQueues < MAX_IDLE_QUEUES) {
+      this.#idle = true;
+      idleQueues++;
+    } else {
+      this.#retire();
     }
+  }
+
+  /** Leaves `queues` with its timer; only an empty queue retires. */
+  #retire(): void {
+    if (this.#idle) {
+      this.#idle = false;
+      idleQueues--;
+    }
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (queues.get(this.#ms) === this) queues.delete(this.#ms);
   }
 
   #arm(delay: number): void {
     this.#timer = setTimeout(() => this.#fire(), Math.max(0, delay));
     this.#keepsAlive = true;
-    if (this.#running === 0) this.#keepAlive(false);
   }
 
   #keepAlive(on: boolean): void {
@@ -109,22 +160,15 @@ class DeadlineQueue {
   #fire(): void {
     this.#timer = undefined;
     const now = performance.now();
-    const entries = this.#entries;
     const due: (() => void)[] = [];
-    while (this.#head < entries.length) {
-      const entry = entries[this.#head];
-      if (entry.expire !== null) {
-        // A timer may fire a little early (rounding); never expire a handshake before its time.
-        if (entry.due > now + 0.5) break;
-        due.push(entry.expire);
-        entry.expire = null;
-        this.#running--;
-      }
-      this.#head++;
+    // A timer may fire a little early (rounding); never expire a handshake before its time.
+    for (let entry = this.#head; entry !== null && entry.due <= now + 0.5; entry = this.#head) {
+      due.push(entry.expire!);
+      this.#remove(entry);
     }
-    this.#dropFinishedHead();
-    if (this.#head < entries.length) this.#arm(entries[this.#head].due - now);
-    else queues.delete(this.#ms);
+    // Consistent before any expiry runs: an expiry may start or end other handshakes.
+    if (this.#head) this.#arm(this.#head.due - now);
+    else this.#retire();
     for (const expire of due) {
       try {
         expire();
@@ -151,4 +195,25 @@ export function startDeadline(ms: number, expire: () => void): Deadline {
     queues.set(ms, queue);
   }
   return queue.add(expire);
+}
+
+/** What the deadline bookkeeping holds now: for tests and diagnostics. */
+export interface DeadlineStats {
+  /** Live queues (one per limit value with running handshakes, and a few idle ones), each with its timer. */
+  queues: number;
+  /** Entries the queues hold: one per running handshake (finished ones leave at once). */
+  entries: number;
+  /** Handshakes still running (not expired, not cancelled). */
+  running: number;
+}
+
+/** Counts what the deadline queues hold (walks them: O(running handshakes)). */
+export function deadlineStats(): DeadlineStats {
+  const stats = { queues: queues.size, entries: 0, running: 0 };
+  for (const queue of queues.values()) {
+    const held = queue.held;
+    stats.entries += held.entries;
+    stats.running += held.running;
+  }
+  return stats;
 }

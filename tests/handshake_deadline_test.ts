@@ -3,10 +3,14 @@
  * each handshake still expires at its own time, a finished one never does,
  * and a process whose handshakes are done is not held alive by the shared
  * timer — while one whose handshake is still running is, until it expires.
+ * An expiry that lands while the handshake waits for an asynchronous
+ * callback's answer fails it cleanly; the late answer finds a closed socket.
  */
 import assert from "node:assert/strict";
 import { HandshakeError, SecureSocket } from "../mod.ts";
-import { clientContext, connectLocal, echoServer, serverContext, settle } from "./helpers.ts";
+import { liveSocketCount } from "../lib/callbacks/connection.ts";
+import { deadlineStats } from "../lib/handshake_deadline.ts";
+import { clientContext, connectLocal, delay, echoServer, serverContext, settle, TestServer } from "./helpers.ts";
 
 /** A TCP server that accepts and never answers (a stalled TLS peer). */
 function silentServer() {
@@ -68,6 +72,11 @@ Deno.test("handshake deadlines: a finished handshake is not failed when its limi
     const good = await connectLocal(clientContext(), server.port, { handshakeTimeout: limit });
     const stalled = settle(stalledConnect(silent.port, limit));
     await new Promise((r) => setTimeout(r, limit + 300));
+    // Asking again neither restarts the handshake nor starts another deadline.
+    const running = deadlineStats().running;
+    assert.equal(good.handshake(), good.handshake());
+    await good.handshake();
+    assert.equal(deadlineStats().running, running);
     // The finished socket still works after its deadline passed.
     await good.write(new TextEncoder().encode("ping"));
     const buf = new Uint8Array(4);
@@ -138,4 +147,63 @@ Deno.test("handshake deadlines: an unref'd socket's running handshake still hold
   } finally {
     silent.close();
   }
+});
+
+/** Asserts that `outcome` is a handshake that timed out after about `limit` ms (`elapsed`). */
+function assertExpired(outcome: Awaited<ReturnType<typeof settle>>, elapsed: number, limit: number): void {
+  assert.ok(!outcome.ok && outcome.error instanceof HandshakeError, `${!outcome.ok && outcome.error}`);
+  assert.match(outcome.error.message, /timed out/);
+  assert.ok(elapsed >= limit - 5 && elapsed < limit + 1_000, `expired after ${elapsed.toFixed(0)} ms`);
+}
+
+Deno.test("handshake deadlines: expiry while the server waits for an async SNI answer; the answer comes later", async () => {
+  const before = { sockets: liveSocketCount(), running: deadlineStats().running };
+  const limit = 300;
+  const sctx = serverContext();
+  let answered = false;
+  sctx.setServerNameCallback(async () => {
+    await delay(limit + 500);
+    answered = true;
+    return null;
+  });
+  const server = new TestServer(sctx, (socket) => socket.handshake(), { handshakeTimeout: limit });
+  try {
+    const started = performance.now();
+    const client = settle(connectLocal(clientContext(), server.port));
+    const outcome = await server.outcome(0, 5_000);
+    assertExpired(outcome, performance.now() - started, limit);
+    assert.ok(!answered, "expired while the callback was still pending");
+    assert.ok(!(await client).ok, "the client sees the connection end");
+    while (!answered) await delay(50);
+    await delay(50);
+  } finally {
+    await server.close();
+  }
+  assert.equal(liveSocketCount(), before.sockets, "native SSL handles left registered");
+  assert.equal(deadlineStats().running, before.running);
+});
+
+Deno.test("handshake deadlines: expiry while the client waits for an async verify answer", async () => {
+  const before = { sockets: liveSocketCount(), running: deadlineStats().running };
+  const limit = 300;
+  const cctx = clientContext();
+  let answered = false;
+  cctx.setCertificateVerifyCallback(async (ok) => {
+    await delay(limit + 500);
+    answered = true;
+    return ok;
+  });
+  const server = echoServer(serverContext());
+  try {
+    const started = performance.now();
+    const outcome = await settle(connectLocal(cctx, server.port, { handshakeTimeout: limit }));
+    assertExpired(outcome, performance.now() - started, limit);
+    assert.ok(!answered, "expired while the callback was still pending");
+    while (!answered) await delay(50);
+    await delay(50);
+  } finally {
+    await server.close();
+  }
+  assert.equal(liveSocketCount(), before.sockets, "native SSL handles left registered");
+  assert.equal(deadlineStats().running, before.running);
 });
