@@ -44,7 +44,7 @@
  *
  * @module
  */
-import { type CertKind, CERTS, fixturePath, HOST, median, num, parseArgs, selfRss, sleep } from "./common.ts";
+import { type CertKind, CERTS, fixturePath, HOST, median, num, parseArgs, sleep } from "./common.ts";
 import {
   instrumentedCopy,
   type Json,
@@ -344,12 +344,8 @@ async function tcpRecordHeap(): Promise<Json> {
   return r;
 }
 
-/**
- * glibc's main-arena figures (`mallinfo2`), or null off glibc: bytes in use
- * (uordblks + hblkhd) and bytes free inside the heap (fordblks: held by the
- * process, resident once touched — what fragmentation costs).
- */
-function mallinfo(): (() => { used: number; free: number }) | null {
+/** glibc's in-use heap bytes (`mallinfo2`: uordblks + hblkhd), or null off glibc. */
+function mallinfo(): (() => number) | null {
   try {
     const libc = Deno.dlopen(
       "libc.so.6",
@@ -359,7 +355,7 @@ function mallinfo(): (() => { used: number; free: number }) | null {
     );
     return () => {
       const v = new BigUint64Array((libc.symbols.mallinfo2() as Uint8Array).slice().buffer);
-      return { used: Number(v[7] + v[4]), free: Number(v[8]) };
+      return Number(v[7] + v[4]);
     };
   } catch {
     return null;
@@ -390,9 +386,9 @@ async function idleWorker(o: Record<string, string>): Promise<Json> {
         gc();
         await sleep(50);
         gc();
-        const n0 = native?.() ?? { used: NaN, free: NaN };
-        const m0 = Deno.memoryUsage();
-        const r0 = selfRss();
+        const n0 = native?.() ?? NaN;
+        const h0 = Deno.memoryUsage().heapUsed;
+        const e0 = Deno.memoryUsage().external;
         const done = peer.ask(`hold ${listener.addr.port} ${conns} ${cert ? 1 : 0}`);
         const open: Mod[] = [];
         const reads: Promise<unknown>[] = [];
@@ -415,18 +411,13 @@ async function idleWorker(o: Record<string, string>): Promise<Json> {
         gc();
         await sleep(50);
         gc();
-        const n1 = native?.() ?? { used: NaN, free: NaN };
+        const n1 = native?.() ?? NaN;
         const mem = Deno.memoryUsage();
-        const r1 = selfRss();
         if (round === 1) {
-          const per = (a: number, b: number) => Math.round((b - a) / conns);
           out[cert ? `${kind}-${cert}` : kind] = {
-            nativePerConn: per(n0.used, n1.used),
-            nativeFreePerConn: per(n0.free, n1.free),
-            heapPerConn: per(m0.heapUsed, mem.heapUsed),
-            heapTotalPerConn: per(m0.heapTotal, mem.heapTotal),
-            externalPerConn: per(m0.external, mem.external),
-            rssPerConn: per(r0, r1),
+            nativePerConn: Math.round((n1 - n0) / conns),
+            heapPerConn: Math.round((mem.heapUsed - h0) / conns),
+            externalPerConn: Math.round((mem.external - e0) / conns),
           };
         }
         await peer.ask("release");
@@ -598,67 +589,51 @@ function report(data: Json): string {
   const fl = data.floor as Json | undefined;
   if (idle || fl) {
     const rows: string[][] = [];
-    // RSS, then what it is made of: native in use, native free inside the heap, JS heap used, its committed pages, ArrayBuffers.
-    const fields = [
-      "rssPerConn",
-      "nativePerConn",
-      "nativeFreePerConn",
-      "heapPerConn",
-      "heapTotalPerConn",
-      "externalPerConn",
-    ] as const;
-    const cells = (r: Json, minus?: Json) =>
-      fields.map((k) => r[k] === undefined ? "-" : kib((r[k] as number) - ((minus?.[k] as number | undefined) ?? 0)));
     for (const key of ["tcp", "secsock-ec", "secsock-rsa"]) {
       const r = idle?.[key] as Json | undefined;
       if (!r) continue;
       rows.push([
         key === "tcp" ? "plain TCP (Deno)" : `secsock server, ${key.endsWith("ec") ? "P-256" : "RSA"}, TLS 1.3`,
-        ...cells(r),
+        kib(r.nativePerConn as number),
+        kib(r.heapPerConn as number),
+        kib(r.externalPerConn as number),
       ]);
     }
     const tcp = idle?.tcp as Json | undefined;
     for (const cert of ["ec", "rsa"]) {
       const r = idle?.[`secsock-${cert}`] as Json | undefined;
       if (r && tcp) {
-        rows.push([`secsock's own (${cert === "ec" ? "P-256" : "RSA"}: minus plain TCP)`, ...cells(r, tcp)]);
+        rows.push([
+          `secsock's own (${cert === "ec" ? "P-256" : "RSA"}: minus plain TCP)`,
+          kib((r.nativePerConn as number) - (tcp.nativePerConn as number)),
+          kib((r.heapPerConn as number) - (tcp.heapPerConn as number)),
+          kib((r.externalPerConn as number) - (tcp.externalPerConn as number)),
+        ]);
       }
     }
     if (fl && !("unavailable" in fl)) {
       for (const [key, v] of Object.entries(fl)) {
         const r = v as Json;
         if (r.error) {
-          rows.push([`C floor ${key}`, String(r.error), "", "", "", "", ""]);
+          rows.push([`C floor ${key}`, String(r.error), "", ""]);
           continue;
         }
         rows.push([
           `C floor ${key}: server SSL (client SSL; pair)`,
-          "-",
           `${kib(r.serverBytes as number)} (${kib(r.clientBytes as number)}; ${kib(r.pairBytes as number)})`,
-          "-",
-          "-",
           "-",
           "-",
         ]);
       }
     } else if (fl) {
-      rows.push(["C floor", "", `unavailable: ${fl.unavailable}`, "", "", "", ""]);
+      rows.push(["C floor", `unavailable: ${fl.unavailable}`, "", ""]);
     }
     out.push(table(
       `Memory per idle established connection (${idle?.conns ?? "?"} connections)`,
-      [
-        "what",
-        "RSS",
-        "native heap in use (mallinfo2)",
-        "native heap free (fragments)",
-        "JS heap used",
-        "JS heap committed",
-        "external (ArrayBuffers)",
-      ],
+      ["what", "native heap (mallinfo2)", "JS heap", "external (ArrayBuffers)"],
       rows,
       [
         "secsock rows: server side; each connection did a handshake and one request/answer, and has a read pending.",
-        "RSS: the process's resident memory per connection; the native columns are glibc's main arena, the JS ones V8's.",
         "C floor: idle_mem.c, N client/server SSL pairs over memory BIOs, handshake done, tickets read; " +
         "mallinfo2 in-use bytes per SSL (server: after the clients are freed). release=1: SSL_MODE_RELEASE_BUFFERS (secsock sets it).",
       ],
