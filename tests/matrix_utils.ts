@@ -889,19 +889,15 @@ export async function drainRaw(conn: Deno.Conn, timeoutMs = 10_000): Promise<Out
 }
 
 /**
- * A Deno.Conn wrapper whose read() hands over at most `maxRead` bytes, so a
- * SecureSocket made with `startTls` gets its ciphertext exactly that finely.
+ * A Deno.Conn stand-in that passes everything to a TCP connection; the
+ * wrappers below change the one method they are about. `conn` is the object
+ * to hand to SecureSocket.startTls.
  */
-export class TrickleConn {
-  readonly #conn: Deno.TcpConn;
-  readonly #maxRead: number;
-  #pending = new Uint8Array(0);
-  reads = 0;
-  largestRead = 0;
+class ConnWrapper {
+  protected readonly inner: Deno.TcpConn;
 
-  constructor(conn: Deno.TcpConn, maxRead = 1) {
-    this.#conn = conn;
-    this.#maxRead = maxRead;
+  constructor(conn: Deno.TcpConn) {
+    this.inner = conn;
   }
 
   /** For SecureSocket.startTls. */
@@ -909,10 +905,50 @@ export class TrickleConn {
     return this as unknown as Deno.Conn;
   }
 
-  async read(p: Uint8Array): Promise<number | null> {
+  read(p: Uint8Array): Promise<number | null> {
+    return this.inner.read(p);
+  }
+
+  write(p: Uint8Array): Promise<number> {
+    return this.inner.write(p);
+  }
+
+  closeWrite(): Promise<void> {
+    return this.inner.closeWrite();
+  }
+
+  close(): void {
+    this.inner.close();
+  }
+
+  get localAddr(): Deno.NetAddr {
+    return this.inner.localAddr;
+  }
+
+  get remoteAddr(): Deno.NetAddr {
+    return this.inner.remoteAddr;
+  }
+}
+
+/**
+ * A Deno.Conn wrapper whose read() hands over at most `maxRead` bytes, so a
+ * SecureSocket made with `startTls` gets its ciphertext exactly that finely.
+ */
+export class TrickleConn extends ConnWrapper {
+  readonly #maxRead: number;
+  #pending = new Uint8Array(0);
+  reads = 0;
+  largestRead = 0;
+
+  constructor(conn: Deno.TcpConn, maxRead = 1) {
+    super(conn);
+    this.#maxRead = maxRead;
+  }
+
+  override async read(p: Uint8Array): Promise<number | null> {
     if (this.#pending.length === 0) {
       const buf = new Uint8Array(65536);
-      const n = await this.#conn.read(buf);
+      const n = await this.inner.read(buf);
       if (n === null) return null;
       this.#pending = buf.subarray(0, n);
     }
@@ -923,26 +959,6 @@ export class TrickleConn {
     this.largestRead = Math.max(this.largestRead, n);
     return n;
   }
-
-  write(p: Uint8Array): Promise<number> {
-    return this.#conn.write(p);
-  }
-
-  closeWrite(): Promise<void> {
-    return this.#conn.closeWrite();
-  }
-
-  close(): void {
-    this.#conn.close();
-  }
-
-  get localAddr(): Deno.NetAddr {
-    return this.#conn.localAddr;
-  }
-
-  get remoteAddr(): Deno.NetAddr {
-    return this.#conn.remoteAddr;
-  }
 }
 
 /**
@@ -950,50 +966,20 @@ export class TrickleConn {
  * waiting for the kernel to take the bytes: a SecureSocket made with
  * `startTls` over it lets a test see its writer stalled by backpressure.
  */
-export class WatchedConn {
-  readonly #conn: Deno.TcpConn;
+export class WatchedConn extends ConnWrapper {
   #writeSince = 0;
-
-  constructor(conn: Deno.TcpConn) {
-    this.#conn = conn;
-  }
-
-  /** For SecureSocket.startTls. */
-  get conn(): Deno.Conn {
-    return this as unknown as Deno.Conn;
-  }
 
   /** Milliseconds the current write() has been pending; 0 when none is. */
   get writePendingFor(): number {
     return this.#writeSince === 0 ? 0 : performance.now() - this.#writeSince;
   }
 
-  read(p: Uint8Array): Promise<number | null> {
-    return this.#conn.read(p);
-  }
-
-  async write(p: Uint8Array): Promise<number> {
+  override async write(p: Uint8Array): Promise<number> {
     this.#writeSince = performance.now();
     try {
-      return await this.#conn.write(p);
+      return await this.inner.write(p);
     } finally {
       this.#writeSince = 0;
     }
-  }
-
-  closeWrite(): Promise<void> {
-    return this.#conn.closeWrite();
-  }
-
-  close(): void {
-    this.#conn.close();
-  }
-
-  get localAddr(): Deno.NetAddr {
-    return this.#conn.localAddr;
-  }
-
-  get remoteAddr(): Deno.NetAddr {
-    return this.#conn.remoteAddr;
   }
 }

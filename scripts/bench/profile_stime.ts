@@ -37,19 +37,29 @@ async function stimeServer(impl: "secsock" | "openssl", cert: CertKind) {
       "-WWW",
     ]
     : ["run", "-A", `${HERE}secsock_peer.ts`, "server", "--cert", cert, "--lifetime", "600"];
-  const child = new Deno.Command(impl === "openssl" ? "openssl" : Deno.execPath(), {
-    args,
-    cwd: www,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "null",
-  }).spawn();
+  const server = await startServer(impl === "openssl" ? "openssl" : Deno.execPath(), args, www);
+  return {
+    port: server.port,
+    pid: server.pid,
+    async stop() {
+      await server.stop();
+      await Deno.remove(www, { recursive: true });
+    },
+  };
+}
+
+/**
+ * Starts a server process and waits until it says where it listens: `openssl
+ * s_server`'s "ACCEPT host:port" line or the Deno peers' JSON line ({port, pid}).
+ */
+async function startServer(command: string, args: string[], cwd?: string) {
+  const child = new Deno.Command(command, { args, cwd, stdin: "piped", stdout: "piped", stderr: "null" }).spawn();
   const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
   let text = "";
   let ready: { port: number; pid: number } | null = null;
   while (!ready) {
     const { value, done } = await reader.read();
-    if (done) throw new Error(`${impl} server did not start`);
+    if (done) throw new Error(`${command} ${args[0]}: the server did not start`);
     text += value;
     const accept = text.match(/^ACCEPT .*:(\d+)/m);
     if (accept) ready = { port: Number(accept[1]), pid: child.pid };
@@ -65,7 +75,6 @@ async function stimeServer(impl: "secsock" | "openssl", cert: CertKind) {
       child.kill("SIGTERM");
       await child.status;
       await drain.catch(() => {});
-      await Deno.remove(www, { recursive: true });
     },
   };
 }
@@ -206,36 +215,20 @@ export async function plainTcpCpu(o: Record<string, string>): Promise<Json> {
   const user: number[] = [];
   const cpu: number[] = [];
   for (let round = 0; round < rounds; round++) {
-    const server = new Deno.Command(Deno.execPath(), {
-      args: ["eval", PLAIN_SERVER],
-      stdout: "piped",
-      stderr: "null",
-    }).spawn();
-    const reader = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
-    let text = "";
-    let ready: { port: number; pid: number } | null = null;
-    while (!ready) {
-      const { value, done } = await reader.read();
-      if (done) throw new Error("plain TCP server did not start");
-      text += value;
-      const json = text.match(/^\{.*\}$/m);
-      if (json) ready = JSON.parse(json[0]);
-    }
+    const server = await startServer(Deno.execPath(), ["eval", PLAIN_SERVER]);
     try {
-      const cpu0 = cpuOf(ready.pid);
+      const cpu0 = cpuOf(server.pid);
       const out = await new Deno.Command(Deno.execPath(), {
-        args: ["eval", PLAIN_CLIENT, String(ready.port), String(seconds)],
+        args: ["eval", PLAIN_CLIENT, String(server.port), String(seconds)],
         stdout: "piped",
         stderr: "null",
       }).output();
-      const cpu1 = cpuOf(ready.pid);
+      const cpu1 = cpuOf(server.pid);
       const n = Number(decoder.decode(out.stdout).trim());
       cpu.push(((cpu1.user + cpu1.sys - cpu0.user - cpu0.sys) * 1e6) / n);
       user.push(((cpu1.user - cpu0.user) * 1e6) / n);
     } finally {
-      server.kill("SIGTERM");
-      await server.status;
-      await reader.cancel().catch(() => {});
+      await server.stop();
     }
   }
   const row = { cpuUs: median(cpu), userUs: median(user), samples: { cpu, user } };
