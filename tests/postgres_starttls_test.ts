@@ -20,7 +20,7 @@ import {
   X509Certificate,
 } from "../mod.ts";
 import { clientContext, fixture, fixturePath, run, settle, within, writeAll } from "./helpers.ts";
-import { hasPostgres, type PostgresServer, startPostgres } from "./peers/postgres.ts";
+import { postgresMissing, type PostgresServer, startPostgres } from "./peers/postgres.mjs";
 import {
   MessageReader,
   PostgresError,
@@ -29,11 +29,12 @@ import {
   sslRequest,
   startup,
   terminate,
-} from "./peers/pg_wire.ts";
+} from "./peers/pg_wire.mjs";
 
 /** The database user: the fixture client certificate's CN (PostgreSQL's `cert` method compares them). */
 const USER = "secsock client";
-const available = hasPostgres();
+const missing = postgresMissing();
+if (missing) console.warn(`skipping: ${missing}`);
 
 /** The fixture client key, encrypted here (AES-256, PKCS#8) with a password only this run knows. */
 async function encryptedClientKey(password: string): Promise<string> {
@@ -91,7 +92,7 @@ function certClient(leaf: string, chain: string, options: SecureSocketContextOpt
 
 Deno.test({
   name: "PostgreSQL over STARTTLS: SSLRequest, startTls with a client certificate, cert auth, query",
-  ignore: !available,
+  ignore: missing !== null,
   async fn(t) {
     await using pg: PostgresServer = await startPostgres({ roles: [USER] });
 

@@ -13,8 +13,16 @@ import { once } from "node:events";
 import net from "node:net";
 import { test } from "node:test";
 import { clientContext, fixture, fixturePath, npmDir, secsock } from "./helpers.mjs";
-import { MessageReader, readOneByte, simpleQuery, sslRequest, startup, terminate, writeAll } from "./pg_wire.mjs";
-import { postgresMissing, startPostgres } from "./postgres_peer.mjs";
+import {
+  MessageReader,
+  readOneByte,
+  simpleQuery,
+  sslRequest,
+  startup,
+  terminate,
+  writeAll,
+} from "../peers/pg_wire.mjs";
+import { postgresMissing, startPostgres } from "../peers/postgres.mjs";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";

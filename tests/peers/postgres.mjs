@@ -1,10 +1,15 @@
+// @ts-check
 /**
- * A throwaway PostgreSQL server for the Node.js STARTTLS test, in plain
- * JavaScript (the suite runs the built package with `node --test` and
- * `bun test`, without the TypeScript test helpers): Debian's server binaries
- * (`/usr/lib/postgresql/<major>/bin`), a fresh cluster in a temporary
+ * A throwaway PostgreSQL server for the STARTTLS tests: Debian's server
+ * binaries (`/usr/lib/postgresql/<major>/bin`), a fresh cluster in a temporary
  * directory, a free port on 127.0.0.1, `ssl = on` with the fixture chain, and
  * `hostssl … cert` as the only way in (the client certificate's CN is the user).
+ *
+ * Plain JavaScript with JSDoc types on `node:` modules, which Node.js, Bun and
+ * Deno all have: one copy serves the Deno test (tests/postgres_starttls_test.ts)
+ * and the npm package's suite (tests/node/postgres.test.mjs), which cannot
+ * import TypeScript. It imports neither suite's helpers: the Node one loads
+ * the built package, which the Deno test must not need.
  *
  * PostgreSQL refuses to run as root, and CI runs as root: then every server
  * command runs as the `postgres` system user through setpriv (which execs, so
@@ -12,6 +17,7 @@
  */
 import { execFileSync, spawn } from "node:child_process";
 import {
+  appendFileSync,
   chmodSync,
   chownSync,
   copyFileSync,
@@ -21,15 +27,22 @@ import {
   rmSync,
   writeFileSync,
 } from "node:fs";
-import { appendFileSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { fixturePath } from "./helpers.mjs";
+import { fileURLToPath } from "node:url";
 
-/** Where Debian installs the server programs, newest major version first; null when absent. */
+/** Absolute path of a file in tests/fixtures/. @param {string} name */
+const fixturePath = (name) => fileURLToPath(new URL(`../fixtures/${name}`, import.meta.url));
+
+/**
+ * Where Debian installs the server programs, newest major version first (15
+ * on Debian 12, 17 on Debian 13); null when absent.
+ * @returns {string | null}
+ */
 export function postgresBinDir() {
+  /** @type {number[]} */
   let majors = [];
   try {
     majors = readdirSync("/usr/lib/postgresql").map(Number).filter(Number.isInteger).sort((a, b) => b - a);
@@ -44,8 +57,10 @@ export function postgresBinDir() {
 }
 
 /**
- * Why the PostgreSQL test cannot run here (a skip reason), or null when it can.
- * In CI (SECSOCK_REQUIRE_PEERS=1) a missing server is an error, not a skip.
+ * Why the PostgreSQL tests cannot run here (a skip reason), or null when they
+ * can. Like a missing peer program: in CI (SECSOCK_REQUIRE_PEERS=1) a missing
+ * server is an error, not a skip.
+ * @returns {string | null}
  */
 export function postgresMissing() {
   if (postgresBinDir() !== null) return null;
@@ -60,13 +75,23 @@ export function postgresMissing() {
 const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
 const ENV = { ...process.env, LC_ALL: "C", LANG: "C" };
 
-/** argv running `program` as the server user (directly when we are not root). */
+/**
+ * argv running `program` as the server user (directly when we are not root).
+ * @param {string} program
+ * @param {string[]} args
+ * @returns {[string, string[]]}
+ */
 function asServerUser(program, args) {
   if (!isRoot) return [program, args];
   return ["setpriv", ["--reuid=postgres", "--regid=postgres", "--init-groups", "--", program, ...args]];
 }
 
-/** Runs a server command to completion (60 s at most), throwing with its output if it fails. */
+/**
+ * Runs a server command to completion (60 s at most), throwing with its output if it fails.
+ * @param {string} program
+ * @param {string[]} args
+ * @param {string} [input] its standard input
+ */
 function runChecked(program, args, input) {
   const [cmd, argv] = asServerUser(program, args);
   try {
@@ -76,49 +101,83 @@ function runChecked(program, args, input) {
       stdio: ["pipe", "pipe", "pipe"],
     });
   } catch (error) {
-    throw new Error(`${program} ${args.join(" ")} failed (${error.status}):\n${error.stdout}${error.stderr}`);
+    const failed = /** @type {{ status?: number, stdout?: unknown, stderr?: unknown }} */ (error);
+    throw new Error(`${program} ${args.join(" ")} failed (${failed.status}):\n${failed.stdout}${failed.stderr}`);
   }
 }
 
-/** A port that was free a moment ago on 127.0.0.1. */
+/**
+ * The system user that owns the cluster when we are root.
+ * @returns {{ uid: number, gid: number }}
+ */
+function serverUser() {
+  try {
+    return {
+      uid: Number(execFileSync("id", ["-u", "postgres"], { stdio: ["ignore", "pipe", "ignore"] }).toString()),
+      gid: Number(execFileSync("id", ["-g", "postgres"], { stdio: ["ignore", "pipe", "ignore"] }).toString()),
+    };
+  } catch {
+    throw new Error("running as root, but there is no `postgres` system user");
+  }
+}
+
+/**
+ * A port that was free a moment ago on 127.0.0.1.
+ * @returns {Promise<number>}
+ */
 function freePort() {
   return new Promise((resolve, reject) => {
     const server = net.createServer();
     server.once("error", reject);
     server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address();
+      const { port } = /** @type {net.AddressInfo} */ (server.address());
       server.close(() => resolve(port));
     });
   });
 }
 
-/** Quotes an SQL identifier. */
-const quoteIdent = (name) => `"${name.replaceAll('"', '""')}"`;
+/**
+ * Quotes an SQL identifier.
+ * @param {string} name
+ */
+export const quoteIdent = (name) => `"${name.replaceAll('"', '""')}"`;
 
 /**
- * Creates a cluster and starts it; resolves to `{ port, log(), stop() }`.
- * `stop()` is a fast shutdown (SIGINT), SIGKILL after 15 s, then the
- * temporary directory is removed.
+ * A running server.
+ * @typedef {object} PostgresServer
+ * @property {number} port its TCP port on 127.0.0.1
+ * @property {string} dir the data directory's parent (also the Unix socket directory)
+ * @property {() => string} log everything the server printed (its log)
+ * @property {() => Promise<void>} stop fast shutdown, then removes the temporary directory
+ */
+
+/**
+ * Creates a cluster in a temporary directory and starts it on a free port
+ * with `ssl = on` (server-chain.pem, server.key, ssl_ca_file = ca.pem) and
+ * `hostssl all all 127.0.0.1/32 cert` as the only way in over TCP. `stop()`
+ * (also `await using`) is a fast shutdown (SIGINT), SIGKILL after 15 s,
+ * then the temporary directory is removed.
+ * @param {{ roles: string[] }} options the login roles to create (quoted identifiers: spaces are fine)
+ * @returns {Promise<PostgresServer & AsyncDisposable>}
  */
 export async function startPostgres({ roles }) {
   const bin = postgresBinDir();
   if (!bin) throw new Error("PostgreSQL is not installed");
-  const dir = mkdtempSync(join(tmpdir(), "secsock-pg-node-"));
+  const dir = mkdtempSync(join(tmpdir(), "secsock-pg-"));
   const data = `${dir}/data`;
-  const owner = isRoot
-    ? {
-      uid: Number(execFileSync("id", ["-u", "postgres"]).toString()),
-      gid: Number(execFileSync("id", ["-g", "postgres"]).toString()),
-    }
-    : null;
+  const owner = isRoot ? serverUser() : null;
+  /** @param {string} path */
   const give = (path) => owner && chownSync(path, owner.uid, owner.gid);
+  /** @type {import("node:child_process").ChildProcess | null} */
   let child = null;
-  let exited = null;
+  /** @type {Promise<unknown>} */
+  let exited = Promise.resolve();
   let output = "";
   const stop = async () => {
-    if (child) {
-      child.kill("SIGINT"); // fast shutdown: ends sessions, does not wait for clients
-      const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
+    const running = child;
+    if (running) {
+      running.kill("SIGINT"); // fast shutdown: ends sessions, does not wait for clients
+      const timer = setTimeout(() => running.kill("SIGKILL"), 15_000);
       await exited;
       clearTimeout(timer);
       child = null;
@@ -128,7 +187,10 @@ export async function startPostgres({ roles }) {
   try {
     give(dir);
     // The server reads its TLS files from here: the key must be the server user's, mode 0600.
-    for (const [name, mode] of [["server-chain.pem", 0o644], ["server.key", 0o600], ["ca.pem", 0o644]]) {
+    for (
+      const [name, mode]
+        of /** @type {const} */ ([["server-chain.pem", 0o644], ["server.key", 0o600], ["ca.pem", 0o644]])
+    ) {
       copyFileSync(fixturePath(name), `${dir}/${name}`);
       chmodSync(`${dir}/${name}`, mode);
       give(`${dir}/${name}`);
@@ -173,22 +235,32 @@ export async function startPostgres({ roles }) {
       "hostssl all all 127.0.0.1/32 cert\nhost all all 0.0.0.0/0 reject\nlocal all all reject\n",
     );
     const [cmd, argv] = asServerUser(`${bin}/postgres`, ["-D", data]);
-    child = spawn(cmd, argv, { env: ENV, stdio: ["ignore", "pipe", "pipe"] });
-    child.stdout.on("data", (chunk) => output += chunk);
-    child.stderr.on("data", (chunk) => output += chunk);
-    exited = new Promise((resolve) => child.once("close", resolve));
+    const started = spawn(cmd, argv, { env: ENV, stdio: ["ignore", "pipe", "pipe"] });
+    // "error" too: a program that cannot be started gets no "close", and an unheard "error" would throw.
+    exited = new Promise((resolve) => {
+      started.once("close", resolve);
+      started.once("error", resolve);
+    });
+    child = started;
+    started.stdout.on("data", (chunk) => output += chunk);
+    started.stderr.on("data", (chunk) => output += chunk);
     await waitForPort(port, exited, () => output);
     // The port opens before recovery ends (connections get 57P03 "starting up" until then): wait until
     // pg_isready (libpq, over the Unix socket) says the server accepts connections.
     await waitReady(bin, dir, port, () => output);
-    return { port, log: () => output, stop };
+    return { port, dir, log: () => output, stop, [Symbol.asyncDispose]: stop };
   } catch (error) {
     await stop();
     throw error;
   }
 }
 
-/** Waits (30 s at most) until the port accepts TCP connections, failing early if the server exits. */
+/**
+ * Waits (30 s at most) until the port accepts TCP connections, failing early if the server exits.
+ * @param {number} port
+ * @param {Promise<unknown>} exited
+ * @param {() => string} log
+ */
 async function waitForPort(port, exited, log) {
   let gone = false;
   exited.then(() => gone = true);
@@ -209,7 +281,13 @@ async function waitForPort(port, exited, log) {
   throw new Error(`postgres did not listen on ${port} within 30 s:\n${log()}`);
 }
 
-/** Polls `pg_isready` (exit status 0: accepting connections) for up to 30 s. */
+/**
+ * Polls `pg_isready` (exit status 0: accepting connections) for up to 30 s.
+ * @param {string} bin
+ * @param {string} dir
+ * @param {number} port
+ * @param {() => string} log
+ */
 async function waitReady(bin, dir, port, log) {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
