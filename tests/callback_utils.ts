@@ -2,8 +2,8 @@
  * Helpers shared by the callback tests (§1–§4): a one-connection TLS pair over
  * real loopback sockets, and assertions on its outcomes.
  */
-import { SecureSocket, type SecureSocketContext, SecureSocketListener } from "../mod.ts";
-import { type Outcome, settle } from "./helpers.ts";
+import { SecureSocket, type SecureSocketContext } from "../mod.ts";
+import { type Outcome, settle, TestServer } from "./helpers.ts";
 
 /** The error of a failed outcome; fails the test when it succeeded. */
 export function failure<T>(outcome: Outcome<T>, what: string): unknown {
@@ -73,18 +73,30 @@ export async function ownedPair(
   }
 }
 
-/** Connects a secsock client to a secsock server on 127.0.0.1 and runs both handshakes. */
+/**
+ * Connects a secsock client to a one-connection {@linkcode TestServer} and
+ * runs both handshakes; the server's socket stays open for the test.
+ */
 export async function tlsPair(
   serverCtx: SecureSocketContext,
   clientCtx: SecureSocketContext,
   options: PairOptions = {},
 ): Promise<Pair> {
-  const listener = SecureSocketListener.listen(serverCtx, { hostname: "127.0.0.1", port: 0 });
-  const port = listener.addr.port;
+  const server = new TestServer(serverCtx, async (socket) => {
+    options.onServer?.(socket);
+    await socket.handshake();
+    if (options.exchange) await socket.write(new Uint8Array([42]));
+  }, { limit: 1, keepOpen: true });
+  const port = server.port;
   const client = new SecureSocket(clientCtx, { hostname: options.hostname ?? "localhost" });
+  // Synchronous, for `using`: TestServer.close() closes the listener and every socket before
+  // its first await, and with the one connection's outcome settled nothing is left to wait for.
+  const close = () => {
+    client.close();
+    void server.close();
+  };
   try {
     options.onClient?.(client);
-    const accepted = listener.accept();
     const clientSide = settle((async () => {
       await client.connect({ hostname: "127.0.0.1", port });
       if (options.exchange) {
@@ -93,25 +105,13 @@ export async function tlsPair(
         if (n !== 1) throw new Error(`expected one byte from the server, got ${n}`);
       }
     })());
-    const server = await accepted;
-    const serverSide = settle((async () => {
-      options.onServer?.(server);
-      await server.handshake();
-      if (options.exchange) await server.write(new Uint8Array([42]));
-    })());
-    const serverResult = await serverSide;
-    // A failed server handshake must reach the client even if the alert was lost.
-    if (!serverResult.ok) server.close();
+    // A failed server handshake is closed at once (keepOpen keeps only successes), so the
+    // failure reaches the client even if the alert was lost.
+    const serverResult = await server.outcome(0);
     const clientResult = await clientSide;
-    const close = () => {
-      client.close();
-      server.close();
-      listener.close();
-    };
-    return { client, server, clientResult, serverResult, port, close, [Symbol.dispose]: close };
+    return { client, server: server.sockets[0], clientResult, serverResult, port, close, [Symbol.dispose]: close };
   } catch (error) {
-    client.close();
-    listener.close();
+    close();
     throw error;
   }
 }

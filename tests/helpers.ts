@@ -331,14 +331,19 @@ export interface TestServerOptions {
   sequential?: boolean;
   /** Accept this many connections, then stop listening. */
   limit?: number;
+  /**
+   * Leave a socket open once its handler succeeded, for the test to go on
+   * with (`sockets`); `close()` closes it. A failed one is closed at once.
+   */
+  keepOpen?: boolean;
 }
 
 /**
  * The one secsock test server: a listener on 127.0.0.1 (free port) that runs
- * `handler` for every accepted socket (then closes it) and keeps each outcome
- * in accept order. Accept errors do not stop it; they are kept in
- * `acceptErrors`. Every wait is on an event (an accept, an outcome, the
- * stop), never a polling sleep, and bounded by a timeout.
+ * `handler` for every accepted socket (then closes it, unless `keepOpen`) and
+ * keeps each outcome in accept order. Accept errors do not stop it; they are
+ * kept in `acceptErrors`. Every wait is on an event (an accept, an outcome,
+ * the stop), never a polling sleep, and bounded by a timeout.
  */
 export class TestServer<T> {
   readonly listener: SecureSocketListener;
@@ -373,7 +378,10 @@ export class TestServer<T> {
           continue;
         }
         this.sockets.push(socket);
-        const outcome = settle(handler(socket, this.#outcomes.length)).finally(() => socket.close());
+        const outcome = settle(handler(socket, this.#outcomes.length)).then((result) => {
+          if (!(result.ok && options.keepOpen)) socket.close();
+          return result;
+        });
         this.#outcomes.push(outcome);
         this.#notify();
         if (options.sequential) await outcome;

@@ -5,19 +5,20 @@
  * secsock servers in other processes (a fleet sharing ticket keys).
  */
 import assert from "node:assert/strict";
-import { type SecureSocket, SecureSocketContext, SecureSocketListener, type SecureSocketOptions } from "../../mod.ts";
+import { SecureSocketContext, type SecureSocketOptions } from "../../mod.ts";
 import {
   clientContext,
   connectLocal,
-  delay,
   enc,
   fixture,
   fixturePath,
   hex,
   type Peer,
+  readAll,
   readUntil,
   spawnPeer,
   stopPeer,
+  TestServer,
   type Version,
   within,
 } from "../helpers.ts";
@@ -36,56 +37,41 @@ export interface Served {
 }
 
 /**
- * A secsock server on loopback. Each connection: handshake, one line
- * "reused=<bool> client=<subject|none>", close_notify, wait for the client.
+ * A {@linkcode TestServer} that records each connection. Each connection:
+ * handshake (10 s limit), one line "reused=<bool> client=<subject|none>",
+ * close_notify, wait for the client.
  */
 export function recordingServer(ctx: SecureSocketContext) {
-  const listener = SecureSocketListener.listen(ctx, { hostname: "127.0.0.1", port: 0 });
-  const seen: Served[] = [];
-  const tasks: Promise<void>[] = [];
-  const serve = async (socket: SecureSocket) => {
+  const server = new TestServer(ctx, async (socket): Promise<Served> => {
     const record: Served = { reused: null, servername: null, client: null, error: null };
     try {
-      await within(socket.handshake(), 10_000, "server handshake");
+      await socket.handshake();
       record.reused = socket.isSessionReused;
       record.servername = socket.servername;
       record.client = socket.peerCertificate?.subject ?? null;
     } catch (error) {
       record.error = error;
+      return record;
     }
     try {
-      if (record.error === null) {
-        await socket.write(enc(`reused=${record.reused} client=${record.client ?? "none"}\n`));
-        await socket.closeWrite();
-        const buf = new Uint8Array(1024);
-        while (await within(socket.read(buf), 10_000, "client close") !== null) { /* until the client closes */ }
-      }
+      await socket.write(enc(`reused=${record.reused} client=${record.client ?? "none"}\n`));
+      await socket.closeWrite();
+      await readAll(socket); // until the client closes
     } catch {
       // After the handshake only the handshake's outcome is recorded (s_client may skip close_notify).
-    } finally {
-      seen.push(record);
-      socket.close();
     }
-  };
-  const loop = (async () => {
-    for await (const socket of listener) tasks.push(serve(socket));
-  })();
+    return record;
+  }, { handshakeTimeout: 10_000 });
   return {
-    port: listener.addr.port,
-    seen,
-    /** Waits (bounded) until `count` connections have been recorded; returns the last one. */
+    port: server.port,
+    /** Waits (bounded) until the `count`-th connection (1-based, in accept order) has ended; what it recorded. */
     async served(count: number): Promise<Served> {
-      for (let waited = 0; seen.length < count; waited += 20) {
-        if (waited > 10_000) throw new Error(`the server recorded ${seen.length} of ${count} connections`);
-        await delay(20);
-      }
-      return seen[count - 1];
+      const outcome = await server.outcome(count - 1, 10_000);
+      if (!outcome.ok) throw outcome.error;
+      return outcome.value;
     },
-    async close(): Promise<void> {
-      listener.close();
-      await loop;
-      await Promise.all(tasks);
-    },
+    /** Stops listening and closes the connections still open. */
+    close: (): Promise<void> => server.close(),
   };
 }
 
