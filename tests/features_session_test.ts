@@ -9,6 +9,7 @@ import {
   clientContext,
   connectLocal,
   dec,
+  denoServerPeer,
   enc,
   hex,
   type Peer,
@@ -16,7 +17,6 @@ import {
   readAll,
   readUntil,
   serverContext,
-  spawnPeer,
   stopPeer,
   VERSIONS,
   within,
@@ -230,15 +230,8 @@ for (const version of VERSIONS) {
 }
 
 /** A features_session_server.ts process. */
-async function sessionServerProcess(keys: Uint8Array): Promise<Peer> {
-  const peer = spawnPeer(Deno.execPath(), ["run", "-A", peerScript("features_session_server.ts"), "0", hex(keys)]);
-  try {
-    peer.port = Number((await peer.waitFor(/^LISTENING (\d+)$/m, 30_000))[1]);
-  } catch (error) {
-    await stopPeer(peer);
-    throw error;
-  }
-  return peer;
+function sessionServerProcess(keys: Uint8Array): Promise<Peer> {
+  return denoServerPeer(peerScript("features_session_server.ts"), ["0", hex(keys)]);
 }
 
 Deno.test("sessions: two secsock server processes sharing ticket keys resume each other's sessions", async () => {

@@ -596,6 +596,27 @@ export function spawnPeer(
   return peer;
 }
 
+/**
+ * Runs a Deno script (`deno run -A`) that prints "LISTENING <port>" once it
+ * listens: waits for that line (bounded) and sets the peer's port. A script
+ * that does not get there is stopped.
+ */
+export async function denoServerPeer(
+  script: string | URL,
+  args: string[] = [],
+  options: { env?: Record<string, string> } = {},
+): Promise<Peer> {
+  const path = script instanceof URL ? script.pathname : script;
+  const peer = spawnPeer(Deno.execPath(), ["run", "-A", path, ...args], options);
+  try {
+    peer.port = Number((await peer.waitFor(/^LISTENING (\d+)$/m, 30_000))[1]);
+  } catch (error) {
+    await stopPeer(peer);
+    throw error;
+  }
+  return peer;
+}
+
 /** Runs a Node.js script from tests/peers/ with arguments; returns the peer. */
 export function nodePeer(script: string, args: string[] = []): Peer {
   return spawnPeer("node", [peerScript(script), ...args]);

@@ -12,6 +12,7 @@ import assert from "node:assert/strict";
 import { ContextInUseError, SecureSocketContext } from "../../mod.ts";
 import {
   connectLocal,
+  denoServerPeer,
   echoServer,
   fixture,
   fixturePath,
@@ -39,12 +40,9 @@ function systemStoreOf(systemCa: string, emptyDir: string): Record<string, strin
 }
 
 /** Starts the client-auth server script with `systemCa` as its system store. */
-async function startServer(mode: "direct" | "sni", systemCa: string, emptyDir: string): Promise<Peer> {
-  const script = new URL("./peers/client_auth_server.ts", import.meta.url).pathname;
-  const peer = spawnPeer(Deno.execPath(), ["run", "-A", script, mode], { env: systemStoreOf(systemCa, emptyDir) });
-  const m = await peer.waitFor(/LISTENING (\d+)/, 30_000);
-  peer.port = Number(m[1]);
-  return peer;
+function startServer(mode: "direct" | "sni", systemCa: string, emptyDir: string): Promise<Peer> {
+  const script = new URL("./peers/client_auth_server.ts", import.meta.url);
+  return denoServerPeer(script, [mode], { env: systemStoreOf(systemCa, emptyDir) });
 }
 
 /** The server's verdicts so far, waiting until there are `count`. */

@@ -9,6 +9,7 @@ import { SecureSocketContext, type SecureSocketOptions } from "../../mod.ts";
 import {
   clientContext,
   connectLocal,
+  denoServerPeer,
   enc,
   fixture,
   fixturePath,
@@ -16,8 +17,6 @@ import {
   type Peer,
   readAll,
   readUntil,
-  spawnPeer,
-  stopPeer,
   TestServer,
   type Version,
   within,
@@ -150,16 +149,8 @@ export function clientWithCertificate(maxVersion?: Version): SecureSocketContext
 export type Policy = "none" | "require";
 
 /** Starts tests/security/peers/session_policy_server.ts in its own process. */
-export async function policyServerProcess(keys: Uint8Array, policy: Policy): Promise<Peer> {
-  const script = new URL("./peers/session_policy_server.ts", import.meta.url).pathname;
-  const peer = spawnPeer(Deno.execPath(), ["run", "-A", script, hex(keys), policy]);
-  try {
-    peer.port = Number((await peer.waitFor(/^LISTENING (\d+)$/m, 30_000))[1]);
-  } catch (error) {
-    await stopPeer(peer);
-    throw error;
-  }
-  return peer;
+export function policyServerProcess(keys: Uint8Array, policy: Policy): Promise<Peer> {
+  return denoServerPeer(new URL("./peers/session_policy_server.ts", import.meta.url), [hex(keys), policy]);
 }
 
 /** The CONNECTION/ERROR lines a policy server process printed. */
